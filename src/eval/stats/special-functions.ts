@@ -130,6 +130,8 @@ export function normalQuantile(p: number): number {
     if (p === 1) return Infinity;
     throw new RangeError(`normalQuantile needs 0 <= p <= 1, got ${p}`);
   }
+  // 1 - p is exact for p >= 1/2; refining in the lower tail keeps relative precision where the CDF is close to 1.
+  if (p > 0.5) return -normalQuantile(1 - p);
   let x = acklam(p);
   for (let i = 0; i < 3; i++) {
     const e = normalCdf(x) - p;
