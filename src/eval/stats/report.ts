@@ -178,7 +178,7 @@ export function summaryMarkdown(comparisons: readonly ArmComparison[], ctx: Summ
       lines.push(
         `- \`${c.arm}\` in ${c.language}: ${dir} than the baseline by ${fmtDiff(c, Math.abs(c.delta)).replace('+', '')}${unit(c)} ` +
           `(${pct} CI ${fmtDiff(c, c.ci[0])} to ${fmtDiff(c, c.ci[1])}${unit(c)}, n = ${c.n}); ` +
-          (holmOk ? `significant after Holm correction (p = ${fmtP(c.pHolm)})` : `not significant after Holm correction (p = ${fmtP(c.pHolm)})`) +
+          `p = ${fmtP(c.p)}, ${holmOk ? '' : 'not '}significant after Holm correction (p = ${fmtP(c.pHolm)})` +
           '.',
       );
     }
@@ -211,10 +211,14 @@ export function summaryMarkdown(comparisons: readonly ArmComparison[], ctx: Summ
     lines.push('');
   }
 
-  const warnings = comparisons.flatMap((c) => c.warnings.map((w) => `${c.arm}, ${c.language}: ${w}`));
-  if (warnings.length > 0) {
+  // The same warning often holds for many comparisons (every arm at 125 items): say it once, then where it holds.
+  const warnings = new Map<string, string[]>();
+  for (const c of comparisons) {
+    for (const w of c.warnings) warnings.set(w, [...(warnings.get(w) ?? []), `${c.arm} (${c.language})`]);
+  }
+  if (warnings.size > 0) {
     lines.push('## Warnings', '');
-    for (const w of warnings) lines.push(`- ${w}`);
+    for (const [w, where] of warnings) lines.push(`- ${w[0].toUpperCase()}${w.slice(1)}. Applies to: ${where.join(', ')}.`);
     lines.push('');
   }
   if (ctx.notes && ctx.notes.length > 0) {
