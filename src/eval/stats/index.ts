@@ -64,4 +64,12 @@ export { holm } from './holm.js';
 export { minimumDetectableEffect, itemsNeeded, type PowerOptions } from './power.js';
 export { StatsInputError } from './pairing.js';
 export { selectionWarning, splitDevTest, bestArm, type DevTestSplit } from './sweeps.js';
-export { toReportJson, comparisonRows, toCsv, summaryMarkdown, type ReportComparison, type SummaryContext, type CsvValue } from './report.js';
+export {
+  toReportJson,
+  comparisonRows,
+  toCsv,
+  summaryMarkdown,
+  type ReportComparison,
+  type SummaryContext,
+  type CsvValue,
+} from './report.js';

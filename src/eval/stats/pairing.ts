@@ -28,8 +28,12 @@ export function groupByArm(observations: readonly Observation[], binary: boolean
       if (typeof o[field] !== 'string' || o[field] === '') throw new StatsInputError(`${where}: "${field}" must be a non-empty string`);
     }
     if (o.lang === 'all') throw new StatsInputError(`${where}: "all" is reserved for the pooled comparison and cannot be a language`);
-    if (!Number.isInteger(o.sample) || o.sample < 0) throw new StatsInputError(`${where}: "sample" must be a non-negative integer, got ${o.sample}`);
-    if (typeof o.value !== 'number' || !Number.isFinite(o.value)) throw new StatsInputError(`${where}: "value" must be a finite number, got ${o.value}`);
+    if (!Number.isInteger(o.sample) || o.sample < 0) {
+      throw new StatsInputError(`${where}: "sample" must be a non-negative integer, got ${o.sample}`);
+    }
+    if (typeof o.value !== 'number' || !Number.isFinite(o.value)) {
+      throw new StatsInputError(`${where}: "value" must be a finite number, got ${o.value}`);
+    }
     if (binary && o.value !== 0 && o.value !== 1) throw new StatsInputError(`${where}: binary outcomes must be 0 or 1, got ${o.value}`);
     let arm = sums.get(o.arm);
     if (!arm) sums.set(o.arm, (arm = new Map()));
