@@ -4,11 +4,22 @@ import { compareArms, type Observation } from '../../src/eval/stats/index.js';
 
 interface CompareFixture {
   observations: Observation[];
-  comparisons: { arm: string; language: string; n: number; baseline_score: number; arm_score: number; baseline_only: number; arm_only: number; p: number; p_holm: number }[];
+  comparisons: {
+    arm: string;
+    language: string;
+    n: number;
+    baseline_score: number;
+    arm_score: number;
+    baseline_only: number;
+    arm_only: number;
+    p: number;
+    p_holm: number;
+  }[];
 }
 const fixture = JSON.parse(readFileSync(new URL('./stats-reference.json', import.meta.url), 'utf8'));
 const COMPARE: CompareFixture = fixture.compare;
-const PAIRED: { name: string; baseline: number[]; arm: number[]; wilcoxon: { p: number }; ttest_rel: { p: number } }[] = fixture.paired_tests;
+type PairedCase = { name: string; baseline: number[]; arm: number[]; wilcoxon: { p: number }; ttest_rel: { p: number } };
+const PAIRED: PairedCase[] = fixture.paired_tests;
 
 const Z = 1.959963984540054 + 0.8416212335729143; // z_{0.975} + z_{0.8}: alpha 0.05 two-sided, power 0.8
 
@@ -152,7 +163,8 @@ describe('compareArms, pairing', () => {
     const base = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 1 : 0));
     const a1 = base.map((v, i) => (i % 5 === 0 ? 1 : v));
     const a2 = base.map((v, i) => (i % 7 === 0 ? 0 : v));
-    const out = compareArms([...obs('b', 'sw', base), ...obs('a1', 'sw', a1), ...obs('a2', 'sw', a2)], { baseline: 'b', binary: true, seed: 1 });
+    const o = [...obs('b', 'sw', base), ...obs('a1', 'sw', a1), ...obs('a2', 'sw', a2)];
+    const out = compareArms(o, { baseline: 'b', binary: true, seed: 1 });
     expect(out.map((c) => `${c.arm}/${c.language}`)).toEqual(['a1/sw', 'a1/all', 'a2/sw', 'a2/all']);
     const [p1, p2] = [out[0].p, out[2].p];
     const lo = Math.min(p1, p2);
@@ -195,11 +207,12 @@ describe('compareArms, continuous outcomes against SciPy', () => {
 describe('compareArms, bad input', () => {
   const good = [...obs('b', 'sw', [1, 0]), ...obs('a', 'sw', [1, 1])];
   const opts = { baseline: 'b', binary: true, seed: 1 };
+  const extra = (value: number): Observation => ({ arm: 'a', item: 'q9', lang: 'sw', sample: 0, value });
   it.each([
     ['no observations', [], opts, /no observations/],
     ['a missing baseline', good, { ...opts, baseline: 'base' }, /baseline arm "base" has no observations; arms present: b, a/],
-    ['a non-binary value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: 0.5 }], opts, /observation 4 .*binary outcomes must be 0 or 1, got 0.5/],
-    ['a non-finite value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: NaN }], { ...opts, binary: false }, /"value" must be a finite number/],
+    ['a non-binary value', [...good, extra(0.5)], opts, /observation 4 .*binary outcomes must be 0 or 1, got 0.5/],
+    ['a non-finite value', [...good, extra(NaN)], { ...opts, binary: false }, /"value" must be a finite number/],
     ['a sample recorded twice', [...good, { arm: 'a', item: 'q0', lang: 'sw', sample: 0, value: 1 }], opts, /sample 0 is recorded twice/],
     ['the reserved language "all"', [{ arm: 'b', item: 'q0', lang: 'all', sample: 0, value: 1 }], opts, /"all" is reserved/],
     ['an empty item id', [{ arm: 'b', item: '', lang: 'sw', sample: 0, value: 1 }], opts, /"item" must be a non-empty string/],
