@@ -62,6 +62,22 @@ describe('compareArms, binary outcomes', () => {
     expect(boost.ci[0]).toBeGreaterThan(0);
   });
 
+  it('does not depend on the order the observations arrive in', () => {
+    const shuffled = [...COMPARE.observations].reverse();
+    expect(compareArms(shuffled, { baseline: 'baseline', binary: true, seed: 2025, arms: ['plan', 'boost'] })).toEqual(result);
+    // Without `arms`, arms come in the order first seen; each arm's numbers are the same.
+    const firstSeen = compareArms(shuffled, { baseline: 'baseline', binary: true, seed: 2025 });
+    expect(firstSeen.map((c) => c.arm)).toEqual(['boost', 'boost', 'boost', 'plan', 'plan', 'plan']);
+  });
+
+  it('compares only the arms named, and Holm runs over those', () => {
+    const [ja, sw, all] = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 2025, arms: ['plan'] });
+    expect([ja.language, sw.language, all.language]).toEqual(['ja', 'sw', 'all']);
+    const ps = [ja.p, sw.p, all.p].sort((x, y) => x - y);
+    const holm3 = [3 * ps[0], Math.max(3 * ps[0], 2 * ps[1]), Math.max(3 * ps[0], 2 * ps[1], ps[2])].map((x) => Math.min(1, x));
+    expect([ja.pHolm, sw.pHolm, all.pHolm].sort((x, y) => x - y)).toEqual(holm3);
+  });
+
   it('is reproducible, seed-dependent, and an arm\'s interval does not depend on the other arms', () => {
     const again = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 2025 });
     expect(again).toEqual(result);
@@ -217,6 +233,9 @@ describe('compareArms, bad input', () => {
     ['the reserved language "all"', [{ arm: 'b', item: 'q0', lang: 'all', sample: 0, value: 1 }], opts, /"all" is reserved/],
     ['an empty item id', [{ arm: 'b', item: '', lang: 'sw', sample: 0, value: 1 }], opts, /"item" must be a non-empty string/],
     ['an arm sharing no item', [...good, ...obs('c', 'ja', [1])], opts, /arm "c" shares no item/],
+    ['an unknown arm in "arms"', good, { ...opts, arms: ['a', 'z'] }, /arm "z" has no observations/],
+    ['the baseline in "arms"', good, { ...opts, arms: ['b'] }, /is the baseline and cannot be compared with itself/],
+    ['an arm named twice', good, { ...opts, arms: ['a', 'a'] }, /names an arm twice/],
     ['a fractional seed', good, { ...opts, seed: 1.5 }, /"seed" must be an integer/],
     ['zero resamples', good, { ...opts, resamples: 0 }, /"resamples" must be a positive integer/],
     ['confidence 95', good, { ...opts, confidence: 95 }, /confidence must lie strictly between 0 and 1/],

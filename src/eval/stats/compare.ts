@@ -32,8 +32,13 @@ export function compareArms(observations: readonly Observation[], opts: CompareO
   const out: ArmComparison[] = [];
   /** Index of the comparison whose Holm-adjusted p a pooled single-language comparison shares. */
   const sameAs = new Map<number, number>();
-  for (const [armName, arm] of arms) {
-    if (armName === opts.baseline) continue;
+  const armNames = opts.arms ?? [...arms.keys()].filter((a) => a !== opts.baseline);
+  for (const armName of armNames) {
+    const arm = arms.get(armName);
+    if (!arm) throw new StatsInputError(`arm ${JSON.stringify(armName)} has no observations; arms present: ${[...arms.keys()].join(', ')}`);
+    if (armName === opts.baseline) {
+      throw new StatsInputError(`arm ${JSON.stringify(armName)} is the baseline and cannot be compared with itself`);
+    }
     const pairs = pairItems(base, arm);
     if (pairs.langs.length === 0) {
       const names = `arm ${JSON.stringify(armName)} shares no item (same language and id) with baseline ${JSON.stringify(opts.baseline)}`;
@@ -78,6 +83,9 @@ function checkOptions(opts: CompareOptions): void {
     checkConfidence(opts.confidence ?? 0.95);
   } catch (e) {
     throw new StatsInputError(`compare options: ${(e as Error).message}`);
+  }
+  if (opts.arms !== undefined && new Set(opts.arms).size !== opts.arms.length) {
+    throw new StatsInputError(`compare options: "arms" names an arm twice: ${opts.arms.join(', ')}`);
   }
   if (opts.continuousTest !== undefined && opts.continuousTest !== 'wilcoxon' && opts.continuousTest !== 'paired-t') {
     throw new StatsInputError(`compare options: "continuousTest" must be "wilcoxon" or "paired-t", got ${String(opts.continuousTest)}`);

@@ -22,6 +22,11 @@ export interface CompareOptions {
   /** Bootstrap resamples, default 10,000. */
   resamples?: number;
   confidence?: number;
+  /**
+   * The arms to compare with the baseline, in report order. Default: every other arm, in the order first seen.
+   * Naming an arm without observations is an error; arms left out are not compared (and not in the Holm family).
+   */
+  arms?: readonly string[];
   /** Continuous outcomes only: the paired test, default 'wilcoxon' (signed-rank, as scipy.stats.wilcoxon). */
   continuousTest?: 'wilcoxon' | 'paired-t';
 }

@@ -68,13 +68,19 @@ export interface Pairs {
   armOnly: number;
 }
 
-/** Items present in both arms, in the baseline's order; items in one arm only are counted, not paired. */
+/**
+ * Items present in both arms, ordered by (language, id) so that the bootstrap, which draws by position, gives the
+ * same interval whatever order the observations arrived in (a resumed run stores them in another order).
+ * Items in one arm only are counted, not paired.
+ */
 export function pairItems(baseline: ArmItems, arm: ArmItems): Pairs {
   const b: number[] = [];
   const a: number[] = [];
   const langs: string[] = [];
   let baselineOnly = 0;
-  for (const [key, value] of baseline.means) {
+  const keys = [...baseline.means.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  for (const key of keys) {
+    const value = baseline.means.get(key) as number;
     const other = arm.means.get(key);
     if (other === undefined) {
       baselineOnly++;
