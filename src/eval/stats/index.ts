@@ -47,7 +47,10 @@ export interface ArmComparison {
   /** Paired bootstrap interval of the mean difference (arm minus baseline). */
   ci: [number, number];
   p: number;
-  /** Holm-adjusted over every comparison returned by one call. */
+  /**
+   * Holm-adjusted over every comparison returned by one call (an arm's pooled comparison over a single language is
+   * the same hypothesis as that language's, counted once, and shares its value).
+   */
   pHolm: number;
   test: 'mcnemar-exact' | 'wilcoxon' | 'paired-t';
   /** Binary only: items right under the baseline and wrong under the arm, and the reverse. */
