@@ -134,6 +134,27 @@ describe('routescope forward / inspect', () => {
       expect(r2.stderr).toMatch(/99/);
     });
 
+    it('a plan masking every expert of a layer is refused; one leaving fewer than top-k is run with a warning', async () => {
+      const all = join(tmp.dir, 'mask-all.json');
+      writeFileSync(all, JSON.stringify({ '1': Array.from({ length: model.numExperts }, (_, e) => e) }));
+      const r1 = await cli(['forward', model.dir, '--ids', '1,2', '--plan', all, '--json']);
+      expect(r1.code).not.toBe(0);
+      expect(r1.stdout).toBe('');
+      expect(r1.stderr).toMatch(/mask-all\.json: layer 1: every expert is masked/);
+      const most = join(tmp.dir, 'mask-most.json');
+      writeFileSync(most, JSON.stringify({ '1': Array.from({ length: model.numExperts - 1 }, (_, e) => e) }));
+      const r2 = await cli(['forward', model.dir, '--ids', '1,2', '--plan', most, '--json']);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(r2.stderr).toMatch(new RegExp(`mask-most\\.json: layer 1: only 1 of ${model.numExperts} experts stay unmasked, fewer than the model's top-${model.topK}`));
+      // What the warning says happens: the one open expert takes all the weight, the other slots weigh 0.
+      const out = JSON.parse(r2.stdout);
+      for (const [t, row] of (out.experts[1] as number[][]).entries()) {
+        expect(row[0]).toBe(model.numExperts - 1);
+        expect(out.weights[1][t][0]).toBeCloseTo(1, 6);
+        for (const w of (out.weights[1][t] as number[]).slice(1)) expect(w).toBe(0);
+      }
+    });
+
     it('out-of-vocabulary and malformed ids', async () => {
       const r1 = await cli(['forward', model.dir, '--ids', `1,${model.vocabSize}`]);
       expect(r1.code).not.toBe(0);

@@ -57,6 +57,7 @@ export const forwardCommand: Command = {
         if (ids.length === 0) throw new CliError('--text encodes to no tokens');
       }
       const steering = values.plan ? loadPlanFile(values.plan, engine.steeringModel) : undefined;
+      for (const w of steering?.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       const r = await engine.forward([ids], { steering });
       const tokens = engine.tokenizer ? engine.tokenizer.tokenStrings(ids) : ids.map(String);
       const { numExperts: E, topK: k, moeLayers } = engine.info;
