@@ -12,6 +12,7 @@ import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheProgress } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { assertFiniteRouting } from './routing-check.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
 export interface SteeringInput {
@@ -296,6 +297,7 @@ export class DecoderSession {
         experts: Int32Array.from(out[GraphNames.topkExperts(i)]!.data as BigInt64Array, (v) => Number(v)),
         weights: out[GraphNames.topkWeights(i)]!.data as Float32Array,
       }));
+      assertFiniteRouting(result.routing, s.moeLayers, { seq: T, numExperts: s.numExperts, topK: s.topK }, (row) => mask[Math.floor(row / T)]![past.length + (row % T)] !== 0);
     }
     return result;
   }

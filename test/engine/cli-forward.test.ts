@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { neutralSteering } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
-import { writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
+import { overwriteF32, writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
 import { relativeError, tempDir } from './graph-helpers.js';
 
 const BIN = resolve(__dirname, '../../bin/routescope.mjs');
@@ -153,6 +153,16 @@ describe('routescope forward / inspect', () => {
         expect(out.weights[1][t][0]).toBeCloseTo(1, 6);
         for (const w of (out.weights[1][t] as number[]).slice(1)) expect(w).toBe(0);
       }
+    });
+
+    it('NaN weights in the checkpoint: refused, naming the layer, instead of printing NaN weights', async () => {
+      const dir = join(tmp.dir, 'nan');
+      const m = writeTinyModel(dir, 'olmoe', { seed: 21, withoutTokenizer: true });
+      overwriteF32(dir, `model.layers.${m.moeLayers[1]}.mlp.gate.weight`, 0, [NaN]);
+      const r = await cli(['forward', dir, '--ids', '1,2,3', '--json']);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`router logits of decoder layer ${m.moeLayers[1]} .*are not finite \\(NaN`));
     });
 
     it('out-of-vocabulary and malformed ids', async () => {
