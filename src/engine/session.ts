@@ -9,7 +9,7 @@ import type { DecoderSpec } from './architectures/types.js';
 import { EngineError } from './errors.js';
 import { chooseExecutionProvider, createInferenceSession, type ExecutionProviderChoice, type ExecutionProviderPreference } from './execution-provider.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
-import { defaultCacheRoot, prepareFusedExpertCache, type CacheProgress } from './expert-cache.js';
+import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { assertFiniteRouting } from './routing-check.js';
@@ -100,6 +100,8 @@ export interface SessionOptions {
   cacheDir?: string;
   /** Called while the expert cache is written (first load of a checkpoint with the fused kernel). */
   onCacheProgress?: (p: CacheProgress) => void;
+  /** Hears that the expert cache is rebuilt (corrupt, truncated) or re-verified; default: one line on stderr. */
+  onCacheNotice?: CacheNotice;
   /** Cancels writing the expert cache (the only long step of loading). */
   signal?: AbortSignal;
   /**
@@ -172,7 +174,7 @@ export class DecoderSession {
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
     const kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, signal: opts.signal }) : undefined;
+    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal }) : undefined;
     const t1 = performance.now();
     const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();

@@ -1,6 +1,6 @@
 /** `routescope forward` and `routescope inspect` run as a user would: a child process on a real model folder. */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeText, readTextFile } from '../../src/cli/text-file.js';
@@ -10,7 +10,7 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { neutralSteering } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { overwriteF32, writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
-import { relativeError, tempDir } from './graph-helpers.js';
+import { flipBytes, relativeError, tempDir } from './graph-helpers.js';
 
 const BIN = resolve(__dirname, '../../bin/routescope.mjs');
 
@@ -106,6 +106,21 @@ describe('routescope forward / inspect', () => {
     expect(ids.length).toBeGreaterThan(3);
     expect(JSON.parse(viaFile.stdout).ids).toEqual(ids);
     expect(JSON.parse(viaStdin.stdout)).toEqual(JSON.parse(viaArg.stdout));
+  });
+
+  it('a corrupted expert cache (size and mtime kept) is announced on stderr, rebuilt, and the output unchanged', async () => {
+    const first = await inProcess(['forward', model.dir, '--ids', '4,8,15,16', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).not.toMatch(/expert cache/);
+    const dir = join(cliCache.dir, 'fused-experts');
+    for (const bin of readdirSync(dir).filter((f) => f.endsWith('.bin'))) {
+      const m = JSON.parse(readFileSync(join(dir, bin.replace(/\.bin$/, '.json')), 'utf8')) as { layers: { fc1: { offset: number } }[] };
+      flipBytes(join(dir, bin), m.layers[0]!.fc1.offset + 64, 16);
+    }
+    const again = await inProcess(['forward', model.dir, '--ids', '4,8,15,16', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/routescope: expert cache .*\.bin does not match its checksum in decoder layer \d+'s fc1 experts .*; rebuilding it/);
+    expect(again.stdout).toBe(first.stdout);
   });
 
   it('prints a readable summary without --json', async () => {
