@@ -269,7 +269,8 @@ export async function prepareFusedExpertCache(
     const before = stampOf(bin);
     const reuse = (verifiedBy: FusedExpertCache['verifiedBy']): FusedExpertCache => ({ file: realpathSync(bin), layers: m.layers, bytes: m.bytes, reused: true, verifiedBy });
     if (sameStamp(m.verified, before)) return reuse('unchanged-file');
-    notice(`expert cache ${bin} changed on disk since it was last verified; checking its checksums (${(m.bytes / 2 ** 20).toFixed(1)} MiB)`);
+    const why = m.verified ? 'changed on disk since it was last verified' : 'has no verified stamp (its file system clock did not move past its ctime)';
+    notice(`expert cache ${bin} ${why}; checking its checksums (${(m.bytes / 2 ** 20).toFixed(1)} MiB)`);
     const bad = await firstMismatch(bin, m.checksums, opts.signal);
     if (!bad) {
       writeManifest(manifestPath, { ...m, verified: await settledStamp(bin, before) });
