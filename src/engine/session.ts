@@ -9,9 +9,10 @@ import type { DecoderSpec } from './architectures/types.js';
 import { EngineError } from './errors.js';
 import { chooseExecutionProvider, createInferenceSession, type ExecutionProviderChoice, type ExecutionProviderPreference } from './execution-provider.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
-import { defaultCacheRoot, prepareFusedExpertCache, type CacheProgress } from './expert-cache.js';
+import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { assertFiniteRouting } from './routing-check.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
 export interface SteeringInput {
@@ -99,6 +100,8 @@ export interface SessionOptions {
   cacheDir?: string;
   /** Called while the expert cache is written (first load of a checkpoint with the fused kernel). */
   onCacheProgress?: (p: CacheProgress) => void;
+  /** Hears that the expert cache is rebuilt (corrupt, truncated) or re-verified; default: one line on stderr. */
+  onCacheNotice?: CacheNotice;
   /** Cancels writing the expert cache (the only long step of loading). */
   signal?: AbortSignal;
   /**
@@ -171,7 +174,7 @@ export class DecoderSession {
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
     const kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, signal: opts.signal }) : undefined;
+    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal }) : undefined;
     const t1 = performance.now();
     const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
@@ -296,6 +299,7 @@ export class DecoderSession {
         experts: Int32Array.from(out[GraphNames.topkExperts(i)]!.data as BigInt64Array, (v) => Number(v)),
         weights: out[GraphNames.topkWeights(i)]!.data as Float32Array,
       }));
+      assertFiniteRouting(result.routing, s.moeLayers, { seq: T, numExperts: s.numExperts, topK: s.topK }, (row) => mask[Math.floor(row / T)]![past.length + (row % T)] !== 0);
     }
     return result;
   }
