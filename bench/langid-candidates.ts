@@ -35,7 +35,8 @@ async function candidates(): Promise<Record<string, Detect>> {
     } catch (e) { console.error(name, (e as Error).message); }
   }
   try {
-    const e = (await esm('eld/large')) as { eld: { detect(t: string): { language: string } } };
+    // eld's exports map has only an "import" condition, which require.resolve cannot see: load the file itself.
+    const e = (await import(pathToFileURL(join(dir, 'eld', 'src', 'entries', 'static.large.js')).href)) as { eld: { detect(t: string): { language: string } } };
     out['eld (large)'] = (t) => e.eld.detect(t).language || null;
   } catch (e) { console.error('eld:', (e as Error).message); }
   try {

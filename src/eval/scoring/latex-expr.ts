@@ -53,7 +53,9 @@ function tokenize(s: string, budget: Budget): Tok[] | null {
   while (i < s.length) {
     budget.step();
     const c = s[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    // Whitespace, and "$" and "~", which the grader's third parser (latex2sympy) deletes before parsing: so a
+    // bare "$18" reads as 18 while "\$18" (an unknown command) does not parse.
+    if (/\s/.test(c) || c === '$' || c === '~') { i++; continue; }
     if (/[0-9.]/.test(c)) {
       const m = /^(\d+\.?\d*|\.\d+)/.exec(s.slice(i));
       if (!m) return null;
