@@ -19,8 +19,9 @@ import { findLanguage } from '../src/languages/index.js';
 import { POLYMATH_CODES } from '../src/languages/dataset-codes.js';
 
 type Detect = (text: string) => string | null;
-const dir = process.env.LID_CANDIDATES;
-if (!dir || !existsSync(dir)) throw new Error('set LID_CANDIDATES to a node_modules folder holding the candidates (see the header)');
+const dirEnv = process.env.LID_CANDIDATES;
+if (!dirEnv || !existsSync(dirEnv)) throw new Error('set LID_CANDIDATES to a node_modules folder holding the candidates (see the header)');
+const dir: string = dirEnv;
 const req = createRequire(join(dir, 'x.js'));
 const esm = async (spec: string) => import(pathToFileURL(req.resolve(spec)).href) as Promise<Record<string, unknown>>;
 
