@@ -4,6 +4,10 @@
  */
 import type { ItemScore, ScoreInput, ScoringTask } from './index.js';
 import { weightedAccuracy } from './polymath-weighted.js';
+import { languageKey } from './language-codes.js';
+
+/** Languages whose consistency figures the detector cannot support (measured in docs/scoring.md). */
+const UNRELIABLE_CONSISTENCY: Record<string, string> = { zsm: 'Malay is mostly read as Indonesian by fastText lid.176' };
 
 export interface PredictionLine extends ScoreInput {
   id: string | number;
@@ -117,7 +121,10 @@ export class ScoreSummary {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
     const rules = [...this.rules].map(([r, n]) => `${r} (${n})`).join(', ');
-    return [`rules: ${rules}`, fmt(head), ...rows.map(fmt)].join('\n') + '\n';
+    const notes = entries
+      .filter(([lang]) => UNRELIABLE_CONSISTENCY[languageKey(lang)])
+      .map(([lang]) => `note: consistency for ${lang} is not reliable: ${UNRELIABLE_CONSISTENCY[languageKey(lang)]} (docs/scoring.md)`);
+    return [`rules: ${rules}`, fmt(head), ...rows.map(fmt), ...notes].join('\n') + '\n';
   }
 }
 

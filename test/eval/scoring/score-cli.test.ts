@@ -133,4 +133,12 @@ describe('routescope score', () => {
     expect(scored.map((s) => s.correct)).toEqual([false, true]);
     expect(scored[1]!.f1).toBeCloseTo(0.5, 12); // {it, is, paris} vs {paris}: P 1/3, R 1 -> 2PR/(P+R) = 0.5
   });
+
+  it("says under the summary when a language's consistency cannot be trusted (Malay)", async () => {
+    const input = join(dir, 'ms.jsonl');
+    writeFileSync(input, JSON.stringify({ id: 1, lang: 'ms', output: 'Jawapannya ialah \\boxed{5}', answer: '5' }) + '\n');
+    const r = await cli('score', '--task', 'mgsm', '--in', input, '--out', join(dir, 'ms-scored.jsonl'));
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/note: consistency for ms is not reliable: Malay is mostly read as Indonesian/);
+  });
 });
