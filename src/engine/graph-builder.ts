@@ -19,6 +19,7 @@ import type { WeightStore } from './safetensors.js';
 import type { DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
+import { sparsemixerRouting } from './routing-sparsemixer.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -188,6 +189,13 @@ class DecoderGraphBuilder {
     return g.mul(normed, this.weight(weight));
   }
 
+  /** The block/final norm: RMSNorm, or LayerNorm with bias when the spec says so (Phi-3.5-MoE). */
+  private blockNorm(x: string, weight: TensorSlice, bias?: TensorSlice): string {
+    if (this.spec.normKind !== 'layer') return this.rmsNorm(x, weight);
+    if (!bias) throw new EngineError(`internal error: LayerNorm '${weight.tensor}' has no bias`);
+    return this.g.op('LayerNormalization', [x, this.weight(weight), this.weight(bias)], { axis: -1, epsilon: { float: this.spec.rmsNormEps } });
+  }
+
   private gatedMlp(x: string, m: GatedMlpSpec): string {
     const g = this.g;
     let gate: string;
@@ -294,7 +302,9 @@ class DecoderGraphBuilder {
     const k = g.int64([m.topK]);
     let topW: string;
     let topI: string;
-    if (m.routing === 'softmax_topk') {
+    if (m.routing === 'sparsemixer') {
+      [topW, topI] = sparsemixerRouting(g, steered, m.jitterEps ?? 0);
+    } else if (m.routing === 'softmax_topk') {
       const probs = g.op('Softmax', [steered], { axis: -1 });
       [topW, topI] = g.opN('TopK', [probs, k], 2, { axis: -1, largest: 1, sorted: 1 }) as [string, string];
       if (m.normTopK) topW = g.div(topW, g.reduceSum(topW, [-1]));
@@ -338,7 +348,8 @@ class DecoderGraphBuilder {
       activation_beta: { float: 0 },
       normalize_routing_weights: 1,
     }, MS_DOMAIN);
-    const renormalised = m.routing === 'topk_softmax' || m.normTopK;
+    // Sparsemixer's two weights come from two different softmaxes and do not sum to 1.
+    const renormalised = m.routing === 'topk_softmax' || (m.routing === 'softmax_topk' && m.normTopK);
     return renormalised ? out : g.mul(out, g.reduceSum(topW, [-1]));
   }
 
@@ -383,11 +394,26 @@ class DecoderGraphBuilder {
 
     // RoPE tables for these positions, in fp32 as transformers computes them.
     const half = s.headDim / 2;
-    const invFreq = Array.from({ length: half }, (_, i) => 1 / Math.pow(s.ropeTheta, (2 * i) / s.headDim));
-    const freqs = g.mul(g.unsqueeze(g.cast(positions, DataType.FLOAT), [2]), g.float(invFreq));
+    const invFreqWith = (factor?: number[]) => Array.from({ length: half }, (_, i) => 1 / ((factor?.[i] ?? 1) * Math.pow(s.ropeTheta, (2 * i) / s.headDim)));
+    let invFreq: string;
+    let mscale: string | undefined;
+    if (s.ropeScaling?.kind !== 'longrope') {
+      invFreq = g.float(invFreqWith());
+    } else {
+      // LongRoPE switches to the long factors when max(position_ids) + 1 exceeds the original context, per call.
+      const r = s.ropeScaling;
+      const isLong = g.op('Greater', [g.op('ReduceMax', [positions], { keepdims: 0 }), g.scalarI(r.originalMaxPositions - 1)]);
+      invFreq = g.where(isLong, g.float(invFreqWith(r.longFactor)), g.float(invFreqWith(r.shortFactor)));
+      mscale = g.where(isLong, g.scalarF(r.longMscale), g.scalarF(r.shortMscale));
+    }
+    const freqs = g.mul(g.unsqueeze(g.cast(positions, DataType.FLOAT), [2]), invFreq);
     const angles = g.concat([freqs, freqs], -1);
-    const cos = g.unsqueeze(g.op('Cos', [angles]), [1]);
-    const sin = g.unsqueeze(g.op('Sin', [angles]), [1]);
+    let cos = g.unsqueeze(g.op('Cos', [angles]), [1]);
+    let sin = g.unsqueeze(g.op('Sin', [angles]), [1]);
+    if (mscale) {
+      cos = g.mul(cos, mscale);
+      sin = g.mul(sin, mscale);
+    }
 
     // Attention bias [B, 1, 1, T, S]: query t sits at cache index past + t; key j is visible when
     // j <= past + t (causal), attention_mask[b, j] = 1 (left padding), and within the sliding window.
@@ -406,9 +432,9 @@ class DecoderGraphBuilder {
     let moeIndex = 0;
     s.layers.forEach((layer, i) => {
       g.scope = `l${i}_`;
-      const attn = this.attention(i, layer, this.rmsNorm(x, layer.inputNorm), cos, sin, bias);
+      const attn = this.attention(i, layer, this.blockNorm(x, layer.inputNorm, layer.inputNormBias), cos, sin, bias);
       x = g.add(x, s.residualMultiplier === 1 ? attn : g.mul(attn, g.scalarF(s.residualMultiplier)));
-      const h = this.rmsNorm(x, layer.postAttentionNorm);
+      const h = this.blockNorm(x, layer.postAttentionNorm, layer.postAttentionNormBias);
       const mlp = layer.mlp.kind === 'moe' ? this.moe(moeIndex++, layer.mlp.moe, h) : this.gatedMlp(h, layer.mlp.mlp);
       x = g.add(x, s.residualMultiplier === 1 ? mlp : g.mul(mlp, g.scalarF(s.residualMultiplier)));
     });
@@ -419,7 +445,7 @@ class DecoderGraphBuilder {
     // token for small models and [rows, V] floats dominate memory for large vocabularies.
     const rows = g.input(GraphNames.logitsRows, DataType.INT64, ['logits_rows']);
     const selected = g.op('Gather', [x, rows], { axis: 0 });
-    let logits = this.linear(this.rmsNorm(selected, s.finalNorm), { weight: s.lmHead, layout: 'out_in' });
+    let logits = this.linear(this.blockNorm(selected, s.finalNorm, s.finalNormBias), { weight: s.lmHead, bias: s.lmHeadBias, layout: 'out_in' });
     if (s.logitsDivisor !== 1) logits = g.div(logits, g.scalarF(s.logitsDivisor));
     g.output(logits, GraphNames.logits, DataType.FLOAT, ['logits_rows', s.vocabSize]);
     return g.encode(`routescope-${s.architecture}`, { architecture: s.architecture });

@@ -3,6 +3,7 @@
  * and scoring with routing capture and steering. Plain Node; never imports Electron.
  */
 import { decoderSpecFor } from './architectures/index.js';
+import { specialFeatures } from './architectures/features.js';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/types.js';
 import { chooseExecutionProvider, type ExecutionProviderChoice } from './execution-provider.js';
 import { defaultCacheRoot } from './expert-cache.js';
@@ -71,6 +72,8 @@ export interface ModelSummary {
   activeParameters: number;
   dtypes: string[];
   weightBytes: number;
+  /** What is special about this architecture (norms, biases, rope scaling, window, routing rule, shared experts). */
+  features: string[];
   executionProvider: ExecutionProviderChoice;
   /** Which expert kernel a session would use (fused or dispatch), and why. */
   moeKernel: MoeKernelChoice;
@@ -117,6 +120,7 @@ export function summarizeModel(dir: string): ModelSummary {
     activeParameters: total - inactive,
     dtypes: [...dtypes].sort(),
     weightBytes: bytes,
+    features: specialFeatures(spec),
     executionProvider: ep,
     moeKernel: chooseMoeKernel(spec, folder.weights, folder.dir, defaultCacheRoot(), ep.name),
   };

@@ -17,6 +17,7 @@ const CLASS = {
   olmoe: 'OlmoeForCausalLM',
   mixtral: 'MixtralForCausalLM',
   granitemoe: 'GraniteMoeForCausalLM',
+  phimoe: 'PhimoeForCausalLM',
 } as const;
 
 describe('tiny model folders', () => {
@@ -40,6 +41,7 @@ describe('tiny model folders', () => {
         olmoe: `model.layers.${l}.mlp.gate.weight`,
         mixtral: `model.layers.${l}.block_sparse_moe.gate.weight`,
         granitemoe: `model.layers.${l}.block_sparse_moe.router.layer.weight`,
+        phimoe: `model.layers.${l}.block_sparse_moe.gate.weight`,
       }[arch];
       expect(w.info(router).shape).toEqual([E, H]);
       if (arch === 'mixtral') expect(w.has(`model.layers.${l}.block_sparse_moe.experts.0.w1.weight`)).toBe(true);
@@ -64,6 +66,11 @@ describe('tiny model folders', () => {
         expect(c.norm_topk_prob).toBe(false);
       }
       if (arch === 'olmoe') expect(w.info('model.layers.0.self_attn.q_norm.weight').shape).toEqual([H]);
+      if (arch === 'phimoe') {
+        for (const n of ['model.layers.0.input_layernorm.bias', 'model.layers.0.post_attention_layernorm.bias', 'model.norm.bias']) expect(w.info(n).shape).toEqual([H]);
+        expect(w.info('lm_head.bias').shape).toEqual([c.vocab_size]);
+        expect(w.has(`model.layers.${l}.block_sparse_moe.experts.0.w3.weight`)).toBe(true);
+      }
     });
   }
 

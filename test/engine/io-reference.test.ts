@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { neutralSteering, resolvePlan, type SteeringTensors } from '../../src/engine/steering-plan.js';
-import { referenceForward } from '../support/reference-forward.js';
+import { referenceForward, sparsemixer } from '../support/reference-forward.js';
 import { TINY_ARCHS, writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rs-ref-'));
@@ -224,6 +224,19 @@ describe('reference forward properties on the tiny models', () => {
           const ex = r.experts[l]![0]![t]!;
           const w = r.weights[l]![0]![t]!;
           expect(ex.length).toBe(m.topK);
+          if (arch === 'phimoe') {
+            // Sparsemixer: the two largest logits, each weighted by a softmax over the experts within 2*eps
+            // (relative) of it; the first pick is excluded from the second softmax.
+            const eps = m.config.router_jitter_noise as number;
+            const [a, b] = [...z.keys()].sort((x, y) => z[y]! - z[x]! || x - y);
+            expect(ex).toEqual([a, b]);
+            const near = (top: number, e: number) => (z[top]! - z[e]!) / Math.max(Math.abs(z[e]!), z[top]!) <= 2 * eps;
+            const w1 = Math.exp(z[a!]!) / z.reduce((s, v, e) => s + (near(a!, e) ? Math.exp(v) : 0), 0);
+            const w2 = Math.exp(z[b!]!) / z.reduce((s, v, e) => s + (e !== a && near(b!, e) ? Math.exp(v) : 0), 0);
+            expect(w[0]).toBeCloseTo(w1, 12);
+            expect(w[1]).toBeCloseTo(w2, 12);
+            continue;
+          }
           // Selected = the k largest raw logits (no steering).
           const sorted = [...z].sort((a, b) => b - a);
           ex.forEach((e, i) => expect(z[e]).toBe(sorted[i]));
@@ -260,6 +273,22 @@ describe('reference forward properties on the tiny models', () => {
       }
     });
   }
+
+  it('sparsemixer by hand (Phi-3.5-MoE inference routing)', () => {
+    // Pick 1 = expert 0 (2.0); with 2*eps = 0.1 only 1.9 is near enough: w = 1 / (1 + e^-0.1). Pick 2 = expert 1,
+    // alone in its softmax (0.5 and -1.0 are too far below 1.9): w = 1.
+    const a = sparsemixer([2.0, 1.9, 0.5, -1.0], 0.05);
+    expect(a.experts).toEqual([0, 1]);
+    expect(a.weights[0]).toBeCloseTo(1 / (1 + Math.exp(-0.1)), 12);
+    expect(a.weights[1]).toBe(1);
+    // Negative logits: the factor is |z| (larger than the negative maximum). 2*eps = 0.12: pick 1 = expert 3 (-0.9)
+    // keeps expert 0 ((-0.9 + 1) / 1 = 0.1) and drops expert 1 (0.18 / 1.08); pick 2 = expert 0 (-1.0) keeps
+    // expert 1 (0.08 / 1.08 = 0.074).
+    const b = sparsemixer([-1.0, -1.08, -3.0, -0.9], 0.06);
+    expect(b.experts).toEqual([3, 0]);
+    expect(b.weights[0]).toBeCloseTo(1 / (1 + Math.exp(-0.1)), 12);
+    expect(b.weights[1]).toBeCloseTo(1 / (1 + Math.exp(-0.08)), 12);
+  });
 
   it('a reference steering plan raises logits by lambda * s * |z| on its layer only', () => {
     const m = model('qwen3_moe');

@@ -32,6 +32,7 @@ afterAll(() => {
 function publishedTensorNames(arch: TinyArch, layers: number, experts: number): string[] {
   const names = ['model.embed_tokens.weight', 'model.norm.weight'];
   if (arch !== 'granitemoe') names.push('lm_head.weight'); // Granite ties it to the embedding and omits it
+  if (arch === 'phimoe') names.push('lm_head.bias', 'model.norm.bias');
   for (let l = 0; l < layers; l++) {
     const p = `model.layers.${l}.`;
     names.push(`${p}input_layernorm.weight`, `${p}post_attention_layernorm.weight`);
@@ -58,6 +59,11 @@ function publishedTensorNames(arch: TinyArch, layers: number, experts: number): 
       case 'granitemoe':
         for (const m of ['input_linear', 'output_linear', 'router.layer']) names.push(`${p}block_sparse_moe.${m}.weight`);
         break;
+      case 'phimoe':
+        names.push(`${p}input_layernorm.bias`, `${p}post_attention_layernorm.bias`, `${p}block_sparse_moe.gate.weight`);
+        for (const x of ['q', 'k', 'v', 'o']) names.push(`${p}self_attn.${x}_proj.bias`);
+        perExpert(`${p}block_sparse_moe.experts`, ['w1', 'w2', 'w3']);
+        break;
     }
   }
   return names.sort();
@@ -78,7 +84,9 @@ function parameterCounts(arch: TinyArch, c: Record<string, number>): { total: nu
   if (arch === 'qwen3_moe') layer += 2 * D;
   if (arch === 'olmoe') layer += nH * D + nKV * D;
   if (arch === 'qwen2_moe') layer += nH * D + 2 * nKV * D + 3 * c.shared_expert_intermediate_size! * H + H;
-  const total = V * H * (arch === 'granitemoe' ? 1 : 2) + H + L * layer;
+  if (arch === 'phimoe') layer += 2 * H + nH * D + 2 * nKV * D + H; // LayerNorm biases, q/k/v/o biases
+  const phiExtra = arch === 'phimoe' ? H + V : 0; // final LayerNorm bias, lm_head bias
+  const total = V * H * (arch === 'granitemoe' ? 1 : 2) + H + phiExtra + L * layer;
   return { total, active: total - L * (E - K) * 3 * I * H };
 }
 
@@ -124,7 +132,8 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
     const s = summarizeModel(dir);
     const L = config.num_hidden_layers as number;
     const counts = parameterCounts(arch, config as Record<string, number>);
-    expect(s.architecture).toBe((real.config.architectures as string[])[0]);
+    // Phi-3.5-MoE's remote-code class name is reported as the transformers class it maps to.
+    expect(s.architecture).toBe(arch === 'phimoe' ? 'PhimoeForCausalLM' : (real.config.architectures as string[])[0]);
     expect(s.numLayers).toBe(L);
     // Every decoder layer of these checkpoints is sparse (decoder_sparse_step 1, mlp_only_layers empty or absent).
     expect(s.moeLayers).toEqual(Array.from({ length: L }, (_, i) => i));
@@ -142,6 +151,14 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
     const text = await captureStdout(() => inspectCommand.run([dir]));
     expect(text).toContain(s.architecture);
     expect(text).toContain(`${s.numExperts} per MoE layer, top-${s.topK}`);
+    expect(text).toContain(`expert kernel     ${s.moeKernel.name}`);
+    for (const f of s.features) expect(text).toContain(f);
+    if (arch === 'phimoe') {
+      expect(s.features.join('\n')).toMatch(/sparsemixer routing \(top-2, inference mode, jitter eps 0\.01/);
+      expect(s.features).toContain('LayerNorm with bias (eps 0.00001)');
+      expect(s.features.join('\n')).toContain('LongRoPE (short factors up to 4096 positions');
+      expect(s.features).toContain('attention biases (q, k, v, o)');
+    }
   });
 
   it('the engine reads every field as transformers does', async () => {
@@ -152,16 +169,36 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
       expect(moe.every(Boolean)).toBe(true);
       expect(spec.rmsNormEps).toBe(real.config.rms_norm_eps);
       expect(spec.ropeTheta).toBe(real.config.rope_theta);
-      // sliding_window is null, or (Qwen1.5-MoE: 32768) switched off by use_sliding_window: false.
-      expect(spec.slidingWindow).toBeNull();
+      // sliding_window is null, or (Qwen1.5-MoE: 32768) switched off by use_sliding_window: false; Phi-3.5-MoE's
+      // 131072 is applied (Mixtral's mask rule), though no input of that length fits its context anyway.
+      expect(spec.slidingWindow).toBe(arch === 'phimoe' ? 131072 : null);
       expect(spec.clipQkv).toBeNull();
       expect(spec.numKvHeads).toBe(config.num_key_value_heads);
       expect(spec.headDim).toBe(arch === 'qwen3_moe' ? config.head_dim : (config.hidden_size as number) / (config.num_attention_heads as number));
-      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false }[arch];
+      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false, phimoe: false }[arch];
       for (const m of moe) {
-        expect(m!.routing).toBe(arch === 'granitemoe' ? 'topk_softmax' : 'softmax_topk');
+        expect(m!.routing).toBe(arch === 'granitemoe' ? 'topk_softmax' : arch === 'phimoe' ? 'sparsemixer' : 'softmax_topk');
         if (arch !== 'granitemoe') expect(m!.normTopK).toBe(renormalise);
+        if (arch === 'phimoe') expect(m!.jitterEps).toBe(0.01);
         expect(Boolean(m!.shared)).toBe(arch === 'qwen2_moe');
+      }
+      if (arch === 'phimoe') {
+        expect(spec.normKind).toBe('layer');
+        expect(spec.finalNormBias?.tensor).toBe('model.norm.bias');
+        expect(spec.lmHeadBias?.tensor).toBe('lm_head.bias');
+        expect(spec.layers.every((l) => l.inputNormBias && l.postAttentionNormBias && l.attention.q.bias && l.attention.o.bias)).toBe(true);
+        const rope = (real.config.rope_scaling ?? {}) as Record<string, unknown>;
+        expect(spec.ropeScaling).toEqual({
+          kind: 'longrope',
+          shortFactor: rope.short_factor,
+          longFactor: rope.long_factor,
+          shortMscale: 1.243163121016122,
+          longMscale: 1.243163121016122,
+          originalMaxPositions: 4096,
+        });
+      } else {
+        expect(spec.normKind ?? 'rms').toBe('rms');
+        expect(spec.ropeScaling).toBeUndefined();
       }
       if (arch === 'granitemoe') {
         expect(spec.attentionScale).toBe(0.015625);

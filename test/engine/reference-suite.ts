@@ -172,7 +172,8 @@ export function referenceSuite(kernel: MoeKernelName): void {
       copyFileSync(join(src, 'config.json'), join(dst, 'config.json'));
     }
 
-    it.each(TINY_ARCHS.filter((a) => a !== 'granitemoe'))('stacked experts give the same outputs as per-expert tensors (%s)', async (arch) => {
+    // Granite is always stacked; Phi-3.5-MoE's checkpoints (and its adapter) use per-expert tensors only.
+    it.each(TINY_ARCHS.filter((a) => a !== 'granitemoe' && a !== 'phimoe'))('stacked experts give the same outputs as per-expert tensors (%s)', async (arch) => {
       const perExpert = join(tmp.dir, `${arch}-per-expert`);
       const stacked = join(tmp.dir, `${arch}-stacked`);
       writeTinyModel(perExpert, arch, { seed: 5, withoutTokenizer: true });

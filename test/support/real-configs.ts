@@ -7,6 +7,10 @@
  * config dumps); the facts are transcribed, not copied code. Not independently confirmed: the transformers_version
  * strings of Qwen1.5-MoE, OLMoE and Granite (metadata, read by nobody) and OLMoE-0924's `bos_token_id: null` (the
  * GPT-NeoX-based OLMo tokenizer has no BOS; kept because a null id is exactly what the engine must tolerate).
+ * Phi-3.5-MoE: the LongRoPE factor lists have head_dim / 2 = 64 entries, a size; they are kept as their first 8
+ * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Its field set and the
+ * remaining values (notably `_name_or_path`, `auto_map` and transformers_version) are transcribed from memory of
+ * the published file and could not be checked against a copy here.
  */
 import type { TinyArch } from './tiny-models.js';
 
@@ -192,6 +196,52 @@ export const REAL_CONFIGS: Record<TinyArch, RealConfig> = {
       vocab_size: 49155,
     },
   },
+  phimoe: {
+    checkpoint: 'microsoft/Phi-3.5-MoE-instruct',
+    config: {
+      _name_or_path: 'Phi-3.5-MoE-instruct',
+      architectures: ['PhiMoEForCausalLM'],
+      attention_bias: true,
+      attention_dropout: 0.0,
+      auto_map: { AutoConfig: 'configuration_phimoe.PhiMoEConfig', AutoModelForCausalLM: 'modeling_phimoe.PhiMoEForCausalLM' },
+      bos_token_id: 1,
+      eos_token_id: 32000,
+      hidden_act: 'silu',
+      hidden_dropout: 0.0,
+      hidden_size: 4096,
+      initializer_range: 0.02,
+      input_jitter_noise: 0.01,
+      intermediate_size: 6400,
+      lm_head_bias: true,
+      max_position_embeddings: 131072,
+      model_type: 'phimoe',
+      num_attention_heads: 32,
+      num_experts_per_tok: 2,
+      num_hidden_layers: 32,
+      num_key_value_heads: 8,
+      num_local_experts: 16,
+      original_max_position_embeddings: 4096,
+      output_router_logits: false,
+      rms_norm_eps: 1e-5,
+      rope_scaling: {
+        long_factor: [1.0199999809265137, 1.0299999713897705, 1.0399999618530273, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.059999942779541, 1.059999942779541],
+        long_mscale: 1.243163121016122,
+        original_max_position_embeddings: 4096,
+        short_factor: [1.0, 1.0399999618530273, 1.0399999618530273, 1.0399999618530273, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842],
+        short_mscale: 1.243163121016122,
+        type: 'longrope',
+      },
+      rope_theta: 10000.0,
+      router_aux_loss_coef: 0.0,
+      router_jitter_noise: 0.01,
+      sliding_window: 131072,
+      tie_word_embeddings: false,
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.43.3',
+      use_cache: true,
+      vocab_size: 32064,
+    },
+  },
 };
 
 /**
@@ -207,6 +257,8 @@ export const SHRUNK_SIZES: Record<TinyArch, Record<string, number>> = {
   olmoe: { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, intermediate_size: 16, num_experts: 8, num_experts_per_tok: 2 },
   mixtral: { hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 6, num_key_value_heads: 2, intermediate_size: 24, num_local_experts: 8, num_experts_per_tok: 2 },
   granitemoe: { hidden_size: 40, num_hidden_layers: 2, num_attention_heads: 5, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
+  // head_dim 16 matches the 8 LongRoPE factors kept; 4 query heads per KV head as in the checkpoint (32 / 8).
+  phimoe: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
 };
 
 /** Special-token ids index the vocabulary, so they may change when it is shrunk. */

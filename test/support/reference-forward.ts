@@ -1,7 +1,7 @@
 /**
  * An independent Float64 forward pass for the five supported MoE architectures, written from the
  * transformers modeling files (modeling_qwen3_moe.py, modeling_qwen2_moe.py, modeling_olmoe.py,
- * modeling_mixtral.py, modeling_granitemoe.py). It reads raw config.json fields and raw HF tensor
+ * modeling_mixtral.py, modeling_granitemoe.py, modular_phimoe.py). It reads raw config.json fields and raw HF tensor
  * names itself and shares nothing with the engine's architecture adapters or graph builder, so
  * agreement between the two is evidence that both are right.
  *
@@ -49,7 +49,7 @@ interface Expert {
   down: Mat;
 }
 
-type Family = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe';
+type Family = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe';
 
 const FAMILY_OF_CLASS: Record<string, Family> = {
   Qwen3MoeForCausalLM: 'qwen3_moe',
@@ -57,6 +57,8 @@ const FAMILY_OF_CLASS: Record<string, Family> = {
   OlmoeForCausalLM: 'olmoe',
   MixtralForCausalLM: 'mixtral',
   GraniteMoeForCausalLM: 'granitemoe',
+  PhimoeForCausalLM: 'phimoe',
+  PhiMoEForCausalLM: 'phimoe',
 };
 
 function num(config: Record<string, unknown>, key: string, fallback?: number): number {
@@ -123,6 +125,17 @@ function rmsNorm(x: Vec, w: Vec, eps: number): Vec {
   return x.map((v, i) => v * inv * w[i]!);
 }
 
+/** nn.LayerNorm over the last axis: biased variance, then weight and bias. */
+function layerNorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
+  let mean = 0;
+  for (const v of x) mean += v;
+  mean /= x.length;
+  let variance = 0;
+  for (const v of x) variance += (v - mean) ** 2;
+  const inv = 1 / Math.sqrt(variance / x.length + eps);
+  return x.map((v, i) => (v - mean) * inv * w[i]! + b[i]!);
+}
+
 const silu = (v: number) => v / (1 + Math.exp(-v));
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -179,9 +192,31 @@ export function routeTokens(z3: number[], k: number, mode: 'softmax_topk' | 'sof
   return { experts, weights: w };
 }
 
+/**
+ * Phi-3.5-MoE's sparsemixer, inference mode (modular_phimoe.py, training=False): two picks, each the arg-max of
+ * what is left, weighted by a softmax over the experts within a relative margin 2*eps of that pick.
+ */
+export function sparsemixer(z: number[], eps: number): { experts: number[]; weights: number[] } {
+  const experts: number[] = [];
+  const weights: number[] = [];
+  const left = z.slice();
+  for (let round = 0; round < 2; round++) {
+    let best = 0;
+    for (let e = 1; e < left.length; e++) if (left[e]! > left[best]!) best = e;
+    const top = left[best]!;
+    const kept = left.map((v, e) => ((top - z[e]!) / Math.max(Math.abs(z[e]!), top) > 2 * eps ? -Infinity : v));
+    experts.push(best);
+    weights.push(softmax(kept)[best]!);
+    left[best] = -Infinity;
+  }
+  return { experts, weights };
+}
+
 interface Layer {
   inNorm: Vec;
   postNorm: Vec;
+  inNormBias?: Vec;
+  postNormBias?: Vec;
   q: Mat;
   k: Mat;
   v: Mat;
@@ -211,10 +246,14 @@ interface Model {
   resMult: number;
   logitsScale: number;
   clipQkv?: number;
-  routing: 'softmax_topk' | 'softmax_topk_renorm' | 'topk_softmax';
+  routing: 'softmax_topk' | 'softmax_topk_renorm' | 'topk_softmax' | 'sparsemixer';
+  jitterEps: number;
   embed: Mat;
   lmHead: Mat;
+  lmHeadBias?: Vec;
   finalNorm: Vec;
+  finalNormBias?: Vec;
+  longRope?: { short: number[]; long: number[]; shortMscale: number; longMscale: number; original: number };
   layers: Layer[];
   moeLayers: number[];
 }
@@ -243,15 +282,26 @@ function loadModel(dir: string): Model {
   const family = FAMILY_OF_CLASS[cls];
   if (!family) throw new Error(`reference forward: no reference for ${cls}`);
   if (config.hidden_act !== undefined && config.hidden_act !== 'silu') throw new Error('reference forward: only silu experts');
-  const ropeScaling = config.rope_scaling as Record<string, unknown> | null | undefined;
-  if (ropeScaling && (ropeScaling.rope_type ?? ropeScaling.type) !== 'default') throw new Error('reference forward: rope scaling not implemented');
+  const ropeScaling = (config.rope_scaling ?? config.rope_parameters) as Record<string, unknown> | null | undefined;
+  const ropeType = ropeScaling ? (ropeScaling.rope_type ?? ropeScaling.type ?? 'default') : 'default';
+  let longRope: Model['longRope'];
+  if (ropeType === 'longrope' && family === 'phimoe') {
+    const r = ropeScaling!;
+    longRope = {
+      short: r.short_factor as number[],
+      long: r.long_factor as number[],
+      shortMscale: r.short_mscale as number,
+      longMscale: r.long_mscale as number,
+      original: (r.original_max_position_embeddings ?? config.original_max_position_embeddings) as number,
+    };
+  } else if (ropeType !== 'default') throw new Error(`reference forward: rope type ${String(ropeType)} not implemented`);
 
   const H = num(config, 'hidden_size');
   const nH = num(config, 'num_attention_heads');
   const nKV = num(config, 'num_key_value_heads', nH);
   // Only Qwen3-MoE and Mixtral read head_dim from the config; the others derive it.
   const D = family === 'qwen3_moe' || family === 'mixtral' ? num(config, 'head_dim', H / nH) : H / nH;
-  const E = family === 'mixtral' || family === 'granitemoe' ? num(config, 'num_local_experts') : num(config, 'num_experts');
+  const E = family === 'mixtral' || family === 'granitemoe' || family === 'phimoe' ? num(config, 'num_local_experts') : num(config, 'num_experts');
   const K = num(config, 'num_experts_per_tok');
   const ropeParams = config.rope_parameters as Record<string, unknown> | undefined;
   const theta = typeof config.rope_theta === 'number' ? config.rope_theta : typeof ropeParams?.rope_theta === 'number' ? ropeParams.rope_theta : 10000;
@@ -268,6 +318,8 @@ function loadModel(dir: string): Model {
 
   const w = new Weights(dir);
   const opt = (name: string) => (w.has(name) ? w.vec(name) : undefined);
+  // Phimoe's projections have biases exactly when attention_bias says so (nn.Linear(bias=attention_bias)).
+  const attnBias = (name: string) => (family !== 'phimoe' ? opt(name) : config.attention_bias === true ? w.vec(name) : undefined);
   const layers: Layer[] = [];
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
@@ -278,10 +330,12 @@ function loadModel(dir: string): Model {
       k: w.mat(`${p}self_attn.k_proj.weight`),
       v: w.mat(`${p}self_attn.v_proj.weight`),
       o: w.mat(`${p}self_attn.o_proj.weight`),
-      qb: opt(`${p}self_attn.q_proj.bias`),
-      kb: opt(`${p}self_attn.k_proj.bias`),
-      vb: opt(`${p}self_attn.v_proj.bias`),
-      ob: opt(`${p}self_attn.o_proj.bias`),
+      qb: attnBias(`${p}self_attn.q_proj.bias`),
+      kb: attnBias(`${p}self_attn.k_proj.bias`),
+      vb: attnBias(`${p}self_attn.v_proj.bias`),
+      ob: attnBias(`${p}self_attn.o_proj.bias`),
+      inNormBias: family === 'phimoe' ? w.vec(`${p}input_layernorm.bias`) : undefined,
+      postNormBias: family === 'phimoe' ? w.vec(`${p}post_attention_layernorm.bias`) : undefined,
       qNorm: opt(`${p}self_attn.q_norm.weight`),
       kNorm: opt(`${p}self_attn.k_norm.weight`),
     };
@@ -296,7 +350,7 @@ function loadModel(dir: string): Model {
         experts: Array.from({ length: E }, (_, e) => ({ gate: w.slice3(inName, e, 0, I), up: w.slice3(inName, e, I, 2 * I), down: w.slice3(outName, e) })),
       };
     } else {
-      const base = family === 'mixtral' && w.has(`${p}block_sparse_moe.gate.weight`) ? `${p}block_sparse_moe.` : `${p}mlp.`;
+      const base = (family === 'mixtral' || family === 'phimoe') && w.has(`${p}block_sparse_moe.gate.weight`) ? `${p}block_sparse_moe.` : `${p}mlp.`;
       const fused = w.has(`${base}experts.gate_up_proj`);
       const experts: Expert[] = [];
       for (let e = 0; e < E; e++) {
@@ -307,7 +361,7 @@ function loadModel(dir: string): Model {
             up: w.slice3(`${base}experts.gate_up_proj`, e, I, 2 * I),
             down: w.slice3(`${base}experts.down_proj`, e),
           });
-        } else if (family === 'mixtral') {
+        } else if (family === 'mixtral' || family === 'phimoe') {
           const x = `${base}experts.${e}.`;
           experts.push({ gate: w.mat(`${x}w1.weight`), up: w.mat(`${x}w3.weight`), down: w.mat(`${x}w2.weight`) });
         } else {
@@ -347,10 +401,15 @@ function loadModel(dir: string): Model {
     resMult: family === 'granitemoe' ? num(config, 'residual_multiplier', 1) : 1,
     logitsScale: family === 'granitemoe' ? num(config, 'logits_scaling', 1) : 1,
     clipQkv: family === 'olmoe' && typeof config.clip_qkv === 'number' ? config.clip_qkv : undefined,
-    routing: family === 'granitemoe' ? 'topk_softmax' : family === 'mixtral' || normTopk ? 'softmax_topk_renorm' : 'softmax_topk',
+    routing:
+      family === 'phimoe' ? 'sparsemixer' : family === 'granitemoe' ? 'topk_softmax' : family === 'mixtral' || normTopk ? 'softmax_topk_renorm' : 'softmax_topk',
+    jitterEps: num(config, 'router_jitter_noise', 0.01),
     embed,
     lmHead,
+    lmHeadBias: family === 'phimoe' && config.lm_head_bias === true ? w.vec('lm_head.bias') : undefined,
     finalNorm: w.vec('model.norm.weight'),
+    finalNormBias: family === 'phimoe' ? w.vec('model.norm.bias') : undefined,
+    longRope,
     layers,
     moeLayers,
   };
@@ -358,13 +417,19 @@ function loadModel(dir: string): Model {
   return model;
 }
 
+/** Per-call rotary scaling: LongRoPE's factors and mscale (long when max(position_ids) + 1 > original). */
+interface RopeScale {
+  factor?: number[];
+  mscale: number;
+}
+
 /** Rotate-half RoPE on one head vector in place (HF's non-interleaved form). */
-function rope(x: Vec, off: number, D: number, pos: number, theta: number): void {
+function rope(x: Vec, off: number, D: number, pos: number, theta: number, scale: RopeScale = { mscale: 1 }): void {
   const half = D / 2;
   for (let i = 0; i < half; i++) {
-    const ang = pos / theta ** ((2 * i) / D);
-    const c = Math.cos(ang);
-    const s = Math.sin(ang);
+    const ang = pos / ((scale.factor?.[i] ?? 1) * theta ** ((2 * i) / D));
+    const c = Math.cos(ang) * scale.mscale;
+    const s = Math.sin(ang) * scale.mscale;
     const a = x[off + i]!;
     const b = x[off + i + half]!;
     x[off + i] = a * c - b * s;
@@ -399,6 +464,12 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
   if (opts.steering && opts.steering.perMoeLayer.length !== m.moeLayers.length) throw new Error('reference forward: steering has the wrong number of MoE layers');
   const { H, nH, nKV, D } = m;
   const group = nH / nKV;
+  const norm = (x: Vec, w: Vec, b: Vec | undefined) => (b ? layerNorm(x, w, b, m.eps) : rmsNorm(x, w, m.eps));
+  let ropeScale: RopeScale = { mscale: 1 };
+  if (m.longRope) {
+    const isLong = Math.max(...pos.flat()) + 1 > m.longRope.original;
+    ropeScale = isLong ? { factor: m.longRope.long, mscale: m.longRope.longMscale } : { factor: m.longRope.short, mscale: m.longRope.shortMscale };
+  }
 
   // hidden[b][t]
   let hidden: Vec[][] = inputIds.map((row) =>
@@ -422,7 +493,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
       ks.push([]);
       vs.push([]);
       for (let t = 0; t < T; t++) {
-        const x = rmsNorm(hidden[b]![t]!, layer.inNorm, m.eps);
+        const x = norm(hidden[b]![t]!, layer.inNorm, layer.inNormBias);
         let q = matvec(layer.q, x, layer.qb);
         let k = matvec(layer.k, x, layer.kb);
         let v = matvec(layer.v, x, layer.vb);
@@ -440,8 +511,8 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
             v = clip(v);
           }
         }
-        for (let h = 0; h < nH; h++) rope(q, h * D, D, pos[b]![t]!, m.theta);
-        for (let h = 0; h < nKV; h++) rope(k, h * D, D, pos[b]![t]!, m.theta);
+        for (let h = 0; h < nH; h++) rope(q, h * D, D, pos[b]![t]!, m.theta, ropeScale);
+        for (let h = 0; h < nKV; h++) rope(k, h * D, D, pos[b]![t]!, m.theta, ropeScale);
         qs[b]!.push(q);
         ks[b]!.push(k);
         vs[b]!.push(v);
@@ -487,7 +558,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
         steeredLogits[slot]!.push([]);
       }
       return row.map((resid) => {
-        const x = rmsNorm(resid, layer.postNorm, m.eps);
+        const x = norm(resid, layer.postNorm, layer.postNormBias);
         let y: Vec;
         if (layer.dense) {
           y = swiglu(layer.dense, x);
@@ -495,7 +566,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
           const moe = layer.moe!;
           const z = matvec(moe.router, x);
           const z3 = applySteeringRule(z, opts.steering?.perMoeLayer[slot]);
-          const r = routeTokens(z3, m.K, m.routing);
+          const r = m.routing === 'sparsemixer' ? sparsemixer(z3, m.jitterEps) : routeTokens(z3, m.K, m.routing);
           routerLogits[slot]![b]!.push(Array.from(z));
           experts[slot]![b]!.push(r.experts);
           weights[slot]![b]!.push(r.weights);
@@ -518,8 +589,8 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
 
   const logits = hidden.map((row) =>
     row.map((h) => {
-      const x = rmsNorm(h, m.finalNorm, m.eps);
-      return Array.from(matvec(m.lmHead, x), (v) => v / m.logitsScale);
+      const x = norm(h, m.finalNorm, m.finalNormBias);
+      return Array.from(matvec(m.lmHead, x, m.lmHeadBias), (v) => v / m.logitsScale);
     }),
   );
   return { logits, routerLogits, experts, weights, steeredLogits };

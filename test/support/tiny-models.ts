@@ -8,6 +8,9 @@
  * - fused (transformers >= 5 in-memory layout, see its conversion_mapping.py): `mlp.experts.gate_up_proj` [E, 2I, H]
  *   (gate rows first, then up rows) and `mlp.experts.down_proj` [E, H, I]; Mixtral's fused form also moves the router
  *   to `mlp.gate.weight`;
+ * - Phi-3.5-MoE (`phimoe`): Mixtral's per-expert names (`block_sparse_moe.gate`, `experts.{e}.w1/w3/w2`) plus LayerNorm
+ *   biases (`input_layernorm.bias`, `post_attention_layernorm.bias`, `model.norm.bias`), q/k/v/o biases and
+ *   `lm_head.bias`; config with LongRoPE factors of length head_dim / 2;
  * - GraniteMoE is always fused in its own names: `block_sparse_moe.input_linear.weight` [E, 2I, H],
  *   `block_sparse_moe.output_linear.weight` [E, H, I], router `block_sparse_moe.router.layer.weight` [E, H].
  */
@@ -17,8 +20,8 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { seededRandom } from '../../src/numeric/random.js';
 
-export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe';
-export const TINY_ARCHS: TinyArch[] = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'granitemoe'];
+export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe';
+export const TINY_ARCHS: TinyArch[] = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'granitemoe', 'phimoe'];
 
 export interface TinyModelOptions {
   seed?: number;
@@ -68,7 +71,11 @@ const ARCH_CLASS: Record<TinyArch, string> = {
   olmoe: 'OlmoeForCausalLM',
   mixtral: 'MixtralForCausalLM',
   granitemoe: 'GraniteMoeForCausalLM',
+  phimoe: 'PhimoeForCausalLM',
 };
+
+/** Other class names a published config may give for the same architecture (remote-code names). */
+const ARCH_CLASS_ALIASES: Partial<Record<TinyArch, string[]>> = { phimoe: ['PhiMoEForCausalLM'] };
 
 const TORCH_DTYPE = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
 
@@ -318,6 +325,32 @@ function buildConfig(arch: TinyArch, d: Dims, opts: TinyModelOptions, specialIds
         tie_word_embeddings: opts.tieEmbeddings ?? true,
       };
       break;
+    case 'phimoe':
+      config = {
+        ...common,
+        intermediate_size: d.I,
+        num_local_experts: d.E,
+        attention_bias: true,
+        lm_head_bias: true,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        // Distinct short and long factors; the tiny sequences stay below original_max_position_embeddings.
+        rope_scaling: {
+          type: 'longrope',
+          short_factor: Array.from({ length: d.D / 2 }, (_, i) => 1 + 0.25 * i),
+          long_factor: Array.from({ length: d.D / 2 }, (_, i) => 2 + 0.5 * i),
+          short_mscale: 1.25,
+          long_mscale: 1.5,
+          original_max_position_embeddings: 4096,
+        },
+        original_max_position_embeddings: 4096,
+        // Larger than Phi-3.5-MoE's 0.01 so the tiny routers' margins actually keep several experts in a softmax.
+        router_jitter_noise: 0.3,
+        input_jitter_noise: 0.01,
+        sliding_window: 131072,
+        tie_word_embeddings: opts.tieEmbeddings ?? false,
+      };
+      break;
   }
   Object.assign(config, opts.configOverrides ?? {});
   return { config, moeLayers: moeLayersOf(arch, config) };
@@ -359,6 +392,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     olmoe: { L: 2, E: 8, nKV: 4, D: H / nH },
     mixtral: { L: 2, E: 4, nKV: 2, D: H / nH },
     granitemoe: { L: 2, E: 4, nKV: 2, D: H / nH },
+    phimoe: { L: 2, E: 6, nKV: 2, D: H / nH },
   };
   const def = defaults[arch];
   const d: Dims = given ?? {
@@ -396,6 +430,14 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     linear(`${p}self_attn.k_proj.weight`, d.nKV * d.D, H);
     linear(`${p}self_attn.v_proj.weight`, d.nKV * d.D, H);
     linear(`${p}self_attn.o_proj.weight`, H, nH * d.D);
+    if (arch === 'phimoe') {
+      put(`${p}input_layernorm.bias`, [H], 0.1);
+      put(`${p}post_attention_layernorm.bias`, [H], 0.1);
+      put(`${p}self_attn.q_proj.bias`, [nH * d.D], 0.2);
+      put(`${p}self_attn.k_proj.bias`, [d.nKV * d.D], 0.2);
+      put(`${p}self_attn.v_proj.bias`, [d.nKV * d.D], 0.2);
+      put(`${p}self_attn.o_proj.bias`, [H], 0.2);
+    }
     if (arch === 'qwen2_moe') {
       put(`${p}self_attn.q_proj.bias`, [nH * d.D], 0.2);
       put(`${p}self_attn.k_proj.bias`, [d.nKV * d.D], 0.2);
@@ -433,7 +475,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
       tensors[`${p}block_sparse_moe.output_linear.weight`] = { dtype, shape: [d.E, H, d.I], data: packExperts(perExpert, d, 'down') };
       continue;
     }
-    const mixtralPerExpert = arch === 'mixtral' && !opts.fusedExperts;
+    const mixtralPerExpert = (arch === 'mixtral' || arch === 'phimoe') && !opts.fusedExperts;
     const moe = mixtralPerExpert ? `${p}block_sparse_moe.` : `${p}mlp.`;
     put(`${moe}gate.weight`, [d.E, H], routerStd);
     // Draw per-expert matrices in the same order either way, so a fused folder and a per-expert
@@ -461,6 +503,10 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
   }
   norm('model.norm.weight', H);
   if (!tie) linear('lm_head.weight', V, H);
+  if (arch === 'phimoe') {
+    put('model.norm.bias', [H], 0.1);
+    if (config.lm_head_bias === true) put('lm_head.bias', [V], 0.5);
+  }
 
   writeWeights(dir, tensors, opts.shards ?? 1);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
@@ -498,7 +544,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
 /** The weight sizes a given config.json implies, read with each architecture's own field names. */
 function dimsFromConfig(arch: TinyArch, c: Record<string, unknown>): Dims {
   const cls = (c.architectures as unknown[] | undefined)?.[0];
-  if (cls !== ARCH_CLASS[arch]) throw new Error(`config.architectures[0] is ${JSON.stringify(cls)}, expected ${ARCH_CLASS[arch]}`);
+  if (cls !== ARCH_CLASS[arch] && !(ARCH_CLASS_ALIASES[arch] ?? []).includes(String(cls))) throw new Error(`config.architectures[0] is ${JSON.stringify(cls)}, expected ${ARCH_CLASS[arch]}`);
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`config field ${key} must be an integer, got ${JSON.stringify(v)}`);
@@ -511,7 +557,7 @@ function dimsFromConfig(arch: TinyArch, c: Record<string, unknown>): Dims {
     V: int('vocab_size'),
     H,
     L: int('num_hidden_layers'),
-    E: int(arch === 'mixtral' || arch === 'granitemoe' ? 'num_local_experts' : 'num_experts'),
+    E: int(arch === 'mixtral' || arch === 'granitemoe' || arch === 'phimoe' ? 'num_local_experts' : 'num_experts'),
     K: int('num_experts_per_tok'),
     nH,
     nKV: int('num_key_value_heads', nH),

@@ -5,7 +5,8 @@ import { CliError } from '../errors.js';
 
 const USAGE = `routescope inspect <modelDir> [--json]
 Shows the architecture, layers, MoE layers, experts, top-k, parameter counts (total and active per token),
-weight dtypes and the execution provider that would run the model. Reads only config.json and the
+weight dtypes, what is special about the architecture (norms, biases, rope scaling, routing rule, shared
+experts), the execution provider and the expert kernel that would run the model. Reads only config.json and the
 safetensors headers.`;
 
 function human(n: number): string {
@@ -38,6 +39,7 @@ export const inspectCommand: Command = {
       `hidden / vocab    ${s.hiddenSize} / ${s.vocabSize}`,
       `parameters        ${human(s.totalParameters)} total, ${human(s.activeParameters)} active per token`,
       `weights           ${s.dtypes.join(', ')}, ${(s.weightBytes / 2 ** 20).toFixed(1)} MiB on disk`,
+      ...s.features.map((f, i) => `${i === 0 ? 'special          ' : '                 '} ${f}`),
       `execution         ${s.executionProvider.name.toUpperCase()} (${s.executionProvider.reason})`,
       `expert kernel     ${s.moeKernel.name} (${s.moeKernel.reason})`,
     ];

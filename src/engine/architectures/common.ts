@@ -64,18 +64,47 @@ export class ConfigReader {
     return v as number[];
   }
 
-  /** rope_theta lives at the top level (transformers 4.x) or inside rope_parameters (5.x). */
-  ropeTheta(fallback: number): number {
+  /**
+   * rope_theta lives at the top level (transformers 4.x) or inside rope_parameters (5.x). Rope types other
+   * than `allowed` are refused; an adapter that allows more reads their parameters with ropeScaling().
+   */
+  ropeTheta(fallback: number, allowed: readonly string[] = ['default']): number {
     const params = this.config.rope_parameters as Record<string, unknown> | undefined;
     const scaling = (this.config.rope_scaling ?? null) as Record<string, unknown> | null;
     for (const s of [scaling, params]) {
       const type = s ? (s.rope_type ?? s.type) : undefined;
-      if (type !== undefined && type !== 'default') {
-        this.fail(s === scaling ? 'rope_scaling' : 'rope_parameters', `uses rope type '${String(type)}', which Routescope does not support yet (only the default RoPE)`);
+      if (type !== undefined && !allowed.includes(String(type))) {
+        const supported = allowed.length === 1 ? 'only the default RoPE' : `supported here: ${allowed.join(', ')}`;
+        this.fail(s === scaling ? 'rope_scaling' : 'rope_parameters', `uses rope type '${String(type)}', which Routescope does not support for this architecture (${supported})`);
       }
     }
     if (params && typeof params.rope_theta === 'number') return params.rope_theta;
     return this.num('rope_theta', fallback);
+  }
+
+  /** The rope scaling object (rope_scaling, else rope_parameters) with its type, or null for the default RoPE. */
+  ropeScaling(): { field: string; type: string; params: ConfigReader } | null {
+    for (const field of ['rope_scaling', 'rope_parameters']) {
+      const s = this.config[field];
+      if (s === undefined || s === null) continue;
+      if (typeof s !== 'object' || Array.isArray(s)) this.fail(field, 'must be an object');
+      const o = s as Record<string, unknown>;
+      const type = String(o.rope_type ?? o.type ?? 'default');
+      if (type !== 'default') return { field, type, params: new ConfigReader(o, `${this.file} (${field})`) };
+    }
+    return null;
+  }
+
+  numList(field: string, length: number): number[] {
+    const v = this.config[field];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) this.fail(field, 'must be a list of finite numbers');
+    if (v.length !== length) this.fail(field, `has ${v.length} values, expected ${length} (head dimension / 2)`);
+    return v as number[];
+  }
+
+  /** Throws the reader's standard error for a field (for checks an adapter makes itself). */
+  refuse(field: string, what: string): never {
+    this.fail(field, what);
   }
 
   activation(): void {

@@ -10,7 +10,7 @@ export type BaseDims = Pick<
   'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'rmsNormEps' | 'ropeTheta'
 >;
 
-export function readBaseDims(c: ConfigReader): BaseDims {
+export function readBaseDims(c: ConfigReader, ropeTypes: readonly string[] = ['default']): BaseDims {
   c.activation();
   const hiddenSize = c.positiveInt('hidden_size');
   const numHeads = c.positiveInt('num_attention_heads');
@@ -28,7 +28,7 @@ export function readBaseDims(c: ConfigReader): BaseDims {
     numKvHeads,
     headDim,
     rmsNormEps: c.num('rms_norm_eps', 1e-6),
-    ropeTheta: c.ropeTheta(10000),
+    ropeTheta: c.ropeTheta(10000, ropeTypes),
   };
 }
 
@@ -61,6 +61,8 @@ export interface AssembleOptions {
   residualMultiplier?: number;
   logitsDivisor?: number;
   clipQkv?: number | null;
+  /** Optional spec fields of the architectures that need them (LayerNorm, lm_head bias, rope scaling). */
+  extra?: Pick<DecoderSpec, 'normKind' | 'finalNormBias' | 'lmHeadBias' | 'ropeScaling'>;
 }
 
 export function assemble(o: AssembleOptions): DecoderSpec {
@@ -95,6 +97,7 @@ export function assemble(o: AssembleOptions): DecoderSpec {
     moeLayers,
     numExperts,
     topK,
+    ...o.extra,
   };
 }
 

@@ -6,6 +6,7 @@ import { ConfigReader, WeightLookup } from './common.js';
 import { graniteMoeSpec } from './granitemoe.js';
 import { mixtralSpec } from './mixtral.js';
 import { olmoeSpec } from './olmoe.js';
+import { phimoeSpec } from './phimoe.js';
 import { qwen2MoeSpec } from './qwen2-moe.js';
 import { qwen3MoeSpec } from './qwen3-moe.js';
 import type { DecoderSpec } from './types.js';
@@ -18,6 +19,9 @@ const ADAPTERS: Record<string, (c: ConfigReader, w: WeightLookup) => DecoderSpec
   OlmoeForCausalLM: olmoeSpec,
   MixtralForCausalLM: mixtralSpec,
   GraniteMoeForCausalLM: graniteMoeSpec,
+  PhimoeForCausalLM: phimoeSpec,
+  // The class name in microsoft/Phi-3.5-MoE-instruct's config.json (its remote code); transformers maps it here.
+  PhiMoEForCausalLM: phimoeSpec,
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ADAPTERS);

@@ -30,8 +30,13 @@ export interface MoeSpec {
    * `softmax_topk`: softmax over all experts, top-k, optional renormalisation (Qwen, OLMoE, Mixtral).
    * `topk_softmax`: top-k on the logits, softmax over the k (Granite).
    */
-  routing: 'softmax_topk' | 'topk_softmax';
+  routing: 'softmax_topk' | 'topk_softmax' | 'sparsemixer';
   normTopK: boolean;
+  /**
+   * `sparsemixer` (Phi-3.5-MoE, inference mode, top-2): router_jitter_noise, the relative margin eps within
+   * which experts stay in each pick's softmax ((max - z) / max(|z|, max) <= 2 eps).
+   */
+  jitterEps?: number;
   router: LinearSpec;
   experts: GatedMlpSpec[];
   /** Qwen2-MoE's always-on expert, scaled by sigmoid(gate(x)). */
@@ -50,8 +55,24 @@ export interface AttentionSpec {
 export interface LayerSpec {
   inputNorm: TensorSlice;
   postAttentionNorm: TensorSlice;
+  /** LayerNorm biases (only with DecoderSpec.normKind 'layer'). */
+  inputNormBias?: TensorSlice;
+  postAttentionNormBias?: TensorSlice;
   attention: AttentionSpec;
   mlp: { kind: 'dense'; mlp: GatedMlpSpec } | { kind: 'moe'; moe: MoeSpec };
+}
+
+/**
+ * Phi-3 LongRoPE: inv_freq[i] = 1 / (factor[i] * theta^(2i/D)), cos and sin multiplied by mscale; the long
+ * factors and long_mscale apply when max(position_ids) + 1 exceeds originalMaxPositions (per forward call).
+ */
+export interface RopeScalingSpec {
+  kind: 'longrope';
+  shortFactor: number[];
+  longFactor: number[];
+  shortMscale: number;
+  longMscale: number;
+  originalMaxPositions: number;
 }
 
 export interface DecoderSpec {
@@ -76,6 +97,12 @@ export interface DecoderSpec {
   finalNorm: TensorSlice;
   lmHead: TensorSlice;
   layers: LayerSpec[];
+  /** 'layer' = LayerNorm with weight and bias (Phi-3.5-MoE) for the block and final norms; absent = RMSNorm. */
+  normKind?: 'rms' | 'layer';
+  finalNormBias?: TensorSlice;
+  lmHeadBias?: TensorSlice;
+  /** RoPE frequency scaling; absent = the default RoPE with ropeTheta. */
+  ropeScaling?: RopeScalingSpec;
   /** Decoder layer index of each MoE layer, in order; MoE layer i of the graph contract is moeLayers[i]. */
   moeLayers: number[];
   numExperts: number;

@@ -1,0 +1,43 @@
+/**
+ * What sets a decoder apart from the plain Llama-style MoE block, in words for `routescope inspect`: the norms,
+ * biases, rope scaling, attention window, routing rule and extra experts the adapter found in config.json.
+ */
+import type { DecoderSpec, MoeSpec } from './types.js';
+
+function routingRule(m: MoeSpec): string {
+  switch (m.routing) {
+    case 'sparsemixer':
+      return `sparsemixer routing (top-2, inference mode, jitter eps ${m.jitterEps ?? 0}; selected with standard ops, onnxruntime's use_sparse_mixer is not used)`;
+    case 'topk_softmax':
+      return 'top-k on the router logits, then softmax over the k';
+    case 'softmax_topk':
+      return `softmax over all experts, then top-k${m.normTopK ? ', renormalised' : ''}`;
+  }
+}
+
+export function specialFeatures(spec: DecoderSpec): string[] {
+  const out: string[] = [];
+  if (spec.normKind === 'layer') out.push(`LayerNorm with bias (eps ${spec.rmsNormEps})`);
+  const a = spec.layers[0]?.attention;
+  if (a?.q.bias || a?.o.bias) out.push(`attention biases (${['q', 'k', 'v', 'o'].filter((n) => a[n as 'q' | 'k' | 'v' | 'o'].bias).join(', ')})`);
+  if (a?.qkNorm) out.push(a.qkNorm.kind === 'per_head' ? 'q/k RMSNorm per head' : 'q/k RMSNorm over the projection');
+  if (spec.clipQkv !== null) out.push(`q/k/v clipped to ±${spec.clipQkv}`);
+  if (spec.lmHeadBias) out.push('lm_head bias');
+  const r = spec.ropeScaling;
+  if (r?.kind === 'longrope') {
+    out.push(`LongRoPE (short factors up to ${r.originalMaxPositions} positions, long factors beyond; mscale ${r.shortMscale} / ${r.longMscale})`);
+  }
+  if (spec.slidingWindow !== null) out.push(`sliding window ${spec.slidingWindow}`);
+  const rules = new Set<string>();
+  let shared = false;
+  for (const l of spec.layers) {
+    if (l.mlp.kind !== 'moe') continue;
+    rules.add(routingRule(l.mlp.moe));
+    shared ||= Boolean(l.mlp.moe.shared);
+  }
+  out.push(...rules);
+  if (shared) out.push('shared expert gated by sigmoid');
+  const dense = spec.numLayers - spec.moeLayers.length;
+  if (dense > 0) out.push(`${dense} dense MLP layer${dense === 1 ? '' : 's'}`);
+  return out;
+}

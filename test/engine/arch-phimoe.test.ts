@@ -1,0 +1,96 @@
+/**
+ * Phi-3.5-MoE specifics beyond the shared reference suites (which run the tiny phimoe model on both kernels):
+ * LongRoPE's switch to the long factors past original_max_position_embeddings, attention_bias read as
+ * transformers reads it, and config combinations the engine refuses with the field named.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readModelFolder } from '../../src/engine/model-folder.js';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { DecoderSession } from '../../src/engine/session.js';
+import { WeightStore } from '../../src/engine/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
+import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
+import { writeTinyModel } from '../support/tiny-models.js';
+import { relativeError, seededIds, tempDir } from './graph-helpers.js';
+import { expectMatchesReference } from './reference-suite.js';
+
+const tmp = tempDir('phimoe');
+afterAll(() => tmp.cleanup());
+
+function rope(config: Record<string, unknown>): Record<string, unknown> {
+  return config.rope_scaling as Record<string, unknown>;
+}
+
+describe('Phi-3.5-MoE LongRoPE', () => {
+  it('uses the long factors and long_mscale once max(position_ids) + 1 exceeds original_max_position_embeddings', async () => {
+    const dir = join(tmp.dir, 'longrope');
+    const info = writeTinyModel(dir, 'phimoe', { seed: 3, withoutTokenizer: true });
+    const config = { ...info.config, original_max_position_embeddings: 6, rope_scaling: { ...rope(info.config), original_max_position_embeddings: 6 } };
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    clearReferenceCache();
+    const s = await DecoderSession.load(dir, { moeKernel: 'dispatch' });
+    try {
+      const long = [seededIds(9, s.info.vocabSize, 7)];
+      const short = [long[0]!.slice(0, 6)];
+      const gotLong = await s.forward(long);
+      const gotShort = await s.forward(short);
+      expectMatchesReference(gotLong, referenceForward(dir, long));
+      expectMatchesReference(gotShort, referenceForward(dir, short));
+      // The switch is real: the first 6 positions differ between the 9-token call (long factors) and the
+      // 6-token call (short factors), though causal attention makes them see the same tokens.
+      const V = s.info.vocabSize;
+      expect(relativeError(gotLong.logits.subarray(0, 6 * V), gotShort.logits)).toBeGreaterThan(1e-3);
+    } finally {
+      await s.dispose();
+    }
+  });
+});
+
+describe('Phi-3.5-MoE config fields', () => {
+  it('attention_bias: false leaves checkpoint biases unused, as nn.Linear(bias=False) would', async () => {
+    const dir = join(tmp.dir, 'no-attn-bias');
+    const info = writeTinyModel(dir, 'phimoe', { seed: 4, withoutTokenizer: true, configOverrides: { attention_bias: false } });
+    const s = await DecoderSession.load(dir, { moeKernel: 'dispatch' });
+    try {
+      expect(s.spec.layers[0]!.attention.q.bias).toBeUndefined();
+      const ids = [seededIds(6, info.vocabSize, 2)];
+      expectMatchesReference(await s.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await s.dispose();
+    }
+  });
+
+  const base = writeTinyModel(join(tmp.dir, 'base'), 'phimoe', { seed: 5, withoutTokenizer: true });
+  const specFor = (edit: (c: Record<string, unknown>) => void) => {
+    const folder = readModelFolder(base.dir);
+    const config = structuredClone(folder.config);
+    edit(config);
+    return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
+  };
+
+  it.each<[string, (c: Record<string, unknown>) => void, RegExp]>([
+    ['top-3 routing', (c) => (c.num_experts_per_tok = 3), /field 'num_experts_per_tok' is 3; Phi-3.5-MoE's sparsemixer routing picks exactly 2 experts/],
+    ['a yarn rope', (c) => (c.rope_scaling = { type: 'yarn', factor: 4 }), /field 'rope_scaling' uses rope type 'yarn'.*supported here: default, longrope/],
+    ['a short factor list of the wrong length', (c) => (rope(c).short_factor = [1, 1]), /\(rope_scaling\): field 'short_factor' has 2 values, expected 4/],
+    ['a missing long_mscale', (c) => delete rope(c).long_mscale, /\(rope_scaling\): field 'long_mscale' is missing/],
+    ['two different original lengths', (c) => (c.original_max_position_embeddings = 2048), /field 'original_max_position_embeddings' is 2048 but rope_scaling.original_max_position_embeddings is 4096/],
+  ])('refuses %s naming the field', (_name, edit, message) => {
+    expect(() => specFor(edit)).toThrow(message);
+  });
+
+  it('refuses attention_bias: true when the checkpoint has no q_proj bias, naming the tensor', () => {
+    const dir = join(tmp.dir, 'missing-bias');
+    writeTinyModel(dir, 'phimoe', { seed: 6, withoutTokenizer: true });
+    const store = WeightStore.fromFolder(dir);
+    const kept: Record<string, TensorToWrite> = {};
+    for (const name of store.names()) {
+      if (name.endsWith('self_attn.q_proj.bias')) continue;
+      kept[name] = { dtype: 'F32', shape: store.info(name).shape, data: store.readFloat32(name) };
+    }
+    writeSafetensors(join(dir, 'model.safetensors'), kept);
+    const folder = readModelFolder(dir);
+    expect(() => decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights)).toThrow(/weight 'model\.layers\.0\.self_attn\.q_proj\.bias' is missing/);
+  });
+});
