@@ -16,7 +16,7 @@ import { EngineError } from './errors.js';
 import { MS_DOMAIN, OnnxGraph } from './onnx/graph.js';
 import { DataType } from './onnx/model.js';
 import type { WeightStore } from './safetensors.js';
-import type { DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorSlice } from './architectures/types.js';
+import type { ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
@@ -196,15 +196,28 @@ class DecoderGraphBuilder {
     return this.g.op('LayerNormalization', [x, this.weight(weight), this.weight(bias)], { axis: -1, epsilon: { float: this.spec.rmsNormEps } });
   }
 
-  private gatedMlp(x: string, m: GatedMlpSpec): string {
+  private gatedMlp(x: string, m: GatedMlpSpec, activation?: ClampedSwigluSpec): string {
     const g = this.g;
     let gate: string;
     let up: string;
     if (m.kind === 'split') {
       gate = this.linear(x, m.gate);
       up = this.linear(x, m.up);
+    } else if (m.interleaved) {
+      // [N, 2I] with gate_j, up_j adjacent: view as [N, I, 2] and take the two columns.
+      const pairs = g.reshape(this.linear(x, m.gateUp), g.int64([-1, m.intermediate, 2]));
+      const [a, b] = g.opN('Split', [pairs, g.int64([1, 1])], 2, { axis: -1 }) as [string, string];
+      gate = g.squeeze(a, [-1]);
+      up = g.squeeze(b, [-1]);
     } else {
       [gate, up] = g.opN('Split', [this.linear(x, m.gateUp), g.int64([m.intermediate, m.intermediate])], 2, { axis: -1 }) as [string, string];
+    }
+    if (activation?.kind === 'clamped_swiglu') {
+      const limit = g.scalarF(activation.limit);
+      const clampedGate = g.op('Min', [gate, limit]);
+      const clampedUp = g.op('Clip', [up, g.scalarF(-activation.limit), limit]);
+      const glu = g.mul(clampedGate, g.op('Sigmoid', [g.mul(clampedGate, g.scalarF(activation.alpha))]));
+      return this.linear(g.mul(g.add(clampedUp, g.scalarF(1)), glu), m.down);
     }
     const act = g.mul(gate, g.op('Sigmoid', [gate]));
     return this.linear(g.mul(act, up), m.down);
@@ -267,10 +280,23 @@ class DecoderGraphBuilder {
     const q5 = g.reshape(q4, g.int64([0, s.numKvHeads, rep, -1, s.headDim]));
     const kT = g.unsqueeze(g.transpose(keys, [0, 1, 3, 2]), [2]);
     const scores = g.add(g.mul(g.op('MatMul', [q5, kT]), g.scalarF(s.attentionScale)), bias);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const probs = a.sinks ? this.softmaxWithSinks(scores, a.sinks) : g.op('Softmax', [scores], { axis: -1 });
     const ctx5 = g.op('MatMul', [probs, g.unsqueeze(values, [2])]);
     const ctx = g.reshape(g.transpose(g.reshape(ctx5, g.int64([0, s.numHeads, -1, s.headDim])), [0, 2, 1, 3]), g.int64([-1, s.numHeads * s.headDim]));
     return this.linear(ctx, a.o);
+  }
+
+  /**
+   * GPT-OSS attention sinks: softmax over [scores, sink_h] with the sink's column dropped, i.e.
+   * exp(s - m) / (sum exp(s - m) + exp(sink - m)) with m = max(max s, sink). Scores are [B, kvH, rep, T, S].
+   */
+  private softmaxWithSinks(scores: string, sinks: TensorSlice): string {
+    const g = this.g;
+    const s = this.spec;
+    const sink = g.reshape(this.weight(sinks), g.int64([1, s.numKvHeads, s.numHeads / s.numKvHeads, 1, 1]));
+    const m = g.op('Max', [g.op('ReduceMax', [scores], { axes: [-1], keepdims: 1 }), sink]);
+    const e = g.op('Exp', [g.sub(scores, m)]);
+    return g.div(e, g.add(g.reduceSum(e, [-1]), g.op('Exp', [g.sub(sink, m)])));
   }
 
   /** The steering rule of the graph contract, applied to raw router logits z [N, E]. */
@@ -315,6 +341,9 @@ class DecoderGraphBuilder {
     }
     g.output(topI, GraphNames.topkExperts(moeIndex), DataType.INT64, ['tokens', m.topK]);
     g.output(topW, GraphNames.topkWeights(moeIndex), DataType.FLOAT, ['tokens', m.topK]);
+    if (this.moeKernel === 'fused' && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
+      throw new EngineError(`MoE layer ${moeIndex}: experts with biases or a clamped SwiGLU run only on the dispatch kernel`);
+    }
     const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(m, x, topI, topW);
     if (!m.shared) return routed;
     const sharedOut = this.gatedMlp(x, m.shared.mlp);
@@ -366,7 +395,7 @@ class DecoderGraphBuilder {
       g.scope = `${savedScope}e${e}_`;
       const pos = g.squeeze(g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]), [0]);
       const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
-      outputs.push(this.gatedMlp(rows, expert));
+      outputs.push(this.gatedMlp(rows, expert, m.expertActivation));
       positions.push(pos);
       g.scope = savedScope;
     });
@@ -397,7 +426,10 @@ class DecoderGraphBuilder {
     const invFreqWith = (factor?: number[]) => Array.from({ length: half }, (_, i) => 1 / ((factor?.[i] ?? 1) * Math.pow(s.ropeTheta, (2 * i) / s.headDim)));
     let invFreq: string;
     let mscale: string | undefined;
-    if (s.ropeScaling?.kind !== 'longrope') {
+    if (s.ropeScaling?.kind === 'yarn') {
+      invFreq = g.float(s.ropeScaling.invFreq);
+      mscale = g.scalarF(s.ropeScaling.attentionFactor);
+    } else if (s.ropeScaling?.kind !== 'longrope') {
       invFreq = g.float(invFreqWith());
     } else {
       // LongRoPE switches to the long factors when max(position_ids) + 1 exceeds the original context, per call.
@@ -421,18 +453,26 @@ class DecoderGraphBuilder {
     const seq = g.op('Gather', [this.shapeBT, g.scalarI(1)], { axis: 0 });
     const keyIdx = g.unsqueeze(g.op('Range', [g.scalarI(0), total, g.scalarI(1)]), [0]);
     const queryIdx = g.unsqueeze(g.add(g.op('Range', [g.scalarI(0), seq, g.scalarI(1)]), g.sub(total, seq)), [1]);
-    let visible = g.op('LessOrEqual', [keyIdx, queryIdx]);
-    if (s.slidingWindow !== null) {
-      visible = g.op('And', [visible, g.op('Greater', [keyIdx, g.sub(queryIdx, g.scalarI(s.slidingWindow))])]);
-    }
+    const causal = g.op('LessOrEqual', [keyIdx, queryIdx]);
     const notPadding = g.unsqueeze(g.cast(mask, DataType.BOOL), [1]);
-    const allowed = g.op('And', [g.unsqueeze(visible, [0]), notPadding]);
-    const bias = g.unsqueeze(g.where(allowed, g.scalarF(0), g.scalarF(MASKED_SCORE)), [1, 2]);
+    // One bias per distinct window (GPT-OSS alternates sliding and full layers).
+    const biases = new Map<number | null, string>();
+    const biasFor = (window: number | null): string => {
+      const hit = biases.get(window);
+      if (hit) return hit;
+      let visible = causal;
+      if (window !== null) visible = g.op('And', [visible, g.op('Greater', [keyIdx, g.sub(queryIdx, g.scalarI(window))])]);
+      const allowed = g.op('And', [g.unsqueeze(visible, [0]), notPadding]);
+      const b = g.unsqueeze(g.where(allowed, g.scalarF(0), g.scalarF(MASKED_SCORE)), [1, 2]);
+      biases.set(window, b);
+      return b;
+    };
 
     let moeIndex = 0;
     s.layers.forEach((layer, i) => {
       g.scope = `l${i}_`;
-      const attn = this.attention(i, layer, this.blockNorm(x, layer.inputNorm, layer.inputNormBias), cos, sin, bias);
+      const window = layer.slidingWindow !== undefined ? layer.slidingWindow : s.slidingWindow;
+      const attn = this.attention(i, layer, this.blockNorm(x, layer.inputNorm, layer.inputNormBias), cos, sin, biasFor(window));
       x = g.add(x, s.residualMultiplier === 1 ? attn : g.mul(attn, g.scalarF(s.residualMultiplier)));
       const h = this.blockNorm(x, layer.postAttentionNorm, layer.postAttentionNormBias);
       const mlp = layer.mlp.kind === 'moe' ? this.moe(moeIndex++, layer.mlp.moe, h) : this.gatedMlp(h, layer.mlp.mlp);

@@ -18,6 +18,7 @@ const CLASS = {
   mixtral: 'MixtralForCausalLM',
   granitemoe: 'GraniteMoeForCausalLM',
   phimoe: 'PhimoeForCausalLM',
+  gpt_oss: 'GptOssForCausalLM',
 } as const;
 
 describe('tiny model folders', () => {
@@ -42,6 +43,7 @@ describe('tiny model folders', () => {
         mixtral: `model.layers.${l}.block_sparse_moe.gate.weight`,
         granitemoe: `model.layers.${l}.block_sparse_moe.router.layer.weight`,
         phimoe: `model.layers.${l}.block_sparse_moe.gate.weight`,
+        gpt_oss: `model.layers.${l}.mlp.router.weight`,
       }[arch];
       expect(w.info(router).shape).toEqual([E, H]);
       if (arch === 'mixtral') expect(w.has(`model.layers.${l}.block_sparse_moe.experts.0.w1.weight`)).toBe(true);

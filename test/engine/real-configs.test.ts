@@ -175,7 +175,7 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
       expect(spec.clipQkv).toBeNull();
       expect(spec.numKvHeads).toBe(config.num_key_value_heads);
       expect(spec.headDim).toBe(arch === 'qwen3_moe' ? config.head_dim : (config.hidden_size as number) / (config.num_attention_heads as number));
-      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false, phimoe: false }[arch];
+      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false, phimoe: false, gpt_oss: false }[arch];
       for (const m of moe) {
         expect(m!.routing).toBe(arch === 'granitemoe' ? 'topk_softmax' : arch === 'phimoe' ? 'sparsemixer' : 'softmax_topk');
         if (arch !== 'granitemoe') expect(m!.normTopK).toBe(renormalise);

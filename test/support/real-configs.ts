@@ -11,6 +11,8 @@
  * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Its field set and the
  * remaining values (notably `_name_or_path`, `auto_map` and transformers_version) are transcribed from memory of
  * the published file and could not be checked against a copy here.
+ * GPT-OSS: openai/gpt-oss-20b's config.json as published, without its `quantization_config` (the MXFP4 layout,
+ * which the engine refuses): i.e. the config of a BF16 re-save. Transcribed from memory, not checked against a copy.
  */
 import type { TinyArch } from './tiny-models.js';
 
@@ -242,6 +244,42 @@ export const REAL_CONFIGS: Record<TinyArch, RealConfig> = {
       vocab_size: 32064,
     },
   },
+  gpt_oss: {
+    checkpoint: 'openai/gpt-oss-20b (BF16 layout: quantization_config removed)',
+    config: {
+      architectures: ['GptOssForCausalLM'],
+      attention_bias: true,
+      attention_dropout: 0.0,
+      eos_token_id: 200002,
+      experts_per_token: 4,
+      head_dim: 64,
+      hidden_act: 'silu',
+      hidden_size: 2880,
+      initial_context_length: 4096,
+      initializer_range: 0.02,
+      intermediate_size: 2880,
+      layer_types: Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention')),
+      max_position_embeddings: 131072,
+      model_type: 'gpt_oss',
+      num_attention_heads: 64,
+      num_experts_per_tok: 4,
+      num_hidden_layers: 24,
+      num_key_value_heads: 8,
+      num_local_experts: 32,
+      output_router_logits: false,
+      pad_token_id: 199999,
+      rms_norm_eps: 1e-5,
+      rope_scaling: { beta_fast: 32.0, beta_slow: 1.0, factor: 32.0, original_max_position_embeddings: 4096, rope_type: 'yarn', truncate: false },
+      rope_theta: 150000,
+      router_aux_loss_coef: 0.9,
+      sliding_window: 128,
+      swiglu_limit: 7.0,
+      tie_word_embeddings: false,
+      transformers_version: '4.55.0.dev0',
+      use_cache: true,
+      vocab_size: 201088,
+    },
+  },
 };
 
 /**
@@ -259,6 +297,8 @@ export const SHRUNK_SIZES: Record<TinyArch, Record<string, number>> = {
   granitemoe: { hidden_size: 40, num_hidden_layers: 2, num_attention_heads: 5, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
   // head_dim 16 matches the 8 LongRoPE factors kept; 4 query heads per KV head as in the checkpoint (32 / 8).
   phimoe: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
+  // head_dim stays different from hidden / heads (64 vs 45 there); experts_per_token follows num_experts_per_tok.
+  gpt_oss: { hidden_size: 36, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, intermediate_size: 12, num_local_experts: 8, num_experts_per_tok: 2, experts_per_token: 2 },
 };
 
 /** Special-token ids index the vocabulary, so they may change when it is shrunk. */
@@ -275,6 +315,8 @@ export function shrinkRealConfig(arch: TinyArch, vocabSize: number, specialIds: 
     out[key] = value;
   }
   out.vocab_size = vocabSize;
+  // Lists with one entry per layer shrink with the layers.
+  if (Array.isArray(out.layer_types)) out.layer_types = out.layer_types.slice(0, out.num_hidden_layers as number);
   const replacement = { bos_token_id: specialIds.bos, eos_token_id: specialIds.eos, pad_token_id: specialIds.pad };
   for (const key of TOKEN_ID_FIELDS) {
     const v = out[key];

@@ -1,7 +1,8 @@
 /**
  * An independent Float64 forward pass for the five supported MoE architectures, written from the
  * transformers modeling files (modeling_qwen3_moe.py, modeling_qwen2_moe.py, modeling_olmoe.py,
- * modeling_mixtral.py, modeling_granitemoe.py, modular_phimoe.py). It reads raw config.json fields and raw HF tensor
+ * modeling_mixtral.py, modeling_granitemoe.py, modular_phimoe.py, modular_gpt_oss.py; YaRN from
+ * modeling_rope_utils.py). It reads raw config.json fields and raw HF tensor
  * names itself and shares nothing with the engine's architecture adapters or graph builder, so
  * agreement between the two is evidence that both are right.
  *
@@ -49,7 +50,7 @@ interface Expert {
   down: Mat;
 }
 
-type Family = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe';
+type Family = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe' | 'gpt_oss';
 
 const FAMILY_OF_CLASS: Record<string, Family> = {
   Qwen3MoeForCausalLM: 'qwen3_moe',
@@ -59,6 +60,7 @@ const FAMILY_OF_CLASS: Record<string, Family> = {
   GraniteMoeForCausalLM: 'granitemoe',
   PhimoeForCausalLM: 'phimoe',
   PhiMoEForCausalLM: 'phimoe',
+  GptOssForCausalLM: 'gpt_oss',
 };
 
 function num(config: Record<string, unknown>, key: string, fallback?: number): number {
@@ -212,6 +214,58 @@ export function sparsemixer(z: number[], eps: number): { experts: number[]; weig
   return { experts, weights };
 }
 
+/** A GPT-OSS expert as stored: x @ gateUp [H][2I] + b (gate/up interleaved), clamped SwiGLU, @ down [I][H] + b. */
+interface OssExpert {
+  gateUp: Mat;
+  gateUpBias: Vec;
+  down: Mat;
+  downBias: Vec;
+}
+
+/** x @ m for m stored [in][out] (the transpose of nn.Linear's layout). */
+function vecmat(x: Vec, m: Mat, bias: Vec): Vec {
+  const out = Float64Array.from(bias);
+  for (let i = 0; i < m.rows; i++) {
+    const xi = x[i]!;
+    for (let o = 0; o < m.cols; o++) out[o]! += xi * m.data[i * m.cols + o]!;
+  }
+  return out;
+}
+
+function ossExpert(e: OssExpert, x: Vec, limit: number): Vec {
+  const gu = vecmat(x, e.gateUp, e.gateUpBias);
+  const I = gu.length / 2;
+  const h = new Float64Array(I);
+  for (let j = 0; j < I; j++) {
+    const gate = Math.min(gu[2 * j]!, limit);
+    const up = Math.min(Math.max(gu[2 * j + 1]!, -limit), limit);
+    h[j] = (up + 1) * gate * sigmoid(1.702 * gate);
+  }
+  return vecmat(h, e.down, e.downBias);
+}
+
+/** YaRN's inverse frequencies and cos/sin factor (modeling_rope_utils.py's _compute_yarn_parameters). */
+function yarn(r: Record<string, unknown>, D: number, theta: number, maxPositions: number): { invFreq: number[]; scale: number } {
+  const factor = r.factor as number;
+  const original = (r.original_max_position_embeddings as number | undefined) ?? maxPositions;
+  const m = (s: number, k = 1) => (s <= 1 ? 1 : 0.1 * k * Math.log(s) + 1);
+  const scale = (r.attention_factor as number | undefined) ?? (r.mscale && r.mscale_all_dim ? m(factor, r.mscale as number) / m(factor, r.mscale_all_dim as number) : m(factor));
+  const dimOf = (rot: number) => (D * Math.log(original / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
+  const truncate = r.truncate !== false;
+  let lo = dimOf((r.beta_fast as number | undefined) || 32);
+  let hi = dimOf((r.beta_slow as number | undefined) || 1);
+  if (truncate) [lo, hi] = [Math.floor(lo), Math.ceil(hi)];
+  lo = Math.max(lo, 0);
+  hi = Math.min(hi, D - 1);
+  if (lo === hi) hi += 0.001;
+  const invFreq = Array.from({ length: D / 2 }, (_, i) => {
+    const base = theta ** ((2 * i) / D);
+    const keep = 1 - Math.min(1, Math.max(0, (i - lo) / (hi - lo))); // share of the unscaled frequency
+    return keep / base + (1 - keep) / (factor * base);
+  });
+  return { invFreq, scale };
+}
+
 interface Layer {
   inNorm: Vec;
   postNorm: Vec;
@@ -228,7 +282,10 @@ interface Layer {
   qNorm?: Vec;
   kNorm?: Vec;
   dense?: Expert;
-  moe?: { router: Mat; experts: Expert[]; shared?: Expert; sharedGate?: Mat };
+  moe?: { router: Mat; routerBias?: Vec; experts: Expert[]; oss?: OssExpert[]; shared?: Expert; sharedGate?: Mat };
+  sinks?: Vec;
+  /** Keys more than this many cache positions back are hidden (GPT-OSS sliding layers). */
+  window?: number;
 }
 
 interface Model {
@@ -254,6 +311,8 @@ interface Model {
   finalNorm: Vec;
   finalNormBias?: Vec;
   longRope?: { short: number[]; long: number[]; shortMscale: number; longMscale: number; original: number };
+  yarn?: { invFreq: number[]; scale: number };
+  swigluLimit: number;
   layers: Layer[];
   moeLayers: number[];
 }
@@ -294,14 +353,14 @@ function loadModel(dir: string): Model {
       longMscale: r.long_mscale as number,
       original: (r.original_max_position_embeddings ?? config.original_max_position_embeddings) as number,
     };
-  } else if (ropeType !== 'default') throw new Error(`reference forward: rope type ${String(ropeType)} not implemented`);
+  } else if (ropeType !== 'default' && !(ropeType === 'yarn' && family === 'gpt_oss')) throw new Error(`reference forward: rope type ${String(ropeType)} not implemented`);
 
   const H = num(config, 'hidden_size');
   const nH = num(config, 'num_attention_heads');
   const nKV = num(config, 'num_key_value_heads', nH);
   // Only Qwen3-MoE and Mixtral read head_dim from the config; the others derive it.
-  const D = family === 'qwen3_moe' || family === 'mixtral' ? num(config, 'head_dim', H / nH) : H / nH;
-  const E = family === 'mixtral' || family === 'granitemoe' || family === 'phimoe' ? num(config, 'num_local_experts') : num(config, 'num_experts');
+  const D = family === 'qwen3_moe' || family === 'mixtral' || family === 'gpt_oss' ? num(config, 'head_dim', H / nH) : H / nH;
+  const E = family === 'mixtral' || family === 'granitemoe' || family === 'phimoe' || family === 'gpt_oss' ? num(config, 'num_local_experts') : num(config, 'num_experts');
   const K = num(config, 'num_experts_per_tok');
   const ropeParams = config.rope_parameters as Record<string, unknown> | undefined;
   const theta = typeof config.rope_theta === 'number' ? config.rope_theta : typeof ropeParams?.rope_theta === 'number' ? ropeParams.rope_theta : 10000;
@@ -319,7 +378,9 @@ function loadModel(dir: string): Model {
   const w = new Weights(dir);
   const opt = (name: string) => (w.has(name) ? w.vec(name) : undefined);
   // Phimoe's projections have biases exactly when attention_bias says so (nn.Linear(bias=attention_bias)).
-  const attnBias = (name: string) => (family !== 'phimoe' ? opt(name) : config.attention_bias === true ? w.vec(name) : undefined);
+  const attnBias = (name: string) =>
+    family === 'phimoe' ? (config.attention_bias === true ? w.vec(name) : undefined) : family === 'gpt_oss' ? (config.attention_bias !== false ? w.vec(name) : undefined) : opt(name);
+  const layerTypes = config.layer_types as string[] | undefined;
   const layers: Layer[] = [];
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
@@ -339,7 +400,23 @@ function loadModel(dir: string): Model {
       qNorm: opt(`${p}self_attn.q_norm.weight`),
       kNorm: opt(`${p}self_attn.k_norm.weight`),
     };
-    if (!moeLayers.includes(l)) {
+    if (family === 'gpt_oss') {
+      layer.sinks = w.vec(`${p}self_attn.sinks`);
+      const type = layerTypes?.[l] ?? ((l + 1) % 2 ? 'sliding_attention' : 'full_attention');
+      if (type === 'sliding_attention') layer.window = num(config, 'sliding_window', 128);
+      const x = `${p}mlp.experts.`;
+      layer.moe = {
+        router: w.mat(`${p}mlp.router.weight`),
+        routerBias: w.vec(`${p}mlp.router.bias`),
+        experts: [],
+        oss: Array.from({ length: E }, (_, e) => ({
+          gateUp: w.slice3(`${x}gate_up_proj`, e),
+          gateUpBias: w.vec(`${x}gate_up_proj_bias`).subarray(e * 2 * num(config, 'intermediate_size'), (e + 1) * 2 * num(config, 'intermediate_size')),
+          down: w.slice3(`${x}down_proj`, e),
+          downBias: w.vec(`${x}down_proj_bias`).subarray(e * H, (e + 1) * H),
+        })),
+      };
+    } else if (!moeLayers.includes(l)) {
       layer.dense = { gate: w.mat(`${p}mlp.gate_proj.weight`), up: w.mat(`${p}mlp.up_proj.weight`), down: w.mat(`${p}mlp.down_proj.weight`) };
     } else if (family === 'granitemoe') {
       const inName = `${p}block_sparse_moe.input_linear.weight`;
@@ -402,7 +479,7 @@ function loadModel(dir: string): Model {
     logitsScale: family === 'granitemoe' ? num(config, 'logits_scaling', 1) : 1,
     clipQkv: family === 'olmoe' && typeof config.clip_qkv === 'number' ? config.clip_qkv : undefined,
     routing:
-      family === 'phimoe' ? 'sparsemixer' : family === 'granitemoe' ? 'topk_softmax' : family === 'mixtral' || normTopk ? 'softmax_topk_renorm' : 'softmax_topk',
+      family === 'phimoe' ? 'sparsemixer' : family === 'granitemoe' || family === 'gpt_oss' ? 'topk_softmax' : family === 'mixtral' || normTopk ? 'softmax_topk_renorm' : 'softmax_topk',
     jitterEps: num(config, 'router_jitter_noise', 0.01),
     embed,
     lmHead,
@@ -410,6 +487,8 @@ function loadModel(dir: string): Model {
     finalNorm: w.vec('model.norm.weight'),
     finalNormBias: family === 'phimoe' ? w.vec('model.norm.bias') : undefined,
     longRope,
+    yarn: ropeType === 'yarn' ? yarn(ropeScaling!, D, theta, num(config, 'max_position_embeddings')) : undefined,
+    swigluLimit: num(config, 'swiglu_limit', 7),
     layers,
     moeLayers,
   };
@@ -420,6 +499,8 @@ function loadModel(dir: string): Model {
 /** Per-call rotary scaling: LongRoPE's factors and mscale (long when max(position_ids) + 1 > original). */
 interface RopeScale {
   factor?: number[];
+  /** YaRN: the inverse frequencies themselves. */
+  invFreq?: number[];
   mscale: number;
 }
 
@@ -427,7 +508,7 @@ interface RopeScale {
 function rope(x: Vec, off: number, D: number, pos: number, theta: number, scale: RopeScale = { mscale: 1 }): void {
   const half = D / 2;
   for (let i = 0; i < half; i++) {
-    const ang = pos / ((scale.factor?.[i] ?? 1) * theta ** ((2 * i) / D));
+    const ang = scale.invFreq ? pos * scale.invFreq[i]! : pos / ((scale.factor?.[i] ?? 1) * theta ** ((2 * i) / D));
     const c = Math.cos(ang) * scale.mscale;
     const s = Math.sin(ang) * scale.mscale;
     const a = x[off + i]!;
@@ -470,6 +551,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
     const isLong = Math.max(...pos.flat()) + 1 > m.longRope.original;
     ropeScale = isLong ? { factor: m.longRope.long, mscale: m.longRope.longMscale } : { factor: m.longRope.short, mscale: m.longRope.shortMscale };
   }
+  if (m.yarn) ropeScale = { invFreq: m.yarn.invFreq, mscale: m.yarn.scale };
 
   // hidden[b][t]
   let hidden: Vec[][] = inputIds.map((row) =>
@@ -521,7 +603,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
     const afterAttn: Vec[][] = hidden.map((row, b) =>
       row.map((resid, t) => {
         const ctx = new Float64Array(nH * D);
-        const allowed = Array.from({ length: T }, (_, j) => j <= t && (!mask || mask[b]![j] === 1));
+        const allowed = Array.from({ length: T }, (_, j) => j <= t && (layer.window === undefined || t - j < layer.window) && (!mask || mask[b]![j] === 1));
         const anyAllowed = allowed.some(Boolean);
         for (let h = 0; h < nH; h++) {
           const kvh = Math.floor(h / group);
@@ -531,7 +613,8 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
             for (let i = 0; i < D; i++) s += qs[b]![t]![h * D + i]! * ks[b]![j]![kvh * D + i]!;
             return anyAllowed ? s * m.attnScale : 0;
           });
-          const p = softmax(scores);
+          // GPT-OSS: the head's sink logit joins the softmax and its probability is dropped.
+          const p = layer.sinks ? softmax([...scores, layer.sinks[h]!]).slice(0, T) : softmax(scores);
           for (let j = 0; j < T; j++) {
             if (p[j] === 0) continue;
             for (let i = 0; i < D; i++) ctx[h * D + i]! += p[j]! * vs[b]![j]![kvh * D + i]!;
@@ -564,7 +647,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
           y = swiglu(layer.dense, x);
         } else {
           const moe = layer.moe!;
-          const z = matvec(moe.router, x);
+          const z = matvec(moe.router, x, moe.routerBias);
           const z3 = applySteeringRule(z, opts.steering?.perMoeLayer[slot]);
           const r = m.routing === 'sparsemixer' ? sparsemixer(z3, m.jitterEps) : routeTokens(z3, m.K, m.routing);
           routerLogits[slot]![b]!.push(Array.from(z));
@@ -573,7 +656,7 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
           steeredLogits[slot]![b]!.push(z3);
           y = new Float64Array(H);
           r.experts.forEach((e, i) => {
-            const out = swiglu(moe.experts[e]!, x);
+            const out = moe.oss ? ossExpert(moe.oss[e]!, x, m.swigluLimit) : swiglu(moe.experts[e]!, x);
             for (let c = 0; c < H; c++) y[c]! += r.weights[i]! * out[c]!;
           });
           if (moe.shared) {

@@ -11,6 +11,9 @@
  * - Phi-3.5-MoE (`phimoe`): Mixtral's per-expert names (`block_sparse_moe.gate`, `experts.{e}.w1/w3/w2`) plus LayerNorm
  *   biases (`input_layernorm.bias`, `post_attention_layernorm.bias`, `model.norm.bias`), q/k/v/o biases and
  *   `lm_head.bias`; config with LongRoPE factors of length head_dim / 2;
+ * - GPT-OSS (bf16 layout): `mlp.router.{weight,bias}`, `mlp.experts.gate_up_proj` [E, H, 2I] (gate/up columns
+ *   interleaved) with `gate_up_proj_bias` [E, 2I], `mlp.experts.down_proj` [E, I, H] with `down_proj_bias` [E, H],
+ *   q/k/v/o biases and `self_attn.sinks` [heads];
  * - GraniteMoE is always fused in its own names: `block_sparse_moe.input_linear.weight` [E, 2I, H],
  *   `block_sparse_moe.output_linear.weight` [E, H, I], router `block_sparse_moe.router.layer.weight` [E, H].
  */
@@ -20,7 +23,8 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { seededRandom } from '../../src/numeric/random.js';
 
-export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe';
+export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe' | 'gpt_oss';
+/** The architectures every shared suite runs on both expert kernels (GPT-OSS runs dispatch only: its own test file). */
 export const TINY_ARCHS: TinyArch[] = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'granitemoe', 'phimoe'];
 
 export interface TinyModelOptions {
@@ -72,6 +76,7 @@ const ARCH_CLASS: Record<TinyArch, string> = {
   mixtral: 'MixtralForCausalLM',
   granitemoe: 'GraniteMoeForCausalLM',
   phimoe: 'PhimoeForCausalLM',
+  gpt_oss: 'GptOssForCausalLM',
 };
 
 /** Other class names a published config may give for the same architecture (remote-code names). */
@@ -325,6 +330,27 @@ function buildConfig(arch: TinyArch, d: Dims, opts: TinyModelOptions, specialIds
         tie_word_embeddings: opts.tieEmbeddings ?? true,
       };
       break;
+    case 'gpt_oss':
+      config = {
+        ...common,
+        head_dim: d.D,
+        intermediate_size: d.I,
+        num_local_experts: d.E,
+        experts_per_token: d.K,
+        attention_bias: true,
+        layer_types: Array.from({ length: d.L }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention')),
+        // A window shorter than the test sequences, so sliding layers differ from full ones.
+        sliding_window: 4,
+        max_position_embeddings: 512,
+        initial_context_length: 16,
+        rope_theta: 150000,
+        rope_scaling: { beta_fast: 32.0, beta_slow: 1.0, factor: 32.0, original_max_position_embeddings: 16, rope_type: 'yarn', truncate: false },
+        rms_norm_eps: 1e-5,
+        // Below gpt-oss's 7.0 so the tiny experts' activations actually reach the clamp.
+        swiglu_limit: 1.5,
+        tie_word_embeddings: opts.tieEmbeddings ?? false,
+      };
+      break;
     case 'phimoe':
       config = {
         ...common,
@@ -393,6 +419,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     mixtral: { L: 2, E: 4, nKV: 2, D: H / nH },
     granitemoe: { L: 2, E: 4, nKV: 2, D: H / nH },
     phimoe: { L: 2, E: 6, nKV: 2, D: H / nH },
+    gpt_oss: { L: 2, E: 8, nKV: 2, D: 12 },
   };
   const def = defaults[arch];
   const d: Dims = given ?? {
@@ -400,10 +427,10 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     H,
     L: opts.numLayers ?? def.L,
     E: opts.numExperts ?? def.E,
-    K: opts.topK ?? 2,
+    K: opts.topK ?? (arch === 'gpt_oss' ? 3 : 2),
     nH,
     nKV: opts.numKvHeads ?? def.nKV,
-    D: arch === 'qwen3_moe' ? def.D : H / nH,
+    D: arch === 'qwen3_moe' || arch === 'gpt_oss' ? def.D : H / nH,
     I: 16,
     denseI: 40,
     sharedI: 24,
@@ -430,6 +457,20 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     linear(`${p}self_attn.k_proj.weight`, d.nKV * d.D, H);
     linear(`${p}self_attn.v_proj.weight`, d.nKV * d.D, H);
     linear(`${p}self_attn.o_proj.weight`, H, nH * d.D);
+    if (arch === 'gpt_oss') {
+      put(`${p}self_attn.q_proj.bias`, [nH * d.D], 0.2);
+      put(`${p}self_attn.k_proj.bias`, [d.nKV * d.D], 0.2);
+      put(`${p}self_attn.v_proj.bias`, [d.nKV * d.D], 0.2);
+      put(`${p}self_attn.o_proj.bias`, [H], 0.2);
+      put(`${p}self_attn.sinks`, [nH], 1);
+      put(`${p}mlp.router.weight`, [d.E, H], 2 / Math.sqrt(H));
+      put(`${p}mlp.router.bias`, [d.E], 0.5);
+      put(`${p}mlp.experts.gate_up_proj`, [d.E, H, 2 * d.I], 1 / Math.sqrt(H));
+      put(`${p}mlp.experts.gate_up_proj_bias`, [d.E, 2 * d.I], 0.3);
+      put(`${p}mlp.experts.down_proj`, [d.E, d.I, H], 1 / Math.sqrt(d.I));
+      put(`${p}mlp.experts.down_proj_bias`, [d.E, H], 0.1);
+      continue;
+    }
     if (arch === 'phimoe') {
       put(`${p}input_layernorm.bias`, [H], 0.1);
       put(`${p}post_attention_layernorm.bias`, [H], 0.1);
@@ -557,11 +598,11 @@ function dimsFromConfig(arch: TinyArch, c: Record<string, unknown>): Dims {
     V: int('vocab_size'),
     H,
     L: int('num_hidden_layers'),
-    E: int(arch === 'mixtral' || arch === 'granitemoe' || arch === 'phimoe' ? 'num_local_experts' : 'num_experts'),
+    E: int(arch === 'mixtral' || arch === 'granitemoe' || arch === 'phimoe' || arch === 'gpt_oss' ? 'num_local_experts' : 'num_experts'),
     K: int('num_experts_per_tok'),
     nH,
     nKV: int('num_key_value_heads', nH),
-    D: arch === 'qwen3_moe' || arch === 'mixtral' ? int('head_dim', H / nH) : H / nH,
+    D: arch === 'qwen3_moe' || arch === 'mixtral' || arch === 'gpt_oss' ? int('head_dim', H / nH) : H / nH,
     I: int(qwen ? 'moe_intermediate_size' : 'intermediate_size'),
     denseI: qwen ? int('intermediate_size') : 0,
     sharedI: arch === 'qwen2_moe' ? int('shared_expert_intermediate_size', 0) : 0,

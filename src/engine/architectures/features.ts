@@ -27,7 +27,18 @@ export function specialFeatures(spec: DecoderSpec): string[] {
   if (r?.kind === 'longrope') {
     out.push(`LongRoPE (short factors up to ${r.originalMaxPositions} positions, long factors beyond; mscale ${r.shortMscale} / ${r.longMscale})`);
   }
-  if (spec.slidingWindow !== null) out.push(`sliding window ${spec.slidingWindow}`);
+  if (r?.kind === 'yarn') out.push(`YaRN rope (factor ${r.factor}, original context ${r.originalMaxPositions}, attention factor ${r.attentionFactor.toFixed(4)})`);
+  if (a?.sinks) out.push('attention sinks (one learned logit per head)');
+  const windows = spec.layers.map((l) => (l.slidingWindow !== undefined ? l.slidingWindow : spec.slidingWindow));
+  const windowed = windows.filter((x) => x !== null);
+  if (windowed.length === spec.numLayers) out.push(`sliding window ${windowed[0]}`);
+  else if (windowed.length > 0) out.push(`sliding window ${windowed[0]} on ${windowed.length} of ${spec.numLayers} layers (the others full attention)`);
+  const act = spec.layers.find((l) => l.mlp.kind === 'moe' && l.mlp.moe.expertActivation);
+  if (act?.mlp.kind === 'moe' && act.mlp.moe.expertActivation) {
+    const e = act.mlp.moe.expertActivation;
+    out.push(`experts: clamped SwiGLU (alpha ${e.alpha}, limit ${e.limit}, (up + 1) * glu), gate/up interleaved, with biases`);
+  }
+  if (spec.layers[0]?.mlp.kind === 'moe' && spec.layers[0].mlp.moe.router.bias) out.push('router bias');
   const rules = new Set<string>();
   let shared = false;
   for (const l of spec.layers) {

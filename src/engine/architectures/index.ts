@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ModelFolderError } from '../errors.js';
 import type { WeightStore } from '../safetensors.js';
 import { ConfigReader, WeightLookup } from './common.js';
+import { gptOssSpec } from './gpt-oss.js';
 import { graniteMoeSpec } from './granitemoe.js';
 import { mixtralSpec } from './mixtral.js';
 import { olmoeSpec } from './olmoe.js';
@@ -22,6 +23,7 @@ const ADAPTERS: Record<string, (c: ConfigReader, w: WeightLookup) => DecoderSpec
   PhimoeForCausalLM: phimoeSpec,
   // The class name in microsoft/Phi-3.5-MoE-instruct's config.json (its remote code); transformers maps it here.
   PhiMoEForCausalLM: phimoeSpec,
+  GptOssForCausalLM: gptOssSpec,
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ADAPTERS);

@@ -21,7 +21,24 @@ export interface LinearSpec {
 /** A SiLU-gated MLP: down(silu(gate(x)) * up(x)); `gateUp` holds gate then up along the output axis. */
 export type GatedMlpSpec =
   | { kind: 'split'; gate: LinearSpec; up: LinearSpec; down: LinearSpec }
-  | { kind: 'fused'; gateUp: LinearSpec; intermediate: number; down: LinearSpec };
+  | {
+      kind: 'fused';
+      gateUp: LinearSpec;
+      intermediate: number;
+      down: LinearSpec;
+      /** GPT-OSS: gate and up alternate along the output axis (gate = even, up = odd) instead of gate then up. */
+      interleaved?: boolean;
+    };
+
+/**
+ * GPT-OSS's expert activation: gate clamped above at `limit`, up clamped to [-limit, limit],
+ * out = (up + 1) * gate * sigmoid(alpha * gate).
+ */
+export interface ClampedSwigluSpec {
+  kind: 'clamped_swiglu';
+  alpha: number;
+  limit: number;
+}
 
 export interface MoeSpec {
   numExperts: number;
@@ -39,6 +56,8 @@ export interface MoeSpec {
   jitterEps?: number;
   router: LinearSpec;
   experts: GatedMlpSpec[];
+  /** The experts' activation when it is not SiLU(gate) * up (absent = SiLU-gated). */
+  expertActivation?: ClampedSwigluSpec;
   /** Qwen2-MoE's always-on expert, scaled by sigmoid(gate(x)). */
   shared?: { mlp: GatedMlpSpec; gate: LinearSpec };
 }
@@ -50,6 +69,8 @@ export interface AttentionSpec {
   o: LinearSpec;
   /** Qwen3: RMSNorm over each head's D; OLMoE: RMSNorm over the whole q / k projection. */
   qkNorm?: { kind: 'per_head' | 'full'; q: TensorSlice; k: TensorSlice };
+  /** GPT-OSS: one learned logit per query head [numHeads], an extra softmax column whose probability is dropped. */
+  sinks?: TensorSlice;
 }
 
 export interface LayerSpec {
@@ -58,6 +79,8 @@ export interface LayerSpec {
   /** LayerNorm biases (only with DecoderSpec.normKind 'layer'). */
   inputNormBias?: TensorSlice;
   postAttentionNormBias?: TensorSlice;
+  /** This layer's attention window when it differs from DecoderSpec.slidingWindow (GPT-OSS layer_types); null = full. */
+  slidingWindow?: number | null;
   attention: AttentionSpec;
   mlp: { kind: 'dense'; mlp: GatedMlpSpec } | { kind: 'moe'; moe: MoeSpec };
 }
@@ -66,14 +89,23 @@ export interface LayerSpec {
  * Phi-3 LongRoPE: inv_freq[i] = 1 / (factor[i] * theta^(2i/D)), cos and sin multiplied by mscale; the long
  * factors and long_mscale apply when max(position_ids) + 1 exceeds originalMaxPositions (per forward call).
  */
-export interface RopeScalingSpec {
-  kind: 'longrope';
-  shortFactor: number[];
-  longFactor: number[];
-  shortMscale: number;
-  longMscale: number;
-  originalMaxPositions: number;
-}
+export type RopeScalingSpec =
+  | {
+      kind: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      shortMscale: number;
+      longMscale: number;
+      originalMaxPositions: number;
+    }
+  | {
+      /** YaRN: inverse frequencies computed by the adapter from the config, cos and sin times attentionFactor. */
+      kind: 'yarn';
+      invFreq: number[];
+      attentionFactor: number;
+      factor: number;
+      originalMaxPositions: number;
+    };
 
 export interface DecoderSpec {
   architecture: string;

@@ -1,0 +1,179 @@
+/**
+ * GptOssForCausalLM (bf16 layout) against the independent reference (test/support/reference-forward.ts, written
+ * from modular_gpt_oss.py): attention sinks, alternating sliding/full layers, q/k/v/o and router biases, YaRN,
+ * interleaved gate/up with biases and the clamped SwiGLU; steering and masking on the raw router logits (with the
+ * router bias) before top-k -> softmax; left padding; the KV cache; the published config shrunk; what `inspect`
+ * says; and the refusals (MXFP4 experts, the fused kernel, unknown layer types, ambiguous YaRN).
+ * The experts run on the dispatch kernel only (see docs/graph-contract.md).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { loadEngine, summarizeModel } from '../../src/engine/index.js';
+import { readModelFolder } from '../../src/engine/model-folder.js';
+import { WeightStore } from '../../src/engine/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
+import { DecoderSession } from '../../src/engine/session.js';
+import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
+import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
+import { buildTinyTokenizer, writeTinyModel } from '../support/tiny-models.js';
+import { REAL_CONFIGS, shrinkRealConfig } from '../support/real-configs.js';
+import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { expectMatchesReference } from './reference-suite.js';
+
+const tmp = tempDir('gpt-oss');
+const cache = tempDir('gpt-oss-cache');
+afterAll(() => {
+  tmp.cleanup();
+  cache.cleanup();
+});
+
+describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
+  const dir = join(tmp.dir, 'tiny');
+  let session: DecoderSession;
+  let ids: number[][];
+  const steering = (edit: (t: SteeringTensors, E: number) => void): SteeringTensors => {
+    const t = neutralSteering({ numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers });
+    edit(t, session.info.numExperts);
+    return t;
+  };
+  beforeAll(async () => {
+    writeTinyModel(dir, 'gpt_oss', { seed: 13 });
+    session = await DecoderSession.load(dir, { moeKernel: 'auto', cacheDir: cache.dir });
+    ids = [seededIds(9, session.info.vocabSize, 3), seededIds(9, session.info.vocabSize, 4)];
+  });
+  afterAll(async () => {
+    await session?.dispose();
+  });
+
+  it('auto picks the dispatch kernel and says why', () => {
+    expect(session.info.moeKernel?.name).toBe('dispatch');
+    expect(session.info.moeKernel?.reason).toMatch(/biases and a clamped SwiGLU/);
+  });
+
+  it('matches logits, raw router logits (with the router bias), experts and weights', async () => {
+    expectMatchesReference(await session.forward(ids), referenceForward(dir, ids));
+  });
+
+  it.each<[string, (t: SteeringTensors, E: number) => void]>([
+    ['bias', (t, E) => t.perMoeLayer.forEach((l) => ((l.bias[E - 1] = 2.5), (l.bias[0] = -1)))],
+    ['scale', (t) => t.perMoeLayer.forEach((l) => ((l.scale[1] = 1.5), (l.scale[2] = -0.5)))],
+    ['std', (t) => t.perMoeLayer.forEach((l) => (l.std[2] = 2))],
+    ['force', (t, E) => t.perMoeLayer.forEach((l) => ((l.force[E - 2] = 0.5), (l.force[1] = -0.5)))],
+    ['mask', (t) => t.perMoeLayer.forEach((l) => ((l.mask[0] = 1), (l.mask[3] = 1)))],
+  ])('matches the reference with %s steering', async (_name, edit) => {
+    const s = steering(edit);
+    const got = await session.forward(ids, { steering: s });
+    expectMatchesReference(got, referenceForward(dir, ids, { steering: s }));
+    if (_name === 'mask') for (const l of got.routing!) expect(Array.from(l.experts).some((e) => e === 0 || e === 3)).toBe(false);
+  });
+
+  it('left padding: matches the reference on the real tokens', async () => {
+    const mask = [[0, 0, 0, 1, 1, 1, 1, 1, 1], Array(9).fill(1)];
+    const padded = [[0, 0, 0, ...ids[0]!.slice(0, 6)], ids[1]!];
+    const positions = [[1, 1, 1, 0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, 6, 7, 8]];
+    expectMatchesReference(await session.forward(padded, { attentionMask: mask }), referenceForward(dir, padded, { attentionMask: mask, positionIds: positions }), mask);
+  });
+
+  it('incremental decoding equals full recompute past the sliding window', async () => {
+    const V = session.info.vocabSize;
+    const k = session.info.topK;
+    const full = await session.forward(ids);
+    let step = await session.forward(ids.map((r) => r.slice(0, 3)));
+    for (let t = 3; t < 9; t++) {
+      step = await session.forward(ids.map((r) => [r[t]!]), { past: step.cache, positionIds: [[t], [t]] });
+      for (let b = 0; b < 2; b++) {
+        expect(relativeError(row(step.logits, b, V), row(full.logits, b * 9 + t, V))).toBeLessThan(1e-4);
+        step.routing!.forEach((l, i) => expect(row(l.experts, b, k)).toEqual(row(full.routing![i]!.experts, b * 9 + t, k)));
+      }
+    }
+  });
+
+  it('the sinks, the window and the clamp all change the output (the reference sees each)', () => {
+    const base = referenceForward(dir, [ids[0]!]).logits[0]![8]!;
+    const variant = (name: string, edit: (c: Record<string, unknown>) => void) => {
+      const d = join(tmp.dir, name);
+      const info = writeTinyModel(d, 'gpt_oss', { seed: 13, withoutTokenizer: true });
+      edit(info.config);
+      writeFileSync(join(d, 'config.json'), JSON.stringify(info.config));
+      clearReferenceCache();
+      return referenceForward(d, [ids[0]!]).logits[0]![8]!;
+    };
+    expect(relativeError(variant('full', (c) => (c.layer_types = ['full_attention', 'full_attention'])), base)).toBeGreaterThan(1e-3);
+    expect(relativeError(variant('unclamped', (c) => (c.swiglu_limit = 1000)), base)).toBeGreaterThan(1e-3);
+  });
+
+  it('inspect names sinks, the window pattern, YaRN, the clamped SwiGLU and the kernel', () => {
+    const s = summarizeModel(dir);
+    expect(s.architecture).toBe('GptOssForCausalLM');
+    expect(s.features).toContain('attention sinks (one learned logit per head)');
+    expect(s.features).toContain('sliding window 4 on 1 of 2 layers (the others full attention)');
+    expect(s.features.join('\n')).toMatch(/YaRN rope \(factor 32, original context 16, attention factor 1\.3466\)/);
+    expect(s.features.join('\n')).toContain('experts: clamped SwiGLU (alpha 1.702, limit 1.5, (up + 1) * glu)');
+    expect(s.features).toContain('top-k on the router logits, then softmax over the k');
+    expect(s.moeKernel.name).toBe('dispatch');
+  });
+});
+
+describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', () => {
+  it('loads and matches the reference, with the 128-token window of the real config', async () => {
+    const dir = join(tmp.dir, 'published');
+    const special = buildTinyTokenizer().specialIds;
+    const ids0 = { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! };
+    const config = shrinkRealConfig('gpt_oss', 320, ids0);
+    expect(Object.keys(config).sort()).toEqual(Object.keys(REAL_CONFIGS.gpt_oss.config).sort());
+    writeTinyModel(dir, 'gpt_oss', { config, dtype: 'BF16', seed: 29 });
+    const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      const spec = engine.spec;
+      expect(spec.layers.map((l) => l.slidingWindow)).toEqual([128, null]);
+      expect(spec.ropeScaling?.kind).toBe('yarn');
+      const ids = [seededIds(9, 320, 41), seededIds(9, 320, 42)];
+      expectMatchesReference(await engine.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe('GPT-OSS refusals', () => {
+  const dir = join(tmp.dir, 'refuse');
+  beforeAll(() => writeTinyModel(dir, 'gpt_oss', { seed: 2, withoutTokenizer: true }));
+  const specFor = (edit: (c: Record<string, unknown>) => void) => {
+    const folder = readModelFolder(dir);
+    const config = structuredClone(folder.config);
+    edit(config);
+    return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
+  };
+
+  it.each<[string, (c: Record<string, unknown>) => void, RegExp]>([
+    ['an unknown layer type', (c) => (c.layer_types = ['sliding_attention', 'chunked_attention']), /field 'layer_types' entry 1 is "chunked_attention"/],
+    ['a layer_types list of the wrong length', (c) => (c.layer_types = ['full_attention']), /field 'layer_types' must list one attention type per layer \(2\)/],
+    ['a llama3 rope', (c) => (c.rope_scaling = { rope_type: 'llama3', factor: 8 }), /field 'rope_scaling' uses rope type 'llama3'.*supported here: default, yarn/],
+    ['a YaRN factor that disagrees with the position ratio', (c) => (c.max_position_embeddings = 1024), /rope_scaling.factor' is 32 but max_position_embeddings \/ original_max_position_embeddings is 64/],
+  ])('refuses %s naming the field', (_name, edit, message) => {
+    expect(() => specFor(edit)).toThrow(message);
+  });
+
+  it('refuses the fused kernel when asked for it', async () => {
+    await expect(DecoderSession.load(dir, { moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/moeKernel 'fused' is not available: GptOssForCausalLM's experts have biases/);
+  });
+
+  it('refuses MXFP4 experts (*_blocks / *_scales) with a clear message', () => {
+    const mx = join(tmp.dir, 'mxfp4');
+    writeTinyModel(mx, 'gpt_oss', { seed: 2, withoutTokenizer: true });
+    const store = WeightStore.fromFolder(mx);
+    const out: Record<string, TensorToWrite> = {};
+    for (const name of store.names()) {
+      const info = store.info(name);
+      const renamed = name.replace(/experts\.(gate_up|down)_proj$/, 'experts.$1_proj_blocks');
+      out[renamed] = { dtype: 'F32', shape: info.shape, data: store.readFloat32(name) };
+    }
+    writeSafetensors(join(mx, 'model.safetensors'), out);
+    const folder = readModelFolder(mx);
+    expect(() => decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights)).toThrow(
+      /model\.layers\.0\.mlp\.experts\.gate_up_proj_blocks': this checkpoint stores its experts in MXFP4.*use a BF16 re-save/,
+    );
+  });
+});
