@@ -1,17 +1,19 @@
 /**
- * Ctrl-C aborts the signal once (the job discards the batch in flight and marks the run cancelled); a second
- * Ctrl-C exits at once, which is still safe because every committed batch is durable.
+ * Ctrl-C (SIGINT), SIGTERM or SIGHUP abort the signal once (the job discards the batch in flight and marks the run
+ * cancelled); a second one exits at once, which is still safe because every committed batch is durable.
  */
-export function cancelOnSigint(onFirst: () => void): { signal: AbortSignal; dispose: () => void } {
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export function cancelOnSigint(onFirst: (signal: NodeJS.Signals) => void): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
-  const handler = () => {
+  const handler = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) {
       process.stderr.write('\nstopping now\n');
       process.exit(130);
     }
-    onFirst();
-    ac.abort(new DOMException('cancelled by Ctrl-C', 'AbortError'));
+    onFirst(sig);
+    ac.abort(new DOMException(sig === 'SIGINT' ? 'cancelled by Ctrl-C' : `cancelled by ${sig}`, 'AbortError'));
   };
-  process.on('SIGINT', handler);
-  return { signal: ac.signal, dispose: () => process.off('SIGINT', handler) };
+  for (const s of SIGNALS) process.on(s, handler);
+  return { signal: ac.signal, dispose: () => SIGNALS.forEach((s) => process.off(s, handler)) };
 }

@@ -159,6 +159,38 @@ describe('capture CLI crash safety', () => {
     expect(aggregates(db, 1)).toEqual(aggregates(refDb, 1));
   });
 
+  it('npx: no npm warnings before the output, and killing the pid npx printed stops the real worker (run cancelled)', async () => {
+    const db = join(tmp.dir, 'npx.db');
+    const child = spawn('npx', ['routescope', ...captureArgs(db).slice(1)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.resume();
+    await waitForBatches(child, db, 2);
+    const conn = new Database(db, { readonly: true });
+    const worker = (conn.prepare('SELECT worker_pid FROM capture_run WHERE id = 1').get() as { worker_pid: number }).worker_pid;
+    conn.close();
+    expect(worker).not.toBe(child.pid); // npx is npm; the capture runs in a grandchild
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('close', r));
+    // The worker must stop on its own soon after (it polls its launcher); the run is then marked cancelled.
+    const alive = () => {
+      try {
+        process.kill(worker, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 600 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
+    const store = Store.open(db, { readonly: true });
+    const run = getRun(store, 1);
+    store.close();
+    expect(run.status).toBe('cancelled');
+    expect(run.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
+    expect(stderr.split('\n')[0]).not.toMatch(/npm warn/);
+  });
+
   it('refuses to resume a completed run, and bad flags get clear errors', async () => {
     const done = await run([BIN, 'capture', '--resume', '1', '--db', refDb]);
     expect(done.code).toBe(1);
