@@ -115,6 +115,21 @@ export class Store {
     }
   }
 
+  /**
+   * Runs fn inside one read transaction, so every query in it sees the same committed state even while another
+   * process (a capture) commits batches: without it, a run's aggregates and its traces can come from different
+   * moments. Inside an open transaction fn simply runs in it.
+   */
+  snapshot<T>(doing: string, fn: () => T): T {
+    if (this.db.inTransaction) return this.read(doing, fn);
+    this.read(doing, () => this.db.exec('BEGIN'));
+    try {
+      return this.read(doing, fn);
+    } finally {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    }
+  }
+
   /** PRAGMA integrity_check; returns [] when the file is sound, else SQLite's list of problems. */
   integrityProblems(): string[] {
     const rows = this.read('checking integrity', () => this.db.pragma('integrity_check') as { integrity_check: string }[]);
