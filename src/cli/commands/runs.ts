@@ -1,7 +1,8 @@
 import { parseCommandArgs, requireString } from '../args.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
-import { Store, StoreError, listRuns, type RunRecord } from '../../store/index.js';
+import { StoreError, listRuns, type RunRecord } from '../../store/index.js';
+import { openForReading } from '../open-store.js';
 
 const USAGE = `routescope runs --db FILE [--json]
 Lists the capture runs (and imported routing) in a Routescope database.`;
@@ -25,16 +26,14 @@ export const runsCommand: Command = {
     }
     const db = requireString(v.db, '--db');
     let runs: RunRecord[];
+    const store = openForReading(db, 'runs');
     try {
-      const store = Store.open(db, { readonly: true });
-      try {
-        runs = listRuns(store);
-      } finally {
-        store.close();
-      }
+      runs = listRuns(store);
     } catch (err) {
       if (err instanceof StoreError) throw new CliError(err.message);
       throw err;
+    } finally {
+      store.close();
     }
     if (v.json) {
       process.stdout.write(JSON.stringify(runs, null, 2) + '\n');
