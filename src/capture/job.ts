@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import type { Dataset } from '../datasets/types.js';
 import { getTemplate } from '../datasets/templates.js';
 import {
-  Store, StoreError, createRun, getRun, setRunStatus, storedKeys, sequenceKey, writeBatch, type RunRecord, type TraceSequence,
+  Store, StoreError, createRun, getRun, listRuns, markWorking, processIdentity, setRunStatus, storedKeys, sequenceKey, writeBatch,
+  type RunRecord, type TraceSequence,
 } from '../store/index.js';
 import type { CaptureBackend, EncodedPrompt } from './backend.js';
 
@@ -122,22 +123,28 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
   if (run.dataset && run.dataset.fingerprint !== o.dataset.fingerprint) {
     throw new CaptureError(`run ${run.id} was captured on dataset ${run.dataset.source} with fingerprint ${run.dataset.fingerprint}; the dataset given now differs (${o.dataset.fingerprint}): load the same files, languages and options`);
   }
-  if (run.status === 'running' && workerAlive(o.store, run.id)) {
-    throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine; cancel that one first`);
+  if (run.status === 'running' && run.worker?.state === 'alive') {
+    throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine (pid ${run.worker.pid}); cancel that one first`);
   }
   return runLoop(o.store, o.backend, o.dataset, run, o.signal, o.onProgress);
 }
 
-/** Whether the process recorded as the run's worker still exists (same host only; elsewhere we cannot tell). */
-function workerAlive(store: Store, runId: number): boolean {
-  const row = store.db.prepare('SELECT worker_host, worker_pid FROM capture_run WHERE id = ?').get(runId) as { worker_host: string | null; worker_pid: number | null };
-  if (!row.worker_pid || row.worker_host !== hostname() || row.worker_pid === process.pid) return false;
-  try {
-    process.kill(row.worker_pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
+/**
+ * The most recent run that `startCapture(o)` would recreate exactly (same model and dataset fingerprints,
+ * languages, template, limit, batch size, plan, logits, seed, name and project) and that never completed: rerunning
+ * an identical command should continue it rather than start again from zero.
+ */
+export function findUnfinishedRun(o: Omit<StartCaptureOptions, 'signal' | 'onProgress'>): RunRecord | null {
+  const languages = o.languages ?? o.dataset.languages;
+  const template = o.template ?? o.dataset.defaultTemplate;
+  const m = o.backend.model;
+  const same = (r: RunRecord) =>
+    r.source === 'capture' && r.status !== 'completed' && r.model?.fingerprint === m.fingerprint && r.model.path === m.path &&
+    r.dataset?.fingerprint === o.dataset.fingerprint && JSON.stringify(r.languages) === JSON.stringify(languages) &&
+    r.promptTemplate === template && r.itemLimit === (o.limit ?? null) && r.batchSize === (o.batchSize ?? 8) &&
+    JSON.stringify(r.plan) === JSON.stringify(o.plan ?? null) && r.storeLogits === (o.storeLogits ?? false) &&
+    r.seed === (o.seed ?? null) && r.name === (o.name ?? null) && r.projectName === (o.projectName ?? null);
+  return listRuns(o.store).filter(same).at(-1) ?? null;
 }
 
 function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -148,9 +155,11 @@ async function runLoop(store: Store, backend: CaptureBackend, dataset: Dataset, 
   const modelKey = `${backend.model.fingerprint}@${backend.model.executionProvider}`;
   if (activeModels.has(modelKey)) throw new CaptureError(`another capture is already running on model ${backend.model.path} (${backend.model.executionProvider}); wait for it or cancel it`);
   activeModels.add(modelKey);
+  markWorking(store.file, run.id, true);
   try {
     return await loop(store, backend, dataset, run, signal, onProgress);
   } finally {
+    markWorking(store.file, run.id, false);
     activeModels.delete(modelKey);
   }
 }
@@ -168,7 +177,9 @@ async function loop(store: Store, backend: CaptureBackend, dataset: Dataset, run
   const done = storedKeys(store, run.id);
   setRunStatus(store, run.id, 'running');
   store.write(`recording the worker of run ${run.id}`, () => {
-    store.db.prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ? WHERE id = ?').run(hostname(), process.pid, run.id);
+    store.db
+      .prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ?, worker_started = ? WHERE id = ?')
+      .run(hostname(), process.pid, processIdentity(process.pid), run.id);
   });
   const t0 = performance.now();
   let sessionTokens = 0;

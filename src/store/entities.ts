@@ -1,5 +1,6 @@
 import type { Store } from './db.js';
 import { StoreError } from './errors.js';
+import { workerState, type WorkerInfo } from './worker.js';
 
 export type RunStatus = 'pending' | 'running' | 'cancelled' | 'failed' | 'completed';
 export type RunSource = 'capture' | 'recorder' | 'import';
@@ -79,6 +80,10 @@ export interface RunRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The process that last captured into the run (null for imported runs). */
+  worker: WorkerInfo | null;
+  /** Status 'running' but its worker is verifiably gone (killed, crashed): resume it. */
+  interrupted: boolean;
 }
 
 function positiveInt(v: unknown, what: string): number {
@@ -163,6 +168,7 @@ interface RunRow {
   item_limit: number | null; batch_size: number | null; status: RunStatus; error: string | null;
   sequences_total: number | null; sequences_done: number; tokens_done: number; batches_done: number; elapsed_ms: number;
   created_at: string; started_at: string | null; finished_at: string | null;
+  worker_host: string | null; worker_pid: number | null; worker_started: string | null;
   m_id: number | null; m_path: string; m_name: string | null; m_arch: string; m_layers: number; m_moe: string; m_experts: number; m_topk: number; m_fp: string;
   d_id: number | null; d_kind: string; d_source: string; d_langs: string; d_count: number; d_fp: string;
 }
@@ -177,7 +183,12 @@ const RUN_SELECT = `
   LEFT JOIN model m ON m.id = r.model_id
   LEFT JOIN dataset d ON d.id = r.dataset_id`;
 
-function toRecord(r: RunRow): RunRecord {
+function toRecord(r: RunRow, file: string): RunRecord {
+  // Liveness is only worth a look (a /proc read) while the run claims to be running.
+  const worker = r.worker_pid === null || r.worker_host === null ? null : {
+    host: r.worker_host, pid: r.worker_pid,
+    state: r.status === 'running' ? workerState(file, r.id, r.worker_host, r.worker_pid, r.worker_started) : ('dead' as const),
+  };
   return {
     id: r.id,
     projectName: r.project_name,
@@ -213,17 +224,19 @@ function toRecord(r: RunRow): RunRecord {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    worker,
+    interrupted: r.status === 'running' && worker?.state === 'dead',
   };
 }
 
 export function getRun(store: Store, runId: number): RunRecord {
   const row = store.read('reading a run', () => store.db.prepare(`${RUN_SELECT} WHERE r.id = ?`).get(runId) as RunRow | undefined);
   if (!row) throw new StoreError('not-found', `run ${runId} does not exist in ${store.file}`);
-  return toRecord(row);
+  return toRecord(row, store.file);
 }
 
 export function listRuns(store: Store): RunRecord[] {
-  return store.read('listing runs', () => (store.db.prepare(`${RUN_SELECT} ORDER BY r.id`).all() as RunRow[]).map(toRecord));
+  return store.read('listing runs', () => (store.db.prepare(`${RUN_SELECT} ORDER BY r.id`).all() as RunRow[]).map((r) => toRecord(r, store.file)));
 }
 
 export function setRunStatus(store: Store, runId: number, status: RunStatus, error?: string): void {

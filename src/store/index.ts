@@ -14,3 +14,4 @@ export {
 export { exportRunFile, importRunFile, RUN_FILE_FORMAT, RUN_FILE_VERSION } from './runfile.js';
 export { modelFingerprint } from './fingerprint.js';
 export { runCoverage, describeIncomplete, type RunCoverage } from './coverage.js';
+export { markWorking, processIdentity, workerState, type WorkerInfo, type WorkerState } from './worker.js';

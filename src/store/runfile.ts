@@ -14,7 +14,7 @@ import { iterateSequences, writeBatch, type TraceSequence } from './traces.js';
 export const RUN_FILE_FORMAT = 'routescope-run';
 export const RUN_FILE_VERSION = 1;
 
-type Header = { format: string; version: number; run: Omit<RunRecord, 'id' | 'model' | 'dataset'> & { model: RunRecord['model']; dataset: RunRecord['dataset'] } };
+type Header = { format: string; version: number; run: Omit<RunRecord, 'id' | 'model' | 'dataset' | 'worker' | 'interrupted'> & { model: RunRecord['model']; dataset: RunRecord['dataset'] } };
 
 const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
@@ -61,7 +61,8 @@ export function exportRunFile(dbOrPath: Store | string, runId: number, file: str
 
 function writeRun(store: Store, runId: number, fd: number): { sequences: number; aggregateRows: number } {
   const run = getRun(store, runId);
-  const { id: _id, ...rest } = run;
+  // Which process wrote the run says nothing about it elsewhere.
+  const { id: _id, worker: _worker, interrupted: _interrupted, ...rest } = run;
   const header: Header = { format: RUN_FILE_FORMAT, version: RUN_FILE_VERSION, run: rest };
   writeSync(fd, JSON.stringify(header) + '\n');
   let aggregateRows = 0;

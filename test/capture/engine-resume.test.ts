@@ -112,7 +112,7 @@ beforeAll(async () => {
 afterAll(() => tmp?.cleanup());
 
 describe('capture CLI crash safety', () => {
-  it('SIGKILL mid-run, then --resume: same aggregates as an uninterrupted run, integrity ok', async () => {
+  it('SIGKILL mid-run: runs shows it interrupted, the identical command resumes it to the same aggregates, integrity ok', async () => {
     const db = join(tmp.dir, 'killed.db');
     const child = spawn(process.execPath, captureArgs(db), { cwd: ROOT, stdio: 'ignore' });
     const seen = await waitForBatches(child, db, 5);
@@ -125,7 +125,13 @@ describe('capture CLI crash safety', () => {
     expect(mid.sequencesDone).toBeGreaterThanOrEqual(seen);
     expect(mid.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
 
-    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    // 'runs' shows the dead writer's run as interrupted, with the command that continues it.
+    const listed = await run([BIN, 'runs', '--db', db]);
+    expect(listed.stdout).toMatch(/^1\s+interrupted\s/m);
+    expect(listed.stdout).toContain(`continue with: routescope capture --resume 1 --db ${db}`);
+    // Rerunning the identical command continues that run instead of starting again from zero.
+    const resumed = await run(captureArgs(db));
+    expect(resumed.stderr).toContain('same settings');
     expect(resumed.stderr).toContain(`resuming run 1: ${mid.sequencesDone} of ${LANGS.length * ITEMS}`);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('run 1 completed');
