@@ -8,10 +8,10 @@ import { hostname } from 'node:os';
 import type { Dataset } from '../datasets/types.js';
 import { getTemplate } from '../datasets/templates.js';
 import {
-  Store, StoreError, createRun, getRun, listRuns, markWorking, processIdentity, setRunStatus, storedKeys, sequenceKey, writeBatch,
+  Store, StoreError, createRun, describeModelChanges, getRun, legacyModelFingerprint, listRuns, markWorking, processIdentity, setRunStatus, storedKeys, sequenceKey, writeBatch,
   type RunRecord, type TraceSequence,
 } from '../store/index.js';
-import type { CaptureBackend, EncodedPrompt } from './backend.js';
+import type { CaptureBackend, CaptureModel, EncodedPrompt } from './backend.js';
 
 export class CaptureError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -103,7 +103,7 @@ export async function startCapture(o: StartCaptureOptions): Promise<CaptureResul
   const runId = createRun(o.store, {
     projectName: o.projectName,
     name: o.name,
-    model: { path: m.path, name: m.name, architecture: m.architecture, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, fingerprint: m.fingerprint },
+    model: { path: m.path, name: m.name, architecture: m.architecture, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, fingerprint: m.fingerprint, fingerprintDetail: m.fingerprintDetail },
     dataset: { kind: o.dataset.kind, source: o.dataset.source, languages: o.dataset.languages, itemCount: o.dataset.ids.length, fingerprint: o.dataset.fingerprint },
     languages, promptTemplate: template, plan: o.plan, seed: o.seed, engineVersion: m.engineVersion, executionProvider: m.executionProvider,
     numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, storeLogits: o.storeLogits,
@@ -117,8 +117,9 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
   if (run.status === 'completed') throw new CaptureError(`run ${run.id} is already completed`);
   if (run.source !== 'capture') throw new CaptureError(`run ${run.id} was ${run.source === 'recorder' ? 'imported from recorder files' : 'imported'}, not captured; it cannot be resumed`);
   const m = o.backend.model;
-  if (run.model && run.model.fingerprint !== m.fingerprint) {
-    throw new CaptureError(`run ${run.id} was captured with model ${run.model.path} (fingerprint ${run.model.fingerprint}); the backend's model ${m.path} has fingerprint ${m.fingerprint}: the folder changed, start a new run`);
+  const changed = run.model ? modelChanges(run.model, m) : null;
+  if (changed) {
+    throw new CaptureError(`run ${run.id} was captured with a different model than ${m.path} holds now (${changed}); resuming would mix two models in one run: start a new run`);
   }
   if (run.dataset && run.dataset.fingerprint !== o.dataset.fingerprint) {
     throw new CaptureError(`run ${run.id} was captured on dataset ${run.dataset.source} with fingerprint ${run.dataset.fingerprint}; the dataset given now differs (${o.dataset.fingerprint}): load the same files, languages and options`);
@@ -127,6 +128,25 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
     throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine (pid ${run.worker.pid}); cancel that one first`);
   }
   return runLoop(o.store, o.backend, o.dataset, run, o.signal, o.onProgress);
+}
+
+/** Why the backend's model is not the one a run was captured with, or null when it is the same. */
+function modelChanges(was: NonNullable<RunRecord['model']>, now: CaptureModel): string | null {
+  if (was.fingerprint === now.fingerprint) return null;
+  if (was.fingerprintDetail && now.fingerprintDetail) {
+    return describeModelChanges(was.fingerprintDetail, now.fingerprintDetail).join('; ') || `fingerprint ${was.fingerprint} -> ${now.fingerprint}`;
+  }
+  if (!was.fingerprintDetail && now.fingerprintDetail) {
+    // Recorded before schema 2, when the fingerprint covered config.json and safetensors headers only: that much
+    // can still be checked.
+    try {
+      if (legacyModelFingerprint(now.path) === was.fingerprint) return null;
+    } catch {
+      // The folder cannot be read the old way; report the difference below.
+    }
+    return `config.json or the safetensors headers differ from ${was.path}'s when the run started`;
+  }
+  return `fingerprint ${was.fingerprint} -> ${now.fingerprint}`;
 }
 
 /**

@@ -155,7 +155,7 @@ describe('capture job', () => {
     const res = await startCapture({ store, backend: new HashBackend(), dataset: dataset(), batchSize: 5, signal: ac.signal, onProgress: () => ac.abort() });
     const changed = new HashBackend();
     changed.model = { ...changed.model, fingerprint: 'sha256:other' };
-    await expect(resumeCapture({ store, backend: changed, dataset: dataset(), runId: res.runId })).rejects.toThrow(/the folder changed/);
+    await expect(resumeCapture({ store, backend: changed, dataset: dataset(), runId: res.runId })).rejects.toThrow(/captured with a different model .*fingerprint sha256:hash-v1 -> sha256:other/);
     const other = buildDataset({ kind: 'jsonl', name: 'toy', source: 'in-test', defaultTemplate: 'chat', perLanguage: new Map([['en', [{ id: 's0', text: 'x' }]]]) });
     await expect(resumeCapture({ store, backend: new HashBackend(), dataset: other, runId: res.runId })).rejects.toThrow(/dataset given now differs/);
     // A run left 'running' by a live process (here: this test's parent process) is not taken over.

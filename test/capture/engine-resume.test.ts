@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineBackend } from '../../src/capture/engine-backend.js';
@@ -195,6 +195,43 @@ describe('capture CLI crash safety', () => {
     expect(run.status).toBe('cancelled');
     expect(run.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
     expect(stderr.split('\n')[0]).not.toMatch(/npm warn/);
+  });
+
+  it('refuses to resume once the router weights changed in place (same shapes), naming the tensors', async () => {
+    const tuned = join(tmp.dir, 'tuned-model');
+    cpSync(modelDir, tuned, { recursive: true });
+    const db = join(tmp.dir, 'tuned.db');
+    const store = Store.open(db);
+    const backend = await EngineBackend.load(tuned, { executionProvider: 'cpu' });
+    const ac = new AbortController();
+    try {
+      const dataset = await loadDataset('jsonl', dataFile, { languages: LANGS });
+      const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
+      expect(res.status).toBe('cancelled');
+    } finally {
+      await backend.dispose();
+      store.close();
+    }
+    // Flip the sign of every router weight in place: a fine-tuned checkpoint with identical shapes.
+    const file = join(tuned, 'model.safetensors');
+    const bytes = readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const entries = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    const routers = Object.keys(entries).filter((n) => /\.mlp\.gate\.weight$/.test(n));
+    expect(routers.length).toBeGreaterThan(0);
+    for (const name of routers) {
+      const [a0, a1] = entries[name]!.data_offsets;
+      const w = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8 + headerLength + a0, bytes.byteOffset + 8 + headerLength + a1));
+      Buffer.from(w.map((x) => -x).buffer).copy(bytes, 8 + headerLength + a0);
+    }
+    writeFileSync(file, bytes);
+    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toMatch(/captured with a different model .*model\.safetensors: router weights changed \(model\.layers\.0\.mlp\.gate\.weight/);
+    expect(resumed.stderr).toContain('start a new run');
+    const after = Store.open(db, { readonly: true });
+    expect(getRun(after, 1).sequencesDone).toBe(1); // nothing from the changed model was written
+    after.close();
   });
 
   it('refuses to resume a completed run, and bad flags get clear errors', async () => {
