@@ -4,7 +4,8 @@ import { getRun, type RunStatus } from './entities.js';
 /** How much of a run's planned work is stored: what a reader must know before trusting an analysis of it. */
 export interface RunCoverage {
   runId: number;
-  status: RunStatus;
+  /** The stored status, or 'interrupted' when it says running but its worker is gone. */
+  status: RunStatus | 'interrupted';
   complete: boolean;
   sequencesDone: number;
   /** Planned sequences (languages x items); null for runs imported from recorder files, which have no traces. */
@@ -29,7 +30,7 @@ export function runCoverage(store: Store, runId: number): RunCoverage {
     const partial = perLanguage === null ? [] : run.languages.filter((l) => seqs.has(l) && seqs.get(l)! < perLanguage).map((language) => ({ language, done: seqs.get(language)!, expected: perLanguage }));
     const short = run.sequencesTotal !== null && run.sequencesDone < run.sequencesTotal;
     return {
-      runId, status: run.status, languageCount: run.languages.length, sequencesDone: run.sequencesDone, sequencesTotal: run.sequencesTotal, missing, partial,
+      runId, status: run.interrupted ? 'interrupted' : run.status, languageCount: run.languages.length, sequencesDone: run.sequencesDone, sequencesTotal: run.sequencesTotal, missing, partial,
       complete: missing.length === 0 && partial.length === 0 && !short && (run.status === 'completed' || run.source !== 'capture'),
     };
   });

@@ -60,7 +60,7 @@ export class Store {
     } catch (err) {
       db.close();
       if (readonly && isReadOnlyWalError(err, file)) {
-        throw new StoreError('read-only', `cannot read ${file}: it is still in WAL mode (its last writer did not close it, e.g. a killed capture) and its folder ${dirname(file)} is not writable, so SQLite cannot create the ${basename(file)}-shm index it needs; open it once where it is writable (any Routescope command that writes closes it cleanly), or copy it to a writable folder`, { cause: err });
+        throw new StoreError('read-only', `cannot read ${file}: it is in WAL journal mode (left so by an older Routescope or another SQLite tool) and its folder ${dirname(file)} is not writable, so SQLite cannot create the ${basename(file)}-shm index that reading it needs; open it once where the folder is writable (Routescope switches it to a rollback journal when it closes it), or copy it to a writable folder`, { cause: err });
       }
       throw translateSqliteError(err, file, 'opening the database');
     }

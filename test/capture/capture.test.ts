@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startCapture, resumeCapture, CaptureError, type CaptureProgress } from '../../src/capture/index.js';
+import { startCapture, resumeCapture, findUnfinishedRun, CaptureError, type CaptureProgress } from '../../src/capture/index.js';
 import { buildDataset } from '../../src/datasets/index.js';
 import { HashBackend, dataset, L, E, K } from './hash-backend.js';
 import { Store, setRunStatus, getRun, loadRunRouting, iterateSequences, processIdentity, StoreError } from '../../src/store/index.js';
@@ -174,6 +174,22 @@ describe('capture job', () => {
     await expect(resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId })).rejects.toThrow(/already completed/);
     await expect(startCapture({ store, backend: new HashBackend(), dataset: dataset(), languages: ['de'] })).rejects.toThrow(CaptureError);
     await expect(startCapture({ store, backend: new HashBackend(), dataset: dataset(), template: 'nope' })).rejects.toThrow(/unknown prompt template 'nope'/);
+    store.close();
+  });
+
+  it('finds the unfinished run an identical capture would recreate, and only that one', async () => {
+    const store = Store.open(join(tmp.dir, 'same.db'));
+    const settings = { store, backend: new HashBackend(), dataset: dataset(), batchSize: 5, limit: 7 };
+    expect(findUnfinishedRun(settings)).toBeNull();
+    const ac = new AbortController();
+    const res = await startCapture({ ...settings, signal: ac.signal, onProgress: () => ac.abort() });
+    expect(res.status).toBe('cancelled');
+    expect(findUnfinishedRun(settings)?.id).toBe(res.runId);
+    expect(findUnfinishedRun({ ...settings, limit: 6 })).toBeNull();
+    expect(findUnfinishedRun({ ...settings, languages: ['en', 'fr'] })).toBeNull();
+    expect(findUnfinishedRun({ ...settings, name: 'other' })).toBeNull();
+    await resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId });
+    expect(findUnfinishedRun(settings)).toBeNull(); // completed runs are never continued
     store.close();
   });
 

@@ -111,6 +111,17 @@ describe('runs / export / import commands', () => {
     rmSync(out, { recursive: true, force: true });
     expect(an.stderr).not.toMatch(/read-only|error/i);
     expect(an.status).toBe(0);
+    // A file another tool left in WAL mode cannot be read there (SQLite must create its -shm index): say so.
+    chmodSync(dir, 0o755);
+    const wal = join(dir, 'wal.db');
+    const w = Store.open(wal);
+    createRun(w, { languages: ['en'], promptTemplate: 'raw', numMoeLayers: 1, numExperts: 4, topK: 1 });
+    w.db.close(); // closed without Store.close(): stays in WAL mode, as an older Routescope left files
+    chmodSync(wal, 0o444);
+    chmodSync(dir, 0o555);
+    const walRuns = run('runs', '--db', wal);
+    expect(walRuns.status).toBe(2);
+    expect(walRuns.stderr).toMatch(/WAL journal mode .* folder .* is not writable/);
     chmodSync(dir, 0o755);
   });
 
