@@ -5,6 +5,7 @@
  * SIGTERM, so a capture cancels cleanly) once npm or our parent is gone.
  */
 import { readFileSync } from 'node:fs';
+import { cancelRequested } from './sigint.js';
 
 const POLL_MS = 500;
 
@@ -55,6 +56,8 @@ export function stopWhenLauncherExits(): void {
   const timer = setInterval(() => {
     if (process.ppid === parent && (npm === undefined || alive(npm))) return;
     clearInterval(timer);
+    // Ctrl-C reaches npm and us together and npm exits first: the cancel under way must not be cut short.
+    if (cancelRequested()) return;
     process.stderr.write(`routescope: the npm process that started this one (pid ${npm ?? parent}) is gone; stopping\n`);
     process.kill(process.pid, 'SIGTERM');
   }, POLL_MS);

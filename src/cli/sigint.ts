@@ -4,6 +4,13 @@
  */
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+let cancelling = false;
+
+/** Whether a first signal already asked the running job to cancel (it is finishing its batch and recording it). */
+export function cancelRequested(): boolean {
+  return cancelling;
+}
+
 export function cancelOnSigint(onFirst: (signal: NodeJS.Signals) => void): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const handler = (sig: NodeJS.Signals) => {
@@ -11,9 +18,16 @@ export function cancelOnSigint(onFirst: (signal: NodeJS.Signals) => void): { sig
       process.stderr.write('\nstopping now\n');
       process.exit(130);
     }
+    cancelling = true;
     onFirst(sig);
     ac.abort(new DOMException(sig === 'SIGINT' ? 'cancelled by Ctrl-C' : `cancelled by ${sig}`, 'AbortError'));
   };
   for (const s of SIGNALS) process.on(s, handler);
-  return { signal: ac.signal, dispose: () => SIGNALS.forEach((s) => process.off(s, handler)) };
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      SIGNALS.forEach((s) => process.off(s, handler));
+      cancelling = false;
+    },
+  };
 }
