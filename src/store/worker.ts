@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 
 export type WorkerState = 'alive' | 'dead' | 'unknown';
 
@@ -17,7 +18,8 @@ export interface WorkerInfo {
 
 /** Runs whose worker is this very process, by database file; the capture job registers itself here. */
 const inProcess = new Set<string>();
-const key = (file: string, runId: number) => `${file}\0${runId}`;
+// Keyed by absolute path: the job and a reader (the UI server) may name the same file differently.
+const key = (file: string, runId: number) => `${resolve(file)}\0${runId}`;
 
 export function markWorking(file: string, runId: number, working: boolean): void {
   if (working) inProcess.add(key(file, runId));
