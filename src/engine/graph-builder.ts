@@ -16,7 +16,7 @@ import { EngineError } from './errors.js';
 import { MS_DOMAIN, OnnxGraph } from './onnx/graph.js';
 import { DataType } from './onnx/model.js';
 import type { WeightStore } from './safetensors.js';
-import type { ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorSlice } from './architectures/types.js';
+import type { AttentionSpec, ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, LinearSpec, MlaSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
@@ -182,10 +182,10 @@ class DecoderGraphBuilder {
     return b ? this.g.add(y, b) : y;
   }
 
-  private rmsNorm(x: string, weight: TensorSlice): string {
+  private rmsNorm(x: string, weight: TensorSlice, eps = this.spec.rmsNormEps): string {
     const g = this.g;
     const variance = g.reduceMean(g.mul(x, x), [-1]);
-    const normed = g.div(x, g.op('Sqrt', [g.add(variance, g.scalarF(this.spec.rmsNormEps))]));
+    const normed = g.div(x, g.op('Sqrt', [g.add(variance, g.scalarF(eps))]));
     return g.mul(normed, this.weight(weight));
   }
 
@@ -238,10 +238,9 @@ class DecoderGraphBuilder {
     return g.reshape(x, shape);
   }
 
-  private attention(layer: number, l: LayerSpec, x: string, cos: string, sin: string, bias: string): string {
+  private attention(layer: number, a: AttentionSpec, x: string, cos: string, sin: string, bias: string): string {
     const g = this.g;
     const s = this.spec;
-    const a = l.attention;
     let q = this.linear(x, a.q);
     let k = this.linear(x, a.k);
     let v = this.linear(x, a.v);
@@ -284,6 +283,50 @@ class DecoderGraphBuilder {
     const ctx5 = g.op('MatMul', [probs, g.unsqueeze(values, [2])]);
     const ctx = g.reshape(g.transpose(g.reshape(ctx5, g.int64([0, s.numHeads, -1, s.headDim])), [0, 2, 1, 3]), g.int64([-1, s.numHeads * s.headDim]));
     return this.linear(ctx, a.o);
+  }
+
+  /**
+   * DeepSeek-V2 multi-head latent attention with the compressed cache (see MlaSpec). The rope half of q and k is
+   * rotated in adjacent pairs (transformers' complex multiplication); the same permutation of both (pairs
+   * de-interleaved, then the rotate-half form with the shared cos/sin tables) leaves every q.k product unchanged.
+   * `bias` is the [B, 1, 1, T, S] attention bias of the grouped path.
+   */
+  private mlaAttention(layer: number, a: MlaSpec, x: string, cos: string, sin: string, bias: string): string {
+    const g = this.g;
+    const s = this.spec;
+    const H = s.numHeads;
+    const qk = a.nopeDim + a.ropeDim;
+    const q = a.q ? this.linear(x, a.q) : this.linear(this.rmsNorm(this.linear(x, a.qA!), a.qANorm!, a.latentNormEps), a.qB!);
+    const q4 = g.transpose(g.reshape(q, g.concat([this.shapeBT, g.int64([H, qk])], 0)), [0, 2, 1, 3]);
+    const [qNope, qPeRaw] = g.opN('Split', [q4, g.int64([a.nopeDim, a.ropeDim])], 2, { axis: -1 }) as [string, string];
+    const [latentRaw, kPeRaw] = g.opN('Split', [this.linear(x, a.kvA), g.int64([a.kvLoraRank, a.ropeDim])], 2, { axis: -1 }) as [string, string];
+    const oneHead = (t: string, dim: number) => g.transpose(g.reshape(t, g.concat([this.shapeBT, g.int64([1, dim])], 0)), [0, 2, 1, 3]);
+    const pairsToHalves = (t: string) => {
+      const shape = g.op('Shape', [t]);
+      const pairs = g.reshape(t, g.int64([0, 0, 0, a.ropeDim / 2, 2]));
+      return g.reshape(g.transpose(pairs, [0, 1, 2, 4, 3]), shape);
+    };
+    const qPe = this.rope(pairsToHalves(qPeRaw), cos, sin);
+    const latent = oneHead(this.rmsNorm(latentRaw, a.kvANorm, a.latentNormEps), a.kvLoraRank);
+    const kPe = this.rope(pairsToHalves(oneHead(kPeRaw, a.ropeDim)), cos, sin);
+
+    const c = s.kvCache!;
+    const pastK = g.input(GraphNames.pastKey(layer), DataType.FLOAT, ['batch', c.keyHeads, 'past_sequence', c.keyDim]);
+    const pastV = g.input(GraphNames.pastValue(layer), DataType.FLOAT, ['batch', c.valueHeads, 'past_sequence', c.valueDim]);
+    const latents = g.concat([pastK, latent], 2);
+    const kPes = g.concat([pastV, kPe], 2);
+    g.output(latents, GraphNames.presentKey(layer), DataType.FLOAT, ['batch', c.keyHeads, 'total_sequence', c.keyDim]);
+    g.output(kPes, GraphNames.presentValue(layer), DataType.FLOAT, ['batch', c.valueHeads, 'total_sequence', c.valueDim]);
+
+    // Per-head k_nope and v for every cached position, from the latent: [B, 1, S, r] -> [B, H, S, nope + v].
+    const batch = g.op('Gather', [this.shapeBT, g.scalarI(0)], { axis: 0 });
+    const kv2 = this.linear(g.reshape(latents, g.int64([-1, a.kvLoraRank])), a.kvB);
+    const kv4 = g.transpose(g.reshape(kv2, g.concat([g.unsqueeze(batch, [0]), g.int64([-1, H, a.nopeDim + a.valueDim])], 0)), [0, 2, 1, 3]);
+    const [kNope, v] = g.opN('Split', [kv4, g.int64([a.nopeDim, a.valueDim])], 2, { axis: -1 }) as [string, string];
+    const scores = g.add(g.op('MatMul', [qNope, g.transpose(kNope, [0, 1, 3, 2])]), g.op('MatMul', [qPe, g.transpose(kPes, [0, 1, 3, 2])]));
+    const biased = g.add(g.mul(scores, g.scalarF(s.attentionScale)), g.squeeze(bias, [1]));
+    const ctx = g.op('MatMul', [g.op('Softmax', [biased], { axis: -1 }), v]);
+    return this.linear(g.reshape(g.transpose(ctx, [0, 2, 1, 3]), g.int64([-1, H * a.valueDim])), a.o);
   }
 
   /**
@@ -334,6 +377,7 @@ class DecoderGraphBuilder {
       const probs = g.op('Softmax', [steered], { axis: -1 });
       [topW, topI] = g.opN('TopK', [probs, k], 2, { axis: -1, largest: 1, sorted: 1 }) as [string, string];
       if (m.normTopK) topW = g.div(topW, g.reduceSum(topW, [-1]));
+      if (m.routedScalingFactor !== undefined && m.routedScalingFactor !== 1) topW = g.mul(topW, g.scalarF(m.routedScalingFactor));
     } else {
       const [topZ, idx] = g.opN('TopK', [steered, k], 2, { axis: -1, largest: 1, sorted: 1 }) as [string, string];
       topI = idx;
@@ -347,6 +391,7 @@ class DecoderGraphBuilder {
     const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(m, x, topI, topW);
     if (!m.shared) return routed;
     const sharedOut = this.gatedMlp(x, m.shared.mlp);
+    if (!m.shared.gate) return g.add(routed, sharedOut);
     return g.add(routed, g.mul(sharedOut, g.op('Sigmoid', [this.linear(x, m.shared.gate)])));
   }
 
@@ -472,7 +517,9 @@ class DecoderGraphBuilder {
     s.layers.forEach((layer, i) => {
       g.scope = `l${i}_`;
       const window = layer.slidingWindow !== undefined ? layer.slidingWindow : s.slidingWindow;
-      const attn = this.attention(i, layer, this.blockNorm(x, layer.inputNorm, layer.inputNormBias), cos, sin, biasFor(window));
+      const normed = this.blockNorm(x, layer.inputNorm, layer.inputNormBias);
+      const a = layer.attention;
+      const attn = a.kind === 'mla' ? this.mlaAttention(i, a, normed, cos, sin, biasFor(window)) : this.attention(i, a, normed, cos, sin, biasFor(window));
       x = g.add(x, s.residualMultiplier === 1 ? attn : g.mul(attn, g.scalarF(s.residualMultiplier)));
       const h = this.blockNorm(x, layer.postAttentionNorm, layer.postAttentionNormBias);
       const mlp = layer.mlp.kind === 'moe' ? this.moe(moeIndex++, layer.mlp.moe, h) : this.gatedMlp(h, layer.mlp.mlp);

@@ -147,7 +147,7 @@ export function defaultPositionIds(mask: number[][], seq: number): number[][] {
 
 export class DecoderSession {
   private neutral: Record<string, ort.Tensor> = {};
-  private emptyPast = new Map<number, ort.Tensor>();
+  private emptyPast = new Map<string, ort.Tensor>();
 
   private constructor(
     readonly folder: ModelFolder,
@@ -185,13 +185,19 @@ export class DecoderSession {
   }
 
   private emptyCache(batch: number): KvCache {
-    let t = this.emptyPast.get(batch);
-    if (!t) {
-      t = new ort.Tensor('float32', new Float32Array(0), [batch, this.spec.numKvHeads, 0, this.spec.headDim]);
-      this.emptyPast.set(batch, t);
-    }
+    // DeepSeek-V2's latent cache has its own key and value shapes (DecoderSpec.kvCache).
+    const c = this.spec.kvCache ?? { keyHeads: this.spec.numKvHeads, keyDim: this.spec.headDim, valueHeads: this.spec.numKvHeads, valueDim: this.spec.headDim };
+    const empty = (heads: number, dim: number) => {
+      const key = `${batch}:${heads}x${dim}`;
+      let t = this.emptyPast.get(key);
+      if (!t) {
+        t = new ort.Tensor('float32', new Float32Array(0), [batch, heads, 0, dim]);
+        this.emptyPast.set(key, t);
+      }
+      return t;
+    };
     const n = this.spec.numLayers;
-    return { batch, length: 0, keys: Array(n).fill(t), values: Array(n).fill(t) };
+    return { batch, length: 0, keys: Array(n).fill(empty(c.keyHeads, c.keyDim)), values: Array(n).fill(empty(c.valueHeads, c.valueDim)) };
   }
 
   private steeringFeeds(steering: SteeringInput | undefined): Record<string, ort.Tensor> {

@@ -19,6 +19,7 @@ const CLASS = {
   granitemoe: 'GraniteMoeForCausalLM',
   phimoe: 'PhimoeForCausalLM',
   gpt_oss: 'GptOssForCausalLM',
+  deepseek_v2: 'DeepseekV2ForCausalLM',
 } as const;
 
 describe('tiny model folders', () => {
@@ -44,6 +45,7 @@ describe('tiny model folders', () => {
         granitemoe: `model.layers.${l}.block_sparse_moe.router.layer.weight`,
         phimoe: `model.layers.${l}.block_sparse_moe.gate.weight`,
         gpt_oss: `model.layers.${l}.mlp.router.weight`,
+        deepseek_v2: `model.layers.${l}.mlp.gate.weight`,
       }[arch];
       expect(w.info(router).shape).toEqual([E, H]);
       if (arch === 'mixtral') expect(w.has(`model.layers.${l}.block_sparse_moe.experts.0.w1.weight`)).toBe(true);

@@ -175,7 +175,7 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
       expect(spec.clipQkv).toBeNull();
       expect(spec.numKvHeads).toBe(config.num_key_value_heads);
       expect(spec.headDim).toBe(arch === 'qwen3_moe' ? config.head_dim : (config.hidden_size as number) / (config.num_attention_heads as number));
-      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false, phimoe: false, gpt_oss: false }[arch];
+      const renormalise = { qwen3_moe: true, qwen2_moe: false, olmoe: false, mixtral: true, granitemoe: false, phimoe: false, gpt_oss: false, deepseek_v2: false }[arch];
       for (const m of moe) {
         expect(m!.routing).toBe(arch === 'granitemoe' ? 'topk_softmax' : arch === 'phimoe' ? 'sparsemixer' : 'softmax_topk');
         if (arch !== 'granitemoe') expect(m!.normTopK).toBe(renormalise);
@@ -186,7 +186,7 @@ describe.each(TINY_ARCHS)('published config of %s', (arch) => {
         expect(spec.normKind).toBe('layer');
         expect(spec.finalNormBias?.tensor).toBe('model.norm.bias');
         expect(spec.lmHeadBias?.tensor).toBe('lm_head.bias');
-        expect(spec.layers.every((l) => l.inputNormBias && l.postAttentionNormBias && l.attention.q.bias && l.attention.o.bias)).toBe(true);
+        expect(spec.layers.every((l) => l.inputNormBias && l.postAttentionNormBias && l.attention.kind !== 'mla' && l.attention.q.bias && l.attention.o.bias)).toBe(true);
         const rope = (real.config.rope_scaling ?? {}) as Record<string, unknown>;
         expect(spec.ropeScaling).toEqual({
           kind: 'longrope',

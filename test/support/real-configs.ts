@@ -13,6 +13,7 @@
  * the published file and could not be checked against a copy here.
  * GPT-OSS: openai/gpt-oss-20b's config.json as published, without its `quantization_config` (the MXFP4 layout,
  * which the engine refuses): i.e. the config of a BF16 re-save. Transcribed from memory, not checked against a copy.
+ * DeepSeek-V2-Lite: transcribed from memory as well (auto_map and transformers_version notably unchecked).
  */
 import type { TinyArch } from './tiny-models.js';
 
@@ -280,6 +281,58 @@ export const REAL_CONFIGS: Record<TinyArch, RealConfig> = {
       vocab_size: 201088,
     },
   },
+  deepseek_v2: {
+    checkpoint: 'deepseek-ai/DeepSeek-V2-Lite',
+    config: {
+      architectures: ['DeepseekV2ForCausalLM'],
+      attention_bias: false,
+      attention_dropout: 0.0,
+      auto_map: {
+        AutoConfig: 'configuration_deepseek.DeepseekV2Config',
+        AutoModel: 'modeling_deepseek.DeepseekV2Model',
+        AutoModelForCausalLM: 'modeling_deepseek.DeepseekV2ForCausalLM',
+      },
+      aux_loss_alpha: 0.001,
+      bos_token_id: 100000,
+      eos_token_id: 100001,
+      first_k_dense_replace: 1,
+      hidden_act: 'silu',
+      hidden_size: 2048,
+      initializer_range: 0.02,
+      intermediate_size: 10944,
+      kv_lora_rank: 512,
+      max_position_embeddings: 163840,
+      model_type: 'deepseek_v2',
+      moe_intermediate_size: 1408,
+      moe_layer_freq: 1,
+      n_group: 1,
+      n_routed_experts: 64,
+      n_shared_experts: 2,
+      norm_topk_prob: false,
+      num_attention_heads: 16,
+      num_experts_per_tok: 6,
+      num_hidden_layers: 27,
+      num_key_value_heads: 16,
+      pretraining_tp: 1,
+      q_lora_rank: null,
+      qk_nope_head_dim: 128,
+      qk_rope_head_dim: 64,
+      rms_norm_eps: 1e-6,
+      rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 40, mscale: 0.707, mscale_all_dim: 0.707, original_max_position_embeddings: 4096, type: 'yarn' },
+      rope_theta: 10000,
+      routed_scaling_factor: 1.0,
+      scoring_func: 'softmax',
+      seq_aux: true,
+      tie_word_embeddings: false,
+      topk_group: 1,
+      topk_method: 'greedy',
+      torch_dtype: 'bfloat16',
+      transformers_version: '4.33.1',
+      use_cache: true,
+      v_head_dim: 128,
+      vocab_size: 102400,
+    },
+  },
 };
 
 /**
@@ -298,6 +351,21 @@ export const SHRUNK_SIZES: Record<TinyArch, Record<string, number>> = {
   // head_dim 16 matches the 8 LongRoPE factors kept; 4 query heads per KV head as in the checkpoint (32 / 8).
   phimoe: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
   // head_dim stays different from hidden / heads (64 vs 45 there); experts_per_token follows num_experts_per_tok.
+  // MLA dims keep nope != v and rope < nope as in the checkpoint; one dense layer then MoE layers.
+  deepseek_v2: {
+    hidden_size: 32,
+    num_hidden_layers: 3,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    intermediate_size: 40,
+    moe_intermediate_size: 12,
+    n_routed_experts: 8,
+    num_experts_per_tok: 3,
+    kv_lora_rank: 16,
+    qk_nope_head_dim: 8,
+    qk_rope_head_dim: 4,
+    v_head_dim: 6,
+  },
   gpt_oss: { hidden_size: 36, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, intermediate_size: 12, num_local_experts: 8, num_experts_per_tok: 2, experts_per_token: 2 },
 };
 

@@ -536,7 +536,150 @@ function defaultPositions(B: number, T: number, mask?: number[][]): number[][] {
   });
 }
 
+/**
+ * DeepSeek-V2 (modular_deepseek_v2.py; the softmax scale as DeepSeek's modeling_deepseek.py has it under YaRN):
+ * multi-head latent attention computed the plain way (every key and value decompressed, no cache), the rope half
+ * rotated in adjacent pairs as complex numbers, dense layers before first_k_dense_replace, then softmax -> greedy
+ * top-k -> times routed_scaling_factor, plus the shared experts.
+ */
+function deepseekForward(dir: string, config: Record<string, unknown>, inputIds: number[][], opts: ReferenceOptions): ReferenceResult {
+  const w = new Weights(dir);
+  const H = num(config, 'hidden_size');
+  const nH = num(config, 'num_attention_heads');
+  const L = num(config, 'num_hidden_layers');
+  const r = num(config, 'kv_lora_rank');
+  const nope = num(config, 'qk_nope_head_dim');
+  const R = num(config, 'qk_rope_head_dim');
+  const dv = num(config, 'v_head_dim');
+  const K = num(config, 'num_experts_per_tok');
+  const E = num(config, 'n_routed_experts');
+  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const firstDense = num(config, 'first_k_dense_replace', 0);
+  const scaleW = num(config, 'routed_scaling_factor', 1);
+  const theta = num(config, 'rope_theta', 10000);
+  const qLora = typeof config.q_lora_rank === 'number';
+  const rs = config.rope_scaling as Record<string, unknown> | null | undefined;
+  const y = rs && (rs.rope_type ?? rs.type) === 'yarn' ? yarn(rs, R, theta, num(config, 'max_position_embeddings')) : undefined;
+  const invFreq = y?.invFreq ?? Array.from({ length: R / 2 }, (_, i) => 1 / theta ** ((2 * i) / R));
+  const cosSinScale = y?.scale ?? 1;
+  let attnScale = 1 / Math.sqrt(nope + R);
+  if (y && typeof rs!.mscale_all_dim === 'number') {
+    const f = rs!.factor as number;
+    const ms = f <= 1 ? 1 : 0.1 * (rs!.mscale_all_dim as number) * Math.log(f) + 1;
+    attnScale *= ms * ms;
+  }
+  const B = inputIds.length;
+  const T = inputIds[0]?.length ?? 0;
+  const mask = opts.attentionMask;
+  const pos = opts.positionIds ?? defaultPositions(B, T, mask);
+  const embed = w.mat('model.embed_tokens.weight');
+  let hidden: Vec[][] = inputIds.map((row) => row.map((id) => embed.data.slice(id * H, (id + 1) * H)));
+  const ropePairs = (x: Vec, off: number, p: number) => {
+    for (let i = 0; i < R / 2; i++) {
+      const a = x[off + 2 * i]!;
+      const b = x[off + 2 * i + 1]!;
+      const c = Math.cos(p * invFreq[i]!) * cosSinScale;
+      const s = Math.sin(p * invFreq[i]!) * cosSinScale;
+      x[off + 2 * i] = a * c - b * s;
+      x[off + 2 * i + 1] = a * s + b * c;
+    }
+  };
+  const out: ReferenceResult = { logits: [], routerLogits: [], experts: [], weights: [], steeredLogits: [] };
+  const mlp = (prefix: string): Expert => ({ gate: w.mat(`${prefix}.gate_proj.weight`), up: w.mat(`${prefix}.up_proj.weight`), down: w.mat(`${prefix}.down_proj.weight`) });
+  let slot = 0;
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    const a = `${p}self_attn.`;
+    const inNorm = w.vec(`${p}input_layernorm.weight`);
+    const kvA = w.mat(`${a}kv_a_proj_with_mqa.weight`);
+    const kvNorm = w.vec(`${a}kv_a_layernorm.weight`);
+    const kvB = w.mat(`${a}kv_b_proj.weight`);
+    const o = w.mat(`${a}o_proj.weight`);
+    const qOf = qLora
+      ? ((qa: Mat, qn: Vec, qb: Mat) => (x: Vec) => matvec(qb, rmsNorm(matvec(qa, x), qn, 1e-6)))(w.mat(`${a}q_a_proj.weight`), w.vec(`${a}q_a_layernorm.weight`), w.mat(`${a}q_b_proj.weight`))
+      : ((q: Mat) => (x: Vec) => matvec(q, x))(w.mat(`${a}q_proj.weight`));
+    const qs: Vec[][] = [];
+    const kvs: Vec[][] = [];
+    const kpes: Vec[][] = [];
+    for (let b = 0; b < B; b++) {
+      qs.push([]);
+      kvs.push([]);
+      kpes.push([]);
+      for (let t = 0; t < T; t++) {
+        const x = rmsNorm(hidden[b]![t]!, inNorm, eps);
+        const q = qOf(x);
+        for (let h = 0; h < nH; h++) ropePairs(q, h * (nope + R) + nope, pos[b]![t]!);
+        const ckv = matvec(kvA, x);
+        const kpe = ckv.slice(r, r + R);
+        ropePairs(kpe, 0, pos[b]![t]!);
+        qs[b]!.push(q);
+        kvs[b]!.push(matvec(kvB, rmsNorm(ckv.subarray(0, r), kvNorm, 1e-6)));
+        kpes[b]!.push(kpe);
+      }
+    }
+    hidden = hidden.map((row, b) =>
+      row.map((resid, t) => {
+        const ctx = new Float64Array(nH * dv);
+        const allowed = Array.from({ length: T }, (_, j) => j <= t && (!mask || mask[b]![j] === 1));
+        const any = allowed.some(Boolean);
+        for (let h = 0; h < nH; h++) {
+          const q = qs[b]![t]!;
+          const scores = Array.from({ length: T }, (_, j) => {
+            if (any && !allowed[j]) return -Infinity;
+            const kv = kvs[b]![j]!;
+            let s = 0;
+            for (let i = 0; i < nope; i++) s += q[h * (nope + R) + i]! * kv[h * (nope + dv) + i]!;
+            for (let i = 0; i < R; i++) s += q[h * (nope + R) + nope + i]! * kpes[b]![j]![i]!;
+            return any ? s * attnScale : 0;
+          });
+          const pr = softmax(scores);
+          for (let j = 0; j < T; j++) for (let i = 0; i < dv; i++) ctx[h * dv + i]! += pr[j]! * kvs[b]![j]![h * (nope + dv) + nope + i]!;
+        }
+        const y2 = matvec(o, ctx);
+        return resid.map((v, i) => v + y2[i]!);
+      }),
+    );
+    const postNorm = w.vec(`${p}post_attention_layernorm.weight`);
+    if (l < firstDense) {
+      const dense = mlp(`${p}mlp`);
+      hidden = hidden.map((row) => row.map((resid) => ((y2) => resid.map((v, i) => v + y2[i]!))(swiglu(dense, rmsNorm(resid, postNorm, eps)))));
+      continue;
+    }
+    const gate = w.mat(`${p}mlp.gate.weight`);
+    const routed = Array.from({ length: E }, (_, e) => mlp(`${p}mlp.experts.${e}`));
+    const shared = w.has(`${p}mlp.shared_experts.gate_proj.weight`) ? mlp(`${p}mlp.shared_experts`) : undefined;
+    for (const k of ['routerLogits', 'experts', 'weights', 'steeredLogits'] as const) out[k].push([]);
+    hidden = hidden.map((row, b) => {
+      for (const k of ['routerLogits', 'experts', 'weights', 'steeredLogits'] as const) out[k][slot]!.push([]);
+      return row.map((resid) => {
+        const x = rmsNorm(resid, postNorm, eps);
+        const z = matvec(gate, x);
+        const z3 = applySteeringRule(z, opts.steering?.perMoeLayer[slot]);
+        const sel = routeTokens(z3, K, 'softmax_topk');
+        const wts = sel.weights.map((v) => v * scaleW);
+        out.routerLogits[slot]![b]!.push(Array.from(z));
+        out.experts[slot]![b]!.push(sel.experts);
+        out.weights[slot]![b]!.push(wts);
+        out.steeredLogits[slot]![b]!.push(z3);
+        const y2 = shared ? swiglu(shared, x) : new Float64Array(H);
+        sel.experts.forEach((e, i) => {
+          const ye = swiglu(routed[e]!, x);
+          for (let c = 0; c < H; c++) y2[c]! += wts[i]! * ye[c]!;
+        });
+        return resid.map((v, i) => v + y2[i]!);
+      });
+    });
+    slot++;
+  }
+  const finalNorm = w.vec('model.norm.weight');
+  const lmHead = config.tie_word_embeddings === true ? embed : w.mat('lm_head.weight');
+  out.logits = hidden.map((row) => row.map((h) => Array.from(matvec(lmHead, rmsNorm(h, finalNorm, eps)))));
+  return out;
+}
+
 export function referenceForward(dir: string, inputIds: number[][], opts: ReferenceOptions = {}): ReferenceResult {
+  const rawConfig = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  if ((rawConfig.architectures as string[] | undefined)?.[0] === 'DeepseekV2ForCausalLM') return deepseekForward(dir, rawConfig, inputIds, opts);
   const m = loadModel(dir);
   const B = inputIds.length;
   const T = inputIds[0]?.length ?? 0;

@@ -23,7 +23,7 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { seededRandom } from '../../src/numeric/random.js';
 
-export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe' | 'gpt_oss';
+export type TinyArch = 'qwen3_moe' | 'qwen2_moe' | 'olmoe' | 'mixtral' | 'granitemoe' | 'phimoe' | 'gpt_oss' | 'deepseek_v2';
 /** The architectures every shared suite runs on both expert kernels (GPT-OSS runs dispatch only: its own test file). */
 export const TINY_ARCHS: TinyArch[] = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'granitemoe', 'phimoe'];
 
@@ -77,6 +77,7 @@ const ARCH_CLASS: Record<TinyArch, string> = {
   granitemoe: 'GraniteMoeForCausalLM',
   phimoe: 'PhimoeForCausalLM',
   gpt_oss: 'GptOssForCausalLM',
+  deepseek_v2: 'DeepseekV2ForCausalLM',
 };
 
 /** Other class names a published config may give for the same architecture (remote-code names). */
@@ -330,6 +331,35 @@ function buildConfig(arch: TinyArch, d: Dims, opts: TinyModelOptions, specialIds
         tie_word_embeddings: opts.tieEmbeddings ?? true,
       };
       break;
+    case 'deepseek_v2':
+      config = {
+        ...common,
+        intermediate_size: d.denseI,
+        moe_intermediate_size: d.I,
+        n_routed_experts: d.E,
+        n_shared_experts: 2,
+        first_k_dense_replace: 1,
+        moe_layer_freq: 1,
+        topk_method: 'greedy',
+        n_group: 1,
+        topk_group: 1,
+        scoring_func: 'softmax',
+        norm_topk_prob: false,
+        // V2-Lite uses 1.0; another value shows the factor is applied.
+        routed_scaling_factor: 1.5,
+        kv_lora_rank: 16,
+        q_lora_rank: null,
+        qk_nope_head_dim: 8,
+        qk_rope_head_dim: 4,
+        v_head_dim: 6,
+        attention_bias: false,
+        max_position_embeddings: 512,
+        rope_theta: 10000,
+        rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 128, mscale: 0.707, mscale_all_dim: 0.707, beta_fast: 32, beta_slow: 1 },
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: opts.tieEmbeddings ?? false,
+      };
+      break;
     case 'gpt_oss':
       config = {
         ...common,
@@ -387,7 +417,9 @@ export function moeLayersOf(arch: TinyArch, config: Record<string, unknown>): nu
   const L = config.num_hidden_layers as number;
   const out: number[] = [];
   for (let l = 0; l < L; l++) {
-    if (arch === 'qwen3_moe' || arch === 'qwen2_moe') {
+    if (arch === 'deepseek_v2') {
+      if (l >= ((config.first_k_dense_replace as number | undefined) ?? 0)) out.push(l);
+    } else if (arch === 'qwen3_moe' || arch === 'qwen2_moe') {
       const step = (config.decoder_sparse_step as number | undefined) ?? 1;
       const only = (config.mlp_only_layers as number[] | undefined) ?? [];
       const E = config.num_experts as number;
@@ -420,6 +452,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     granitemoe: { L: 2, E: 4, nKV: 2, D: H / nH },
     phimoe: { L: 2, E: 6, nKV: 2, D: H / nH },
     gpt_oss: { L: 2, E: 8, nKV: 2, D: 12 },
+    deepseek_v2: { L: 3, E: 8, nKV: 4, D: H / nH },
   };
   const def = defaults[arch];
   const d: Dims = given ?? {
@@ -453,6 +486,10 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     const p = `model.layers.${l}.`;
     norm(`${p}input_layernorm.weight`, H);
     norm(`${p}post_attention_layernorm.weight`, H);
+    if (arch === 'deepseek_v2') {
+      writeDeepseekLayer(config, p, H, nH, l, linear, norm, put);
+      continue;
+    }
     linear(`${p}self_attn.q_proj.weight`, nH * d.D, H);
     linear(`${p}self_attn.k_proj.weight`, d.nKV * d.D, H);
     linear(`${p}self_attn.v_proj.weight`, d.nKV * d.D, H);
@@ -582,6 +619,40 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
   };
 }
 
+/** One DeepSeek-V2 decoder layer's tensors (MLA attention; dense MLP before first_k_dense_replace, else MoE). */
+function writeDeepseekLayer(
+  c: Record<string, unknown>,
+  p: string,
+  H: number,
+  nH: number,
+  l: number,
+  linear: (name: string, out: number, inp: number) => void,
+  norm: (name: string, n: number) => void,
+  put: (name: string, shape: number[], std: number) => void,
+): void {
+  const n = (k: string) => c[k] as number;
+  const qk = n('qk_nope_head_dim') + n('qk_rope_head_dim');
+  const r = n('kv_lora_rank');
+  if (typeof c.q_lora_rank === 'number') {
+    linear(`${p}self_attn.q_a_proj.weight`, c.q_lora_rank, H);
+    norm(`${p}self_attn.q_a_layernorm.weight`, c.q_lora_rank);
+    linear(`${p}self_attn.q_b_proj.weight`, nH * qk, c.q_lora_rank);
+  } else linear(`${p}self_attn.q_proj.weight`, nH * qk, H);
+  linear(`${p}self_attn.kv_a_proj_with_mqa.weight`, r + n('qk_rope_head_dim'), H);
+  norm(`${p}self_attn.kv_a_layernorm.weight`, r);
+  linear(`${p}self_attn.kv_b_proj.weight`, nH * (n('qk_nope_head_dim') + n('v_head_dim')), r);
+  linear(`${p}self_attn.o_proj.weight`, H, nH * n('v_head_dim'));
+  const mlp = (prefix: string, inter: number) => {
+    linear(`${prefix}.gate_proj.weight`, inter, H);
+    linear(`${prefix}.up_proj.weight`, inter, H);
+    linear(`${prefix}.down_proj.weight`, H, inter);
+  };
+  if (l < n('first_k_dense_replace')) return mlp(`${p}mlp`, n('intermediate_size'));
+  put(`${p}mlp.gate.weight`, [n('n_routed_experts'), H], 2 / Math.sqrt(H)); // decisive tiny routers, as for the others
+  for (let e = 0; e < n('n_routed_experts'); e++) mlp(`${p}mlp.experts.${e}`, n('moe_intermediate_size'));
+  if (n('n_shared_experts') > 0) mlp(`${p}mlp.shared_experts`, n('moe_intermediate_size') * n('n_shared_experts'));
+}
+
 /** The weight sizes a given config.json implies, read with each architecture's own field names. */
 function dimsFromConfig(arch: TinyArch, c: Record<string, unknown>): Dims {
   const cls = (c.architectures as unknown[] | undefined)?.[0];
@@ -591,14 +662,14 @@ function dimsFromConfig(arch: TinyArch, c: Record<string, unknown>): Dims {
     if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`config field ${key} must be an integer, got ${JSON.stringify(v)}`);
     return v;
   };
-  const qwen = arch === 'qwen3_moe' || arch === 'qwen2_moe';
+  const qwen = arch === 'qwen3_moe' || arch === 'qwen2_moe' || arch === 'deepseek_v2';
   const H = int('hidden_size');
   const nH = int('num_attention_heads');
   return {
     V: int('vocab_size'),
     H,
     L: int('num_hidden_layers'),
-    E: int(arch === 'mixtral' || arch === 'granitemoe' || arch === 'phimoe' || arch === 'gpt_oss' ? 'num_local_experts' : 'num_experts'),
+    E: int(arch === 'deepseek_v2' ? 'n_routed_experts' : arch === 'mixtral' || arch === 'granitemoe' || arch === 'phimoe' || arch === 'gpt_oss' ? 'num_local_experts' : 'num_experts'),
     K: int('num_experts_per_tok'),
     nH,
     nKV: int('num_key_value_heads', nH),

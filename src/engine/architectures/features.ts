@@ -18,7 +18,13 @@ function routingRule(m: MoeSpec): string {
 export function specialFeatures(spec: DecoderSpec): string[] {
   const out: string[] = [];
   if (spec.normKind === 'layer') out.push(`LayerNorm with bias (eps ${spec.rmsNormEps})`);
-  const a = spec.layers[0]?.attention;
+  const first = spec.layers[0]?.attention;
+  const a = first && first.kind !== 'mla' ? first : undefined;
+  if (first?.kind === 'mla') {
+    out.push(
+      `multi-head latent attention (kv_lora_rank ${first.kvLoraRank}, ${first.qA ? 'q_lora' : 'no q_lora'}, nope/rope/v head dims ${first.nopeDim}/${first.ropeDim}/${first.valueDim}; KV cache of the latent: ${first.kvLoraRank + first.ropeDim} floats per token and layer)`,
+    );
+  }
   if (a?.q.bias || a?.o.bias) out.push(`attention biases (${['q', 'k', 'v', 'o'].filter((n) => a[n as 'q' | 'k' | 'v' | 'o'].bias).join(', ')})`);
   if (a?.qkNorm) out.push(a.qkNorm.kind === 'per_head' ? 'q/k RMSNorm per head' : 'q/k RMSNorm over the projection');
   if (spec.clipQkv !== null) out.push(`q/k/v clipped to ±${spec.clipQkv}`);
@@ -47,7 +53,10 @@ export function specialFeatures(spec: DecoderSpec): string[] {
     shared ||= Boolean(l.mlp.moe.shared);
   }
   out.push(...rules);
-  if (shared) out.push('shared expert gated by sigmoid');
+  const sharedSpec = spec.layers.map((l) => (l.mlp.kind === 'moe' ? l.mlp.moe.shared : undefined)).find(Boolean);
+  if (shared) out.push(sharedSpec?.gate ? 'shared expert gated by sigmoid' : 'shared experts added to the routed ones');
+  const scaling = spec.layers.map((l) => (l.mlp.kind === 'moe' ? l.mlp.moe.routedScalingFactor : undefined)).find((x) => x !== undefined);
+  if (scaling !== undefined) out.push(`routed weights times routed_scaling_factor ${scaling}`);
   const dense = spec.numLayers - spec.moeLayers.length;
   if (dense > 0) out.push(`${dense} dense MLP layer${dense === 1 ? '' : 's'}`);
   return out;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ModelFolderError } from '../errors.js';
 import type { WeightStore } from '../safetensors.js';
 import { ConfigReader, WeightLookup } from './common.js';
+import { deepseekV2Spec } from './deepseek-v2.js';
 import { gptOssSpec } from './gpt-oss.js';
 import { graniteMoeSpec } from './granitemoe.js';
 import { mixtralSpec } from './mixtral.js';
@@ -24,6 +25,7 @@ const ADAPTERS: Record<string, (c: ConfigReader, w: WeightLookup) => DecoderSpec
   // The class name in microsoft/Phi-3.5-MoE-instruct's config.json (its remote code); transformers maps it here.
   PhiMoEForCausalLM: phimoeSpec,
   GptOssForCausalLM: gptOssSpec,
+  DeepseekV2ForCausalLM: deepseekV2Spec,
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ADAPTERS);

@@ -58,11 +58,14 @@ export interface MoeSpec {
   experts: GatedMlpSpec[];
   /** The experts' activation when it is not SiLU(gate) * up (absent = SiLU-gated). */
   expertActivation?: ClampedSwigluSpec;
-  /** Qwen2-MoE's always-on expert, scaled by sigmoid(gate(x)). */
-  shared?: { mlp: GatedMlpSpec; gate: LinearSpec };
+  /** Always-on expert: Qwen2-MoE's scaled by sigmoid(gate(x)); DeepSeek-V2's (no gate) added as is. */
+  shared?: { mlp: GatedMlpSpec; gate?: LinearSpec };
+  /** DeepSeek-V2: the selected weights are multiplied by this (routed_scaling_factor). */
+  routedScalingFactor?: number;
 }
 
 export interface AttentionSpec {
+  kind?: 'mha';
   q: LinearSpec;
   k: LinearSpec;
   v: LinearSpec;
@@ -73,6 +76,30 @@ export interface AttentionSpec {
   sinks?: TensorSlice;
 }
 
+/**
+ * DeepSeek-V2 multi-head latent attention. q = q_proj(x), or q_b(RMSNorm(q_a(x))) with q_lora_rank; per head
+ * [nope | rope]. kv_a(x) = [latent (kvLoraRank) | k_pe (ropeDim, shared by all heads)]; keys/values per head come
+ * from kv_b(RMSNorm(latent)) = [k_nope | v]. The KV cache holds the normalised latent (`key`) and the rotated
+ * k_pe (`value`), one "head" each: kvLoraRank + ropeDim floats per token and layer.
+ */
+export interface MlaSpec {
+  kind: 'mla';
+  q?: LinearSpec;
+  qA?: LinearSpec;
+  qANorm?: TensorSlice;
+  qB?: LinearSpec;
+  kvA: LinearSpec;
+  kvANorm: TensorSlice;
+  kvB: LinearSpec;
+  o: LinearSpec;
+  /** eps of q_a_layernorm / kv_a_layernorm (transformers builds them with the RMSNorm default, 1e-6). */
+  latentNormEps: number;
+  kvLoraRank: number;
+  nopeDim: number;
+  ropeDim: number;
+  valueDim: number;
+}
+
 export interface LayerSpec {
   inputNorm: TensorSlice;
   postAttentionNorm: TensorSlice;
@@ -81,7 +108,7 @@ export interface LayerSpec {
   postAttentionNormBias?: TensorSlice;
   /** This layer's attention window when it differs from DecoderSpec.slidingWindow (GPT-OSS layer_types); null = full. */
   slidingWindow?: number | null;
-  attention: AttentionSpec;
+  attention: AttentionSpec | MlaSpec;
   mlp: { kind: 'dense'; mlp: GatedMlpSpec } | { kind: 'moe'; moe: MoeSpec };
 }
 
@@ -135,6 +162,8 @@ export interface DecoderSpec {
   lmHeadBias?: TensorSlice;
   /** RoPE frequency scaling; absent = the default RoPE with ropeTheta. */
   ropeScaling?: RopeScalingSpec;
+  /** Shape of each layer's cached key and value when not [numKvHeads, headDim] (DeepSeek-V2's latent cache). */
+  kvCache?: { keyHeads: number; keyDim: number; valueHeads: number; valueDim: number };
   /** Decoder layer index of each MoE layer, in order; MoE layer i of the graph contract is moeLayers[i]. */
   moeLayers: number[];
   numExperts: number;
