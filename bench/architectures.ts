@@ -1,9 +1,11 @@
 /**
- * What the architecture-specific graph parts cost: Mixtral, Phi-3.5-MoE and GPT-OSS generated at the same
+ * What the architecture-specific graph parts cost: Mixtral, Phi-3.5-MoE, GPT-OSS and DeepSeek-V2 generated at the same
  * shape (the published configs with their size fields set to SHAPE, F32, per test/support/tiny-models.ts), so
  * the differences are Phi's LayerNorm/biases/LongRoPE/sparsemixer and GPT-OSS's sinks/windows/YaRN/biased
  * clamped-SwiGLU experts, not size. Prefill (BENCH_PREFILL tokens, capture on) and decode (BENCH_DECODE steps
  * with the KV cache) per kernel the architecture supports, medians of BENCH_REPS, all in one process.
+ * DeepSeek-V2 keeps its MLA dims (kv_lora_rank 128, nope 32, rope 16, v 32) and one dense first layer.
+ * BENCH_ARCHS=phimoe,deepseek_v2 limits the rows.
  *
  *   npm run bench:architectures           # or: npx tsx bench/architectures.ts
  */
@@ -31,6 +33,10 @@ function configFor(arch: TinyArch): Record<string, unknown> {
     r.short_factor = Array.from({ length: headDim / 2 }, (_, i) => (r.short_factor as number[])[i % 8]);
     r.long_factor = Array.from({ length: headDim / 2 }, (_, i) => (r.long_factor as number[])[i % 8]);
   }
+  if (arch === 'deepseek_v2') {
+    Object.assign(c, { n_routed_experts: SHAPE.num_local_experts, moe_intermediate_size: SHAPE.intermediate_size, kv_lora_rank: 128, qk_nope_head_dim: 32, qk_rope_head_dim: 16, v_head_dim: 32 });
+    delete c.num_local_experts;
+  }
   if (arch === 'gpt_oss') {
     c.head_dim = headDim;
     c.experts_per_token = SHAPE.num_experts_per_tok;
@@ -42,13 +48,17 @@ function configFor(arch: TinyArch): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'rs-bench-arch-'));
-  const cases: [TinyArch, MoeKernelName][] = [
+  const all: [TinyArch, MoeKernelName][] = [
     ['mixtral', 'dispatch'],
     ['mixtral', 'fused'],
     ['phimoe', 'dispatch'],
     ['phimoe', 'fused'],
     ['gpt_oss', 'dispatch'],
+    ['deepseek_v2', 'dispatch'],
+    ['deepseek_v2', 'fused'],
   ];
+  const only = process.env.BENCH_ARCHS?.split(',');
+  const cases = all.filter(([a]) => !only || only.includes(a));
   const rows: string[] = [];
   try {
     for (const [arch, kernel] of cases) {
