@@ -77,6 +77,8 @@ export interface ForwardResult {
 export interface ModelInfo {
   architecture: string;
   numLayers: number;
+  /** config.json's max_position_embeddings: the most tokens one sequence may hold (null: no limit given). */
+  maxPositions: number | null;
   moeLayers: number[];
   numExperts: number;
   topK: number;
@@ -107,12 +109,29 @@ export interface SessionOptions {
    * ever made); such a session refuses calls that ask for logits.
    */
   logits?: LogitsMode;
+  /**
+   * Most new positions one onnxruntime run processes. Default: chosen per call so that one attention score
+   * tensor [B, heads, chunk, past + T] stays within 128 MiB (at least 32 positions). Longer input is fed in
+   * chunks through the KV cache (same results; memory linear, not quadratic, in the context length).
+   */
+  prefillChunk?: number;
 }
+
+/**
+ * The attention of one run materialises [B, heads, chunk, S] fp32 scores (several such tensors live at once:
+ * product, scaled, biased, softmax). Capping one of them keeps memory linear in S: 13,000 tokens in one run
+ * would need 2.7 GB per tensor on the 4-head demo model. onnxruntime's fused CPU attention does not avoid this
+ * (GroupQueryAttention allocates B x heads x S x T probabilities too, and assumes no padding), so the engine chunks.
+ */
+const ATTENTION_SCORE_BUDGET_BYTES = 128 * 2 ** 20;
+/** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
+const MIN_PREFILL_CHUNK = 32;
 
 export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice): ModelInfo {
   return {
     architecture: spec.architecture,
     numLayers: spec.numLayers,
+    maxPositions: spec.maxPositions,
     moeLayers: spec.moeLayers,
     numExperts: spec.numExperts,
     topK: spec.topK,
@@ -155,6 +174,8 @@ export class DecoderSession {
     readonly timings: { cacheMs: number; buildMs: number; sessionMs: number },
     /** Logits mode of forward() calls that do not choose one. */
     readonly defaultLogits: LogitsMode = 'all',
+    /** Fixed chunk length (SessionOptions.prefillChunk), or undefined for the memory-based default. */
+    private readonly prefillChunk?: number,
   ) {
     const zeros = new Float32Array(spec.numExperts);
     spec.moeLayers.forEach((_, i) => {
@@ -166,6 +187,9 @@ export class DecoderSession {
 
   static async load(dir: string, opts: SessionOptions = {}): Promise<DecoderSession> {
     const defaultLogits = opts.logits === undefined ? 'all' : parseLogitsMode(opts.logits, 'the logits option');
+    if (opts.prefillChunk !== undefined && !(Number.isInteger(opts.prefillChunk) && opts.prefillChunk > 0)) {
+      throw new EngineError(`the prefillChunk option must be a positive integer, got ${opts.prefillChunk}`);
+    }
     const folder = readModelFolder(dir);
     const t0 = performance.now();
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
@@ -178,7 +202,7 @@ export class DecoderSession {
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) });
-    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits);
+    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, opts.prefillChunk);
   }
 
   private emptyCache(batch: number): KvCache {
@@ -254,24 +278,133 @@ export class DecoderSession {
     }
     const positions = opts.positionIds ?? defaultPositionIds(mask, T);
     if (positions.length !== B || positions.some((r) => r.length !== T)) throw new EngineError(`position_ids must be [${B}][${T}]`);
+    this.checkContextLength(positions, mask, past.length);
     const logitsRows = this.logitsRows(opts.logits ?? this.defaultLogits, B, T);
     const withLogits = this.defaultLogits !== 'none';
     if (!withLogits && logitsRows.length > 0) {
       throw new EngineError(`this engine was loaded with logits 'none' (routing only, no lm_head); load it with logits 'all' or 'last' to get logits`);
     }
+    const steering = this.steeringFeeds(opts.steering);
+    const capture = opts.capture ?? true;
+    const chunk = this.chunkLength(B, S);
+    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture);
+    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture);
+  }
 
+  /**
+   * Refuses tokens at positions the model was not trained for (RoPE beyond max_position_embeddings gives
+   * silently degraded output): the limit applies to every real token, cached ones included.
+   */
+  private checkContextLength(positions: number[][], mask: number[][], pastLength: number): void {
+    const limit = this.spec.maxPositions;
+    if (limit === null) return;
+    positions.forEach((row, b) => {
+      row.forEach((p, t) => {
+        if (mask[b]![pastLength + t] && p >= limit) {
+          throw new EngineError(
+            `input row ${b} is too long: it reaches position ${p} (${p + 1} tokens${pastLength > 0 ? `, ${pastLength} of them cached` : ''}), ` +
+              `but this model's max_position_embeddings (config.json) is ${limit}; shorten it to at most ${limit} tokens`,
+          );
+        }
+      });
+    });
+  }
+
+  /** New positions per run: fixed by the session option, else as many as the attention score budget allows. */
+  private chunkLength(B: number, S: number): number {
+    if (this.prefillChunk !== undefined) return this.prefillChunk;
+    const bytesPerQuery = B * this.spec.numHeads * S * 4;
+    return Math.max(MIN_PREFILL_CHUNK, Math.floor(ATTENTION_SCORE_BUDGET_BYTES / bytesPerQuery));
+  }
+
+  /**
+   * The same forward pass as one run, fed `chunk` positions at a time through the KV cache (every chunk
+   * attends to the cache of the chunks before it, exactly as decoding does), reassembled into one result:
+   * logits in the requested row order, routing in (batch, position) order over all T positions.
+   */
+  private async runInChunks(
+    chunk: number,
+    inputIds: number[][],
+    mask: number[][],
+    positions: number[][],
+    past: KvCache,
+    logitsRows: Int32Array,
+    steering: Record<string, ort.Tensor>,
+    capture: boolean,
+  ): Promise<ForwardResult> {
+    const s = this.spec;
+    const B = inputIds.length;
+    const T = inputIds[0]!.length;
+    const V = s.vocabSize;
+    const logits = new Float32Array(logitsRows.length * V);
+    const routing: LayerRouting[] | undefined = capture
+      ? s.moeLayers.map(() => ({ routerLogits: new Float32Array(B * T * s.numExperts), experts: new Int32Array(B * T * s.topK), weights: new Float32Array(B * T * s.topK) }))
+      : undefined;
+    let cache = past;
+    for (let start = 0; start < T; start += chunk) {
+      const end = Math.min(T, start + chunk);
+      const n = end - start;
+      // Requested logits rows that fall in this chunk, as chunk-local rows, and their places in the result.
+      const local: number[] = [];
+      const dest: number[] = [];
+      logitsRows.forEach((r, j) => {
+        const t = r % T;
+        if (t >= start && t < end) {
+          local.push(Math.floor(r / T) * n + t - start);
+          dest.push(j);
+        }
+      });
+      const part = await this.run(
+        inputIds.map((r) => r.slice(start, end)),
+        mask.map((r) => r.slice(0, past.length + end)),
+        positions.map((r) => r.slice(start, end)),
+        cache,
+        Int32Array.from(local),
+        steering,
+        capture,
+      );
+      dest.forEach((j, i) => logits.set(part.logits.subarray(i * V, (i + 1) * V), j * V));
+      part.routing?.forEach((l, i) => {
+        const whole = routing![i]!;
+        for (let b = 0; b < B; b++) {
+          const from = b * n;
+          const to = b * T + start;
+          whole.routerLogits.set(l.routerLogits.subarray(from * s.numExperts, (from + n) * s.numExperts), to * s.numExperts);
+          whole.experts.set(l.experts.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
+          whole.weights.set(l.weights.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
+        }
+      });
+      cache = part.cache;
+    }
+    return { batch: B, seq: T, vocabSize: V, logits, logitsRows, ...(routing ? { routing } : {}), cache };
+  }
+
+  /** One onnxruntime run over inputs already validated by forward(). */
+  private async run(
+    inputIds: number[][],
+    mask: number[][],
+    positions: number[][],
+    past: KvCache,
+    logitsRows: Int32Array,
+    steering: Record<string, ort.Tensor>,
+    capture: boolean,
+  ): Promise<ForwardResult> {
+    const s = this.spec;
+    const B = inputIds.length;
+    const T = inputIds[0]!.length;
+    const S = past.length + T;
+    const withLogits = this.defaultLogits !== 'none';
     const feeds: Record<string, ort.Tensor> = {
       [GraphNames.inputIds]: int64Tensor(inputIds, [B, T]),
       [GraphNames.attentionMask]: int64Tensor(mask, [B, S]),
       [GraphNames.positionIds]: int64Tensor(positions, [B, T]),
-      ...this.steeringFeeds(opts.steering),
+      ...steering,
     };
     if (withLogits) feeds[GraphNames.logitsRows] = new ort.Tensor('int64', BigInt64Array.from(logitsRows, (r) => BigInt(r)), [logitsRows.length]);
     for (let l = 0; l < s.numLayers; l++) {
       feeds[GraphNames.pastKey(l)] = past.keys[l]!;
       feeds[GraphNames.pastValue(l)] = past.values[l]!;
     }
-    const capture = opts.capture ?? true;
     const fetches: string[] = withLogits ? [GraphNames.logits] : [];
     for (let l = 0; l < s.numLayers; l++) fetches.push(GraphNames.presentKey(l), GraphNames.presentValue(l));
     if (capture) {
