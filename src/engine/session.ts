@@ -111,10 +111,13 @@ export interface SessionOptions {
   logits?: LogitsMode;
   /**
    * Most new positions one onnxruntime run processes. Default: chosen per call so that one attention score
-   * tensor [B, heads, chunk, past + T] stays within 128 MiB (at least 32 positions). Longer input is fed in
-   * chunks through the KV cache (same results; memory linear, not quadratic, in the context length).
+   * tensor [B, heads, chunk, past + T] (fp32) stays within `attentionScoreBudget` bytes (at least 32 positions).
+   * Longer input is fed in chunks through the KV cache (same results; memory linear, not quadratic, in the
+   * context length). Tests and benchmarks set it; the budget is the knob for memory.
    */
   prefillChunk?: number;
+  /** Bytes one attention score tensor of a run may take when the chunk is chosen automatically (default 256 MiB). */
+  attentionScoreBudget?: number;
 }
 
 /**
@@ -122,8 +125,10 @@ export interface SessionOptions {
  * product, scaled, biased, softmax). Capping one of them keeps memory linear in S: 13,000 tokens in one run
  * would need 2.7 GB per tensor on the 4-head demo model. onnxruntime's fused CPU attention does not avoid this
  * (GroupQueryAttention allocates B x heads x S x T probabilities too, and assumes no padding), so the engine chunks.
+ * The cap is generous on purpose: every run streams the weights of nearly every expert (tens of GB for a real
+ * MoE on CPU), so fewer, larger chunks are faster; a few hundred MB of scores is small next to such weights.
  */
-const ATTENTION_SCORE_BUDGET_BYTES = 128 * 2 ** 20;
+const DEFAULT_ATTENTION_SCORE_BUDGET = 256 * 2 ** 20;
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
 
@@ -174,8 +179,8 @@ export class DecoderSession {
     readonly timings: { cacheMs: number; buildMs: number; sessionMs: number },
     /** Logits mode of forward() calls that do not choose one. */
     readonly defaultLogits: LogitsMode = 'all',
-    /** Fixed chunk length (SessionOptions.prefillChunk), or undefined for the memory-based default. */
-    private readonly prefillChunk?: number,
+    /** How long inputs are split (SessionOptions.prefillChunk / attentionScoreBudget). */
+    private readonly chunking: { fixed?: number; budget: number } = { budget: DEFAULT_ATTENTION_SCORE_BUDGET },
   ) {
     const zeros = new Float32Array(spec.numExperts);
     spec.moeLayers.forEach((_, i) => {
@@ -187,8 +192,8 @@ export class DecoderSession {
 
   static async load(dir: string, opts: SessionOptions = {}): Promise<DecoderSession> {
     const defaultLogits = opts.logits === undefined ? 'all' : parseLogitsMode(opts.logits, 'the logits option');
-    if (opts.prefillChunk !== undefined && !(Number.isInteger(opts.prefillChunk) && opts.prefillChunk > 0)) {
-      throw new EngineError(`the prefillChunk option must be a positive integer, got ${opts.prefillChunk}`);
+    for (const [name, v] of [['prefillChunk', opts.prefillChunk], ['attentionScoreBudget', opts.attentionScoreBudget]] as const) {
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new EngineError(`the ${name} option must be a positive integer, got ${v}`);
     }
     const folder = readModelFolder(dir);
     const t0 = performance.now();
@@ -202,7 +207,10 @@ export class DecoderSession {
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) });
-    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, opts.prefillChunk);
+    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
+      fixed: opts.prefillChunk,
+      budget: opts.attentionScoreBudget ?? DEFAULT_ATTENTION_SCORE_BUDGET,
+    });
   }
 
   private emptyCache(batch: number): KvCache {
@@ -312,9 +320,9 @@ export class DecoderSession {
 
   /** New positions per run: fixed by the session option, else as many as the attention score budget allows. */
   private chunkLength(B: number, S: number): number {
-    if (this.prefillChunk !== undefined) return this.prefillChunk;
+    if (this.chunking.fixed !== undefined) return this.chunking.fixed;
     const bytesPerQuery = B * this.spec.numHeads * S * 4;
-    return Math.max(MIN_PREFILL_CHUNK, Math.floor(ATTENTION_SCORE_BUDGET_BYTES / bytesPerQuery));
+    return Math.max(MIN_PREFILL_CHUNK, Math.floor(this.chunking.budget / bytesPerQuery));
   }
 
   /**

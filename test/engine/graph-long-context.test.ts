@@ -13,8 +13,10 @@ import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 
-/** The tiny model's context limit: long enough that the default chunking engages below it (4 heads, 2 rows). */
-const LIMIT = 2100;
+/** The context limit of the tiny models (config.json's max_position_embeddings). */
+const LIMIT = 300;
+/** A small attention score budget, so automatic chunking engages at this length: 2 rows x 4 heads x 300 keys x 4 bytes = 9,600 bytes per position, 109 positions per run. */
+const BUDGET = 2 ** 20;
 
 /** Records the [B, T] of input_ids and the attention_mask length of every onnxruntime run of a session. */
 function recordRuns(session: DecoderSession): { batch: number; queries: number; keys: number }[] {
@@ -121,14 +123,14 @@ describe.each(['fused', 'dispatch'] as MoeKernelName[])('chunked prefill (%s ker
   });
 });
 
-describe('context limit and default chunking (max_position_embeddings 2100)', () => {
+describe('context limit and automatic chunking (max_position_embeddings 300)', () => {
   const tmp = tempDir('limit');
   const cache = tempDir('limit-cache');
   let session: DecoderSession;
   let V: number;
   beforeAll(async () => {
     writeTinyModel(tmp.dir, 'qwen3_moe', { seed: 9, configOverrides: { max_position_embeddings: LIMIT } });
-    session = await DecoderSession.load(tmp.dir, { cacheDir: cache.dir, logits: 'none' });
+    session = await DecoderSession.load(tmp.dir, { cacheDir: cache.dir, logits: 'none', attentionScoreBudget: BUDGET });
     V = session.info.vocabSize;
   });
   afterAll(async () => {
@@ -139,23 +141,21 @@ describe('context limit and default chunking (max_position_embeddings 2100)', ()
 
   it('reports the limit and refuses one token more, naming the length and the limit', async () => {
     expect(session.info.maxPositions).toBe(LIMIT);
-    await expect(session.forward([seededIds(LIMIT + 1, V, 1)])).rejects.toThrow(/row 0 is too long: it reaches position 2100 \(2101 tokens\).*max_position_embeddings \(config.json\) is 2100; shorten it to at most 2100 tokens/);
-    await expect(session.forward([seededIds(LIMIT, V, 1)])).resolves.toBeDefined();
+    await expect(session.forward([seededIds(LIMIT + 1, V, 1)])).rejects.toThrow(/row 0 is too long: it reaches position 300 \(301 tokens\).*max_position_embeddings \(config.json\) is 300; shorten it to at most 300 tokens/);
     // After a cache (explicit positions stand in for a long one): the limit applies to the positions.
     const head = await session.forward([seededIds(5, V, 2)]);
-    await expect(session.forward([[1, 2]], { past: head.cache, positionIds: [[2099, 2100]] })).rejects.toThrow(/position 2100 \(2101 tokens, 5 of them cached\)/);
-    await expect(session.forward([[1, 2]], { past: head.cache, positionIds: [[2098, 2099]] })).resolves.toBeDefined();
+    await expect(session.forward([[1, 2]], { past: head.cache, positionIds: [[299, 300]] })).rejects.toThrow(/position 300 \(301 tokens, 5 of them cached\)/);
+    await expect(session.forward([[1, 2]], { past: head.cache, positionIds: [[298, 299]] })).resolves.toBeDefined();
   });
 
-  it('the full context runs in chunks whose attention scores stay within 128 MiB; padding does not count', async () => {
+  it('the full context runs in chunks whose attention scores stay within the budget; padding does not count', async () => {
     const runs = recordRuns(session);
     // Row 1 is mostly padding: only its 5 real tokens count towards the limit.
     const ids = [seededIds(LIMIT, V, 4), [...Array<number>(LIMIT - 5).fill(0), ...seededIds(5, V, 5)]];
     const mask = [Array<number>(LIMIT).fill(1), [...Array<number>(LIMIT - 5).fill(0), ...Array<number>(5).fill(1)]];
     const r = await session.forward(ids, { attentionMask: mask });
-    expect(runs.length).toBeGreaterThan(1);
-    expect(runs.reduce((a, x) => a + x.queries, 0)).toBe(LIMIT);
-    for (const x of runs) expect(x.batch * session.info.numHeads * x.queries * x.keys * 4).toBeLessThanOrEqual(128 * 2 ** 20);
+    expect(runs.map((x) => x.queries)).toEqual([109, 109, 82]);
+    for (const x of runs) expect(x.batch * session.info.numHeads * x.queries * x.keys * 4).toBeLessThanOrEqual(BUDGET);
     expect(r.cache.length).toBe(LIMIT);
     expect(r.routing![0]!.experts.length).toBe(2 * LIMIT * session.info.topK);
   });
@@ -163,11 +163,11 @@ describe('context limit and default chunking (max_position_embeddings 2100)', ()
   it('generate refuses up front when prompt + maxNewTokens could pass the limit; score names the item', async () => {
     const prompt = seededIds(LIMIT - 3, V, 6);
     await expect(generate(session, { prompts: [[1, 2], prompt], maxNewTokens: 4 })).rejects.toThrow(
-      /prompt 1 has 2097 tokens; with maxNewTokens 4 the sequence could reach 2101 tokens, beyond this model's max_position_embeddings \(config.json\) of 2100: lower maxNewTokens to at most 3/,
+      /prompt 1 has 297 tokens; with maxNewTokens 4 the sequence could reach 301 tokens, beyond this model's max_position_embeddings \(config.json\) of 300: lower maxNewTokens to at most 3/,
     );
     await expect(generate(session, { prompts: [seededIds(LIMIT, V, 7)], maxNewTokens: 1 })).rejects.toThrow(/shorten the prompt/);
-    await expect(score(session, [{ prompt: [1], continuation: [2] }, { prompt: seededIds(2099, V, 8), continuation: [1, 2] }])).rejects.toThrow(
-      /score item 1 is 2101 tokens long \(prompt 2099 \+ continuation 2\), beyond this model's max_position_embeddings \(config.json\) of 2100/,
+    await expect(score(session, [{ prompt: [1], continuation: [2] }, { prompt: seededIds(299, V, 8), continuation: [1, 2] }])).rejects.toThrow(
+      /score item 1 is 301 tokens long \(prompt 299 \+ continuation 2\), beyond this model's max_position_embeddings \(config.json\) of 300/,
     );
   });
 
