@@ -4,7 +4,8 @@
  * - `context`: one forward pass (routing capture on, logits 'none' as capture runs it) over 2,048 / 4,096 /
  *   8,192 / 13,000 tokens of the embedded demo model (resources/demo-model, copied to a temp folder with
  *   max_position_embeddings raised to 16,384), `single` = the whole input in one onnxruntime run (what the
- *   engine did before chunked prefill; prefillChunk set above the length), `chunked` = the default chunking.
+ *   engine did before chunked prefill; prefillChunk set to the length), `chunked` = the default chunking
+ *   (attention score budget: 1/32 of the weights, within 64 MiB..1 GiB), `budget<N>` = automatic chunking with a budget of N MiB.
  * - `deep`: session creation (cold and warm expert cache) and a 4,096-token chunked forward on a generated
  *   checkpoint with Qwen3-30B-A3B's depth and width (48 MoE layers x 128 experts, top-8) and a tiny hidden size.
  *
@@ -37,9 +38,11 @@ function ids(count: number, vocab: number, seed: number): number[] {
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 const peakRssMiB = () => mib(process.resourceUsage().maxRSS * 1024);
 
-/** Child: one forward over `tokens` tokens; `single` forces one run. */
+/** Child: one forward over `tokens` tokens; `single` forces one run, `budget<N>` sets the score budget to N MiB. */
 async function contextRun(dir: string, cacheDir: string, tokens: number, mode: string): Promise<Record<string, unknown>> {
-  const session = await DecoderSession.load(dir, { cacheDir, logits: 'none', ...(mode === 'single' ? { prefillChunk: tokens } : {}) });
+  const budget = /^budget(\d+)$/.exec(mode);
+  const chunking = mode === 'single' ? { prefillChunk: tokens } : budget ? { attentionScoreBudget: Number(budget[1]) * 2 ** 20 } : {};
+  const session = await DecoderSession.load(dir, { cacheDir, logits: 'none', ...chunking });
   const rssAfterLoad = mib(process.memoryUsage().rss);
   let runs = 0;
   const ortSession = session.session;

@@ -116,7 +116,10 @@ export interface SessionOptions {
    * context length). Tests and benchmarks set it; the budget is the knob for memory.
    */
   prefillChunk?: number;
-  /** Bytes one attention score tensor of a run may take when the chunk is chosen automatically (default 256 MiB). */
+  /**
+   * Bytes one attention score tensor of a run may take when the chunk is chosen automatically. Default: 1/32 of
+   * the checkpoint's weight bytes, within 64 MiB..1 GiB (defaultAttentionScoreBudget).
+   */
   attentionScoreBudget?: number;
 }
 
@@ -125,10 +128,13 @@ export interface SessionOptions {
  * product, scaled, biased, softmax). Capping one of them keeps memory linear in S: 13,000 tokens in one run
  * would need 2.7 GB per tensor on the 4-head demo model. onnxruntime's fused CPU attention does not avoid this
  * (GroupQueryAttention allocates B x heads x S x T probabilities too, and assumes no padding), so the engine chunks.
- * The cap is generous on purpose: every run streams the weights of nearly every expert (tens of GB for a real
- * MoE on CPU), so fewer, larger chunks are faster; a few hundred MB of scores is small next to such weights.
+ * The default cap scales with the model: every run streams the weights of nearly every expert (tens of GB for a
+ * real MoE on CPU), so a big model wants few, large chunks, and scores of 1/32 of its weights (about 1/8 with
+ * the tensors alive at once) are small next to them; a small model gets 64 MiB, which is also faster there.
  */
-const DEFAULT_ATTENTION_SCORE_BUDGET = 256 * 2 ** 20;
+export function defaultAttentionScoreBudget(weightBytes: number): number {
+  return Math.min(2 ** 30, Math.max(64 * 2 ** 20, Math.floor(weightBytes / 32)));
+}
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
 
@@ -180,7 +186,7 @@ export class DecoderSession {
     /** Logits mode of forward() calls that do not choose one. */
     readonly defaultLogits: LogitsMode = 'all',
     /** How long inputs are split (SessionOptions.prefillChunk / attentionScoreBudget). */
-    private readonly chunking: { fixed?: number; budget: number } = { budget: DEFAULT_ATTENTION_SCORE_BUDGET },
+    private readonly chunking: { fixed?: number; budget: number } = { budget: defaultAttentionScoreBudget(0) },
   ) {
     const zeros = new Float32Array(spec.numExperts);
     spec.moeLayers.forEach((_, i) => {
@@ -209,7 +215,7 @@ export class DecoderSession {
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) });
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
       fixed: opts.prefillChunk,
-      budget: opts.attentionScoreBudget ?? DEFAULT_ATTENTION_SCORE_BUDGET,
+      budget: opts.attentionScoreBudget ?? defaultAttentionScoreBudget(folder.weights.names().reduce((a, n) => a + folder.weights.info(n).byteLength, 0)),
     });
   }
 

@@ -8,7 +8,7 @@ import type * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, score } from '../../src/engine/generate.js';
 import type { MoeKernelName } from '../../src/engine/graph-builder.js';
-import { DecoderSession, defaultPositionIds, type ForwardResult } from '../../src/engine/session.js';
+import { DecoderSession, defaultAttentionScoreBudget, defaultPositionIds, type ForwardResult } from '../../src/engine/session.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
@@ -169,6 +169,13 @@ describe('context limit and automatic chunking (max_position_embeddings 300)', (
     await expect(score(session, [{ prompt: [1], continuation: [2] }, { prompt: seededIds(299, V, 8), continuation: [1, 2] }])).rejects.toThrow(
       /score item 1 is 301 tokens long \(prompt 299 \+ continuation 2\), beyond this model's max_position_embeddings \(config.json\) of 300/,
     );
+  });
+
+  it('the default budget is 1/32 of the weights, within 64 MiB..1 GiB', () => {
+    const MiB = 2 ** 20;
+    expect(defaultAttentionScoreBudget(7 * MiB)).toBe(64 * MiB); // the demo model
+    expect(defaultAttentionScoreBudget(3404 * MiB)).toBe(Math.floor((3404 * MiB) / 32)); // 106 MiB: the engine benchmark model
+    expect(defaultAttentionScoreBudget(61 * 2 ** 30)).toBe(2 ** 30); // Qwen3-30B-A3B in BF16
   });
 
   it('a config without max_position_embeddings has no limit', async () => {
