@@ -62,8 +62,10 @@ async function contextRun(dir: string, cacheDir: string, tokens: number, mode: s
 /** Child: load (timings) and a chunked forward on the Qwen3-30B-A3B-shaped tiny model. */
 async function deepRun(dir: string, cacheDir: string, tokens: number): Promise<Record<string, unknown>> {
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   const session = await DecoderSession.load(dir, { cacheDir, logits: 'none' });
   const loadSeconds = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const rssAfterLoad = mib(process.memoryUsage().rss);
   const f = performance.now();
   await session.forward([ids(tokens, session.info.vocabSize, 7)]);
@@ -75,6 +77,8 @@ async function deepRun(dir: string, cacheDir: string, tokens: number): Promise<R
     moeKernel: session.info.moeKernel?.name,
     cacheReused: session.info.moeKernel?.cacheReused,
     loadSeconds: Number(loadSeconds.toFixed(2)),
+    // CPU time of the load, all threads: the figure that does not depend on what else shares the cores.
+    loadCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     timingsMs: Object.fromEntries(Object.entries(session.timings).map(([k, v]) => [k, Math.round(v)])),
     rssAfterLoadMiB: rssAfterLoad,
     forwardTokens: tokens,
