@@ -313,14 +313,16 @@ export class DecoderSession {
     const limit = this.spec.maxPositions;
     if (limit === null) return;
     positions.forEach((row, b) => {
+      let last = -1;
       row.forEach((p, t) => {
-        if (mask[b]![pastLength + t] && p >= limit) {
-          throw new EngineError(
-            `input row ${b} is too long: it reaches position ${p} (${p + 1} tokens${pastLength > 0 ? `, ${pastLength} of them cached` : ''}), ` +
-              `but this model's max_position_embeddings (config.json) is ${limit}; shorten it to at most ${limit} tokens`,
-          );
-        }
+        if (mask[b]![pastLength + t]) last = Math.max(last, p);
       });
+      if (last >= limit) {
+        throw new EngineError(
+          `input row ${b} is too long: it reaches position ${last} (${last + 1} tokens${pastLength > 0 ? `, ${pastLength} of them cached` : ''}), ` +
+            `but this model's max_position_embeddings (config.json) is ${limit}; shorten it to at most ${limit} tokens`,
+        );
+      }
     });
   }
 

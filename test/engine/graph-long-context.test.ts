@@ -142,6 +142,8 @@ describe('context limit and automatic chunking (max_position_embeddings 300)', (
   it('reports the limit and refuses one token more, naming the length and the limit', async () => {
     expect(session.info.maxPositions).toBe(LIMIT);
     await expect(session.forward([seededIds(LIMIT + 1, V, 1)])).rejects.toThrow(/row 0 is too long: it reaches position 300 \(301 tokens\).*max_position_embeddings \(config.json\) is 300; shorten it to at most 300 tokens/);
+    // The whole length is named, not the first position past the limit.
+    await expect(session.forward([[1, 2], seededIds(1000, V, 1)].map((r) => [...Array<number>(1000 - r.length).fill(0), ...r]), { attentionMask: [[...Array<number>(998).fill(0), 1, 1], Array<number>(1000).fill(1)] })).rejects.toThrow(/input row 1 is too long: it reaches position 999 \(1000 tokens\)/);
     // After a cache (explicit positions stand in for a long one): the limit applies to the positions.
     const head = await session.forward([seededIds(5, V, 2)]);
     await expect(session.forward([[1, 2]], { past: head.cache, positionIds: [[299, 300]] })).rejects.toThrow(/position 300 \(301 tokens, 5 of them cached\)/);
