@@ -13,3 +13,8 @@ export {
 } from './recorder.js';
 export { exportRunFile, importRunFile, RUN_FILE_FORMAT, RUN_FILE_VERSION } from './runfile.js';
 export { modelFingerprint } from './fingerprint.js';
+export {
+  createExperiment, getExperiment, listExperiments, experimentArms, setExperimentStatus, claimExperiment, experimentWorkerAlive, resultKey,
+  storedResultKeys, writeResults, experimentResults,
+  type NewExperiment, type ExperimentArmRecord, type ExperimentRecord, type ExperimentResult, type ExperimentStatus,
+} from './experiments.js';
