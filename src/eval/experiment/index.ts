@@ -3,3 +3,5 @@ export * from './spec.js';
 export * from './arms.js';
 export { ExperimentError, itemSeed, renderPrompt, routingShare, type PreparedItem, type WorkItem } from './tasks.js';
 export * from './runner.js';
+export * from './export.js';
+export * from './report.js';
