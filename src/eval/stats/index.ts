@@ -1,7 +1,8 @@
 /**
  * Paired statistics for experiments: Wilson intervals, exact McNemar, seeded paired bootstrap, paired tests for
  * continuous outcomes, Holm correction, minimum detectable effect, random-control percentiles.
- * CONTRACT (shared by the experiment runner and its reports); the implementation replaces the bodies.
+ * CONTRACT (shared by the experiment runner and its reports). Methods, formulas and their SciPy checks:
+ * docs/statistics.md. The implementations live in the modules re-exported at the end.
  */
 
 /** One observation: the score of one (arm, item, sample). Several samples of an item are averaged per item. */
@@ -21,6 +22,8 @@ export interface CompareOptions {
   /** Bootstrap resamples, default 10,000. */
   resamples?: number;
   confidence?: number;
+  /** Continuous outcomes only: the paired test, default 'wilcoxon' (signed-rank, as scipy.stats.wilcoxon). */
+  continuousTest?: 'wilcoxon' | 'paired-t';
 }
 
 export interface ArmComparison {
@@ -47,13 +50,18 @@ export interface ArmComparison {
   /** Smallest difference this n detects at 80% power and alpha 0.05. */
   mde: number;
   warnings: string[];
+  /** Pooled comparison only, when some items are in one arm only (they are left out of every pair). */
+  unpaired?: { baselineOnly: number; armOnly: number };
 }
 
-export function compareArms(_observations: Observation[], _opts: CompareOptions): ArmComparison[] {
-  throw new Error('statistics are not implemented yet');
-}
-
-/** Percentile (0-100) of a real plan's effect within the effects of seeded random controls. */
-export function randomControlPercentile(_effect: number, _controls: number[]): number {
-  throw new Error('statistics are not implemented yet');
-}
+export { compareArms, comparisonSeed, MIN_ITEMS_BINARY, MIN_ITEMS_CONTINUOUS, PAPER_EFFECT } from './compare.js';
+export { randomControlPercentile, summariseRandomControls, type RandomControlSummary } from './random-controls.js';
+export { wilsonInterval } from './wilson.js';
+export { mcnemarExact, type McNemarResult } from './mcnemar.js';
+export { pairedBootstrap, quantileSorted, DEFAULT_RESAMPLES, type BootstrapOptions, type BootstrapResult } from './bootstrap.js';
+export { wilcoxonSignedRank, pairedT, midRanks, type PairedTestResult } from './paired-tests.js';
+export { holm } from './holm.js';
+export { minimumDetectableEffect, itemsNeeded, type PowerOptions } from './power.js';
+export { StatsInputError } from './pairing.js';
+export { selectionWarning, splitDevTest, bestArm, type DevTestSplit } from './sweeps.js';
+export { toReportJson, comparisonRows, toCsv, summaryMarkdown, type ReportComparison, type SummaryContext, type CsvValue } from './report.js';

@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { compareArms, type Observation } from '../../src/eval/stats/index.js';
+
+interface CompareFixture {
+  observations: Observation[];
+  comparisons: { arm: string; language: string; n: number; baseline_score: number; arm_score: number; baseline_only: number; arm_only: number; p: number; p_holm: number }[];
+}
+const fixture = JSON.parse(readFileSync(new URL('./stats-reference.json', import.meta.url), 'utf8'));
+const COMPARE: CompareFixture = fixture.compare;
+const PAIRED: { name: string; baseline: number[]; arm: number[]; wilcoxon: { p: number }; ttest_rel: { p: number } }[] = fixture.paired_tests;
+
+const Z = 1.959963984540054 + 0.8416212335729143; // z_{0.975} + z_{0.8}: alpha 0.05 two-sided, power 0.8
+
+function obs(arm: string, lang: string, values: number[], sample = 0, prefix = 'q'): Observation[] {
+  return values.map((value, i) => ({ arm, item: `${prefix}${i}`, lang, sample, value }));
+}
+
+describe('compareArms, binary outcomes', () => {
+  const result = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 2025 });
+
+  it('returns every arm per language then pooled, with SciPy binomtest p-values and Holm over the 6 comparisons', () => {
+    expect(result.map((c) => `${c.arm}/${c.language}`)).toEqual(COMPARE.comparisons.map((c) => `${c.arm}/${c.language}`));
+    result.forEach((c, i) => {
+      const e = COMPARE.comparisons[i];
+      expect(c.n).toBe(e.n);
+      expect(c.baselineScore).toBeCloseTo(e.baseline_score, 14);
+      expect(c.armScore).toBeCloseTo(e.arm_score, 14);
+      expect(c.delta).toBeCloseTo(e.arm_score - e.baseline_score, 14);
+      expect(c.discordant).toEqual({ baselineOnly: e.baseline_only, armOnly: e.arm_only });
+      expect(c.test).toBe('mcnemar-exact');
+      expect(Math.abs(c.p - e.p)).toBeLessThanOrEqual(1e-10 * e.p);
+      expect(Math.abs(c.pHolm - e.p_holm)).toBeLessThanOrEqual(1e-10 * e.p_holm);
+      expect(c.baseline).toBe('baseline');
+    });
+  });
+
+  it('gives Wilson intervals around each accuracy and a bootstrap interval around the difference', () => {
+    for (const c of result) {
+      expect(c.baselineCi![0]).toBeLessThan(c.baselineScore);
+      expect(c.baselineCi![1]).toBeGreaterThan(c.baselineScore);
+      expect(c.armCi![0]).toBeLessThanOrEqual(c.armScore);
+      expect(c.ci[0]).toBeLessThanOrEqual(c.delta);
+      expect(c.ci[1]).toBeGreaterThanOrEqual(c.delta);
+      // A difference of 0/1 items moves in steps of 1/n: the interval ends are means of n differences.
+      expect(Math.abs(c.ci[0] * c.n - Math.round(c.ci[0] * c.n))).toBeLessThan(0.5 + 1e-9);
+    }
+    // The "boost" arm only ever helps: no baseline-only items and an interval above zero in the pooled comparison.
+    const boost = result.find((c) => c.arm === 'boost' && c.language === 'all')!;
+    expect(boost.discordant!.baselineOnly).toBe(0);
+    expect(boost.ci[0]).toBeGreaterThan(0);
+  });
+
+  it('is reproducible, seed-dependent, and an arm\'s interval does not depend on the other arms', () => {
+    const again = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 2025 });
+    expect(again).toEqual(result);
+    const other = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 7 });
+    expect(other.map((c) => c.ci)).not.toEqual(result.map((c) => c.ci));
+    const planOnly = compareArms(COMPARE.observations.filter((o) => o.arm !== 'boost'), { baseline: 'baseline', binary: true, seed: 2025 });
+    expect(planOnly.map((c) => c.ci)).toEqual(result.filter((c) => c.arm === 'plan').map((c) => c.ci));
+  });
+
+  it('computes the minimum detectable effect from the observed discordance (hand formula)', () => {
+    // 100 items: 10 right only under the baseline, 20 only under the arm, 70 concordant.
+    const base = [...Array(10).fill(1), ...Array(20).fill(0), ...Array(70).fill(1)];
+    const arm = [...Array(10).fill(0), ...Array(20).fill(1), ...Array(70).fill(1)];
+    const [c] = compareArms([...obs('b', 'sw', base), ...obs('a', 'sw', arm)], { baseline: 'b', binary: true, seed: 1 });
+    const sd = Math.sqrt((30 - 100 * 0.1 ** 2) / 99); // sample SD of 30 differences of +-1 and 70 zeros, mean 0.1
+    expect(c.mde).toBeCloseTo((Z * sd) / 10, 12);
+    expect(c.discordant).toEqual({ baselineOnly: 10, armOnly: 20 });
+    expect(c.warnings.some((w) => /fewer than 300/.test(w) && /1\.0 points/.test(w))).toBe(true);
+    expect(c.warnings.some((w) => /cannot detect the 1-2 point effects/.test(w))).toBe(true);
+    // Items needed for 2 points with this spread: ceil((Z sd / 0.02)^2).
+    expect(c.warnings.join(' ')).toContain(`about ${Math.ceil(((Z * sd) / 0.02) ** 2)} items`);
+  });
+
+  it('states that one item is 0.8 points at 125 items', () => {
+    const base = Array.from({ length: 125 }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    const arm = base.map((v, i) => (i % 9 === 0 ? 1 - v : v));
+    const [c] = compareArms([...obs('b', 'sw', base), ...obs('a', 'sw', arm)], { baseline: 'b', binary: true, seed: 1 });
+    expect(c.warnings.join(' ')).toContain('one item is 0.8 points');
+  });
+
+  it('an arm that changes nothing: p = 1, interval [0, 0], a warning, and a fallback MDE from the baseline accuracy', () => {
+    const base = Array.from({ length: 50 }, (_, i) => (i < 20 ? 1 : 0));
+    const [c] = compareArms([...obs('b', 'ja', base), ...obs('a', 'ja', base)], { baseline: 'b', binary: true, seed: 3 });
+    expect(c.p).toBe(1);
+    expect(c.ci).toEqual([0, 0]);
+    expect(c.discordant).toEqual({ baselineOnly: 0, armOnly: 0 });
+    expect(c.warnings.join(' ')).toMatch(/changes no outcome/);
+    expect(c.mde).toBeCloseTo((Z * Math.sqrt(2 * 0.4 * 0.6)) / Math.sqrt(50), 12);
+  });
+
+  it('every item wrong under both arms: the floor warning', () => {
+    const zeros = Array(40).fill(0);
+    const [c] = compareArms([...obs('b', 'bn', zeros), ...obs('a', 'bn', zeros)], { baseline: 'b', binary: true, seed: 3 });
+    expect(c.warnings.join(' ')).toMatch(/every item scores 0 under both arms/);
+    expect(Number.isFinite(c.mde)).toBe(true);
+  });
+
+  it('several samples per item: items are averaged first, the test becomes Wilcoxon, and a warning says so', () => {
+    const o: Observation[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (let s = 0; s < 3; s++) {
+        o.push({ arm: 'b', item: `i${i}`, lang: 'fr', sample: s, value: (i + s) % 3 === 0 ? 1 : 0 });
+        o.push({ arm: 'a', item: `i${i}`, lang: 'fr', sample: s, value: (i + s) % 2 === 0 ? 1 : 0 });
+      }
+    }
+    const [c] = compareArms(o, { baseline: 'b', binary: true, seed: 3 });
+    expect(c.test).toBe('wilcoxon');
+    expect(c.discordant).toBeUndefined();
+    expect(c.warnings.join(' ')).toMatch(/McNemar needs 0\/1 items/);
+    expect(c.warnings.join(' ')).toMatch(/up to 3 samples per arm/);
+  });
+});
+
+describe('compareArms, pairing', () => {
+  it('averages an item\'s samples before pairing, so extra samples never weigh an item more', () => {
+    const o: Observation[] = [
+      { arm: 'b', item: 'A', lang: 'sw', sample: 0, value: 1 },
+      { arm: 'b', item: 'A', lang: 'sw', sample: 1, value: 3 },
+      { arm: 'a', item: 'A', lang: 'sw', sample: 0, value: 4 },
+      { arm: 'b', item: 'B', lang: 'sw', sample: 0, value: 0 },
+      ...[0, 0, 0, 3].map((value, sample) => ({ arm: 'a', item: 'B', lang: 'sw', sample, value })),
+    ];
+    const [c] = compareArms(o, { baseline: 'b', binary: false, seed: 1 });
+    // Item means: A 2 -> 4, B 0 -> 0.75; differences 2 and 0.75.
+    expect(c.baselineScore).toBeCloseTo(1, 15);
+    expect(c.armScore).toBeCloseTo(2.375, 15);
+    expect(c.delta).toBeCloseTo(1.375, 15);
+    expect(c.n).toBe(2);
+  });
+
+  it('pairs by language and id, excludes items in one arm only and counts them on the pooled comparison', () => {
+    const o: Observation[] = [
+      ...obs('b', 'sw', [0.1, 0.2, 0.3, 0.4]),
+      ...obs('b', 'ja', [1, 2, 3]),
+      ...obs('a', 'sw', [0.2, 0.2, 0.5]), // q3 missing
+      ...obs('a', 'ja', [2, 2, 3]),
+      { arm: 'a', item: 'extra', lang: 'ja', sample: 0, value: 9 },
+    ];
+    const out = compareArms(o, { baseline: 'b', binary: false, seed: 1 });
+    expect(out.map((c) => [c.language, c.n])).toEqual([['ja', 3], ['sw', 3], ['all', 6]]);
+    const all = out[2];
+    expect(all.unpaired).toEqual({ baselineOnly: 1, armOnly: 1 });
+    expect(all.warnings.join(' ')).toMatch(/2 items are in one arm only/);
+    expect(out[1].delta).toBeCloseTo((0.1 + 0 + 0.2) / 3, 14);
+    expect(all.delta).toBeCloseTo((0.1 + 0 + 0.2 + 1 + 0 + 0) / 6, 14);
+  });
+
+  it('with one language the pooled comparison is the same hypothesis: counted once in the Holm family', () => {
+    const base = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const a1 = base.map((v, i) => (i % 5 === 0 ? 1 : v));
+    const a2 = base.map((v, i) => (i % 7 === 0 ? 0 : v));
+    const out = compareArms([...obs('b', 'sw', base), ...obs('a1', 'sw', a1), ...obs('a2', 'sw', a2)], { baseline: 'b', binary: true, seed: 1 });
+    expect(out.map((c) => `${c.arm}/${c.language}`)).toEqual(['a1/sw', 'a1/all', 'a2/sw', 'a2/all']);
+    const [p1, p2] = [out[0].p, out[2].p];
+    const lo = Math.min(p1, p2);
+    const hi = Math.max(p1, p2);
+    const expected = new Map([[lo, Math.min(1, 2 * lo)], [hi, Math.max(Math.min(1, 2 * lo), hi)]]);
+    expect(out[0].pHolm).toBeCloseTo(expected.get(p1)!, 15);
+    expect(out[1].pHolm).toBe(out[0].pHolm);
+    expect(out[2].pHolm).toBeCloseTo(expected.get(p2)!, 15);
+    expect(out[3].pHolm).toBe(out[2].pHolm);
+  });
+
+  it('notes a language of the baseline that an arm never covers', () => {
+    const o = [...obs('b', 'sw', [1, 0, 1]), ...obs('b', 'ja', [1, 1, 0]), ...obs('a', 'sw', [1, 1, 1])];
+    const out = compareArms(o, { baseline: 'b', binary: true, seed: 1 });
+    expect(out.map((c) => c.language)).toEqual(['sw', 'all']);
+    expect(out[1].warnings.join(' ')).toMatch(/no item of ja is in both arms/);
+  });
+});
+
+describe('compareArms, continuous outcomes against SciPy', () => {
+  it.each(PAIRED.map((c) => [c.name, c] as const))('%s: Wilcoxon by default, paired t on request', (_name, c) => {
+    const o = [...obs('base', 'xx', c.baseline), ...obs('arm', 'xx', c.arm)];
+    const [w] = compareArms(o, { baseline: 'base', binary: false, seed: 9, resamples: 2000 });
+    expect(w.test).toBe('wilcoxon');
+    expect(Math.abs(w.p - c.wilcoxon.p)).toBeLessThanOrEqual(1e-9 * c.wilcoxon.p);
+    expect(w.baselineCi).toBeUndefined();
+    expect(w.discordant).toBeUndefined();
+    const [t] = compareArms(o, { baseline: 'base', binary: false, seed: 9, resamples: 2000, continuousTest: 'paired-t' });
+    expect(t.test).toBe('paired-t');
+    expect(Math.abs(t.p - c.ttest_rel.p)).toBeLessThanOrEqual(1e-9 * c.ttest_rel.p);
+    // MDE from the sample SD of the differences.
+    const d = c.arm.map((a, i) => a - c.baseline[i]);
+    const m = d.reduce((s, x) => s + x, 0) / d.length;
+    const sd = Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / (d.length - 1));
+    expect(t.mde).toBeCloseTo((Z * sd) / Math.sqrt(d.length), 10);
+    expect(t.warnings.some((x) => /fewer than 30/.test(x))).toBe(d.length < 30);
+  });
+});
+
+describe('compareArms, bad input', () => {
+  const good = [...obs('b', 'sw', [1, 0]), ...obs('a', 'sw', [1, 1])];
+  const opts = { baseline: 'b', binary: true, seed: 1 };
+  it.each([
+    ['no observations', [], opts, /no observations/],
+    ['a missing baseline', good, { ...opts, baseline: 'base' }, /baseline arm "base" has no observations; arms present: b, a/],
+    ['a non-binary value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: 0.5 }], opts, /observation 4 .*binary outcomes must be 0 or 1, got 0.5/],
+    ['a non-finite value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: NaN }], { ...opts, binary: false }, /"value" must be a finite number/],
+    ['a sample recorded twice', [...good, { arm: 'a', item: 'q0', lang: 'sw', sample: 0, value: 1 }], opts, /sample 0 is recorded twice/],
+    ['the reserved language "all"', [{ arm: 'b', item: 'q0', lang: 'all', sample: 0, value: 1 }], opts, /"all" is reserved/],
+    ['an empty item id', [{ arm: 'b', item: '', lang: 'sw', sample: 0, value: 1 }], opts, /"item" must be a non-empty string/],
+    ['an arm sharing no item', [...good, ...obs('c', 'ja', [1])], opts, /arm "c" shares no item/],
+    ['a fractional seed', good, { ...opts, seed: 1.5 }, /"seed" must be an integer/],
+    ['zero resamples', good, { ...opts, resamples: 0 }, /"resamples" must be a positive integer/],
+    ['confidence 95', good, { ...opts, confidence: 95 }, /confidence must lie strictly between 0 and 1/],
+  ] as const)('rejects %s with a clear message', (_what, o, op, message) => {
+    expect(() => compareArms(o as Observation[], op)).toThrow(message);
+  });
+});

@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  holm,
+  mcnemarExact,
+  pairedBootstrap,
+  pairedT,
+  wilcoxonSignedRank,
+  wilsonInterval,
+} from '../../src/eval/stats/index.js';
+import { binomialCdf, logGamma, normalQuantile, normalSf, studentTTwoSided } from '../../src/eval/stats/special-functions.js';
+
+// Independent values: SciPy (tests, distributions, bootstrap), Newcombe (1998) for Wilson, a plain loop for Holm.
+// Regenerate with the command in the fixture's "generator" field (tools/stats-reference/generate.py).
+interface Fixture {
+  generator: { command: string; scipy: string };
+  special: {
+    normal_sf: { z: number; sf: number }[];
+    normal_ppf: { q: number; ppf: number }[];
+    t_two_sided: { t: number; df: number; p: number }[];
+    log_gamma: { x: number; lgamma: number }[];
+    binom_cdf: { k: number; n: number; cdf: number }[];
+  };
+  mcnemar: { b: number; c: number; p: number }[];
+  wilson: {
+    newcombe1998: { x: number; n: number; published: [number, number]; formula: [number, number] }[];
+    formula: { x: number; n: number; confidence: number; formula: [number, number] }[];
+  };
+  holm: { p: number[]; adjusted: number[] }[];
+  paired_tests: {
+    name: string;
+    baseline: number[];
+    arm: number[];
+    wilcoxon: { statistic: number; p: number };
+    ttest_rel: { statistic: number; p: number; df: number };
+  }[];
+  bootstrap: { baseline: number[]; arm: number[]; ci: [number, number]; standard_error: number; n_resamples: number };
+}
+
+export const FIXTURE: Fixture = JSON.parse(readFileSync(new URL('./stats-reference.json', import.meta.url), 'utf8'));
+
+const close = (actual: number, expected: number, rtol: number, atol = 0) =>
+  expect(Math.abs(actual - expected)).toBeLessThanOrEqual(atol + rtol * Math.abs(expected));
+
+const diffs = (c: { baseline: number[]; arm: number[] }) => c.arm.map((a, i) => a - c.baseline[i]);
+
+describe('special functions against SciPy', () => {
+  it('normal tail, quantile, Student t, log-gamma and the binomial CDF', () => {
+    for (const { z, sf } of FIXTURE.special.normal_sf) close(normalSf(z), sf, 1e-12);
+    for (const { q, ppf } of FIXTURE.special.normal_ppf) close(normalQuantile(q), ppf, 1e-12);
+    for (const { t, df, p } of FIXTURE.special.t_two_sided) close(studentTTwoSided(t, df), p, 1e-10);
+    for (const { x, lgamma } of FIXTURE.special.log_gamma) close(logGamma(x), lgamma, 1e-13, 1e-14);
+    for (const { k, n, cdf } of FIXTURE.special.binom_cdf) close(binomialCdf(k, n, 0.5), cdf, 1e-10);
+  });
+});
+
+describe('exact McNemar', () => {
+  it('equals scipy.stats.binomtest two-sided on the discordant counts', () => {
+    for (const { b, c, p } of FIXTURE.mcnemar) {
+      const r = mcnemarExact(b, c);
+      close(r.p, p, 1e-10);
+      expect([r.b, r.c]).toEqual([b, c]);
+    }
+  });
+
+  it('matches hand counts: b = 0, c = 7 gives 2 / 2^7; b = 1, c = 4 gives 12 / 2^5', () => {
+    expect(mcnemarExact(0, 7).p).toBeCloseTo(2 / 128, 14);
+    expect(mcnemarExact(1, 4).p).toBeCloseTo((2 * (1 + 5)) / 32, 14); // 2 * P(X <= 1), X ~ Bin(5, 1/2)
+    expect(mcnemarExact(0, 0).p).toBe(1);
+  });
+
+  it('rejects counts that are not non-negative integers', () => {
+    expect(() => mcnemarExact(-1, 3)).toThrow(/discordant count b/);
+    expect(() => mcnemarExact(2, 1.5)).toThrow(/discordant count c/);
+  });
+});
+
+describe('Wilson interval', () => {
+  it('reproduces Newcombe (1998) Table I, method 3, to the published 4 decimals', () => {
+    for (const { x, n, published } of FIXTURE.wilson.newcombe1998) {
+      const [lo, hi] = wilsonInterval(x, n);
+      expect(Math.abs(lo - published[0])).toBeLessThan(5e-5 + 1e-12);
+      expect(Math.abs(hi - published[1])).toBeLessThan(5e-5 + 1e-12);
+    }
+  });
+
+  it('equals the closed formula at other levels, at 0% and 100%, and for fractional successes', () => {
+    for (const { x, n, confidence, formula } of FIXTURE.wilson.formula) {
+      const [lo, hi] = wilsonInterval(x, n, confidence);
+      close(lo, formula[0], 1e-12, 1e-15);
+      close(hi, formula[1], 1e-12, 1e-15);
+    }
+  });
+
+  it('rejects an empty sample and impossible counts', () => {
+    expect(() => wilsonInterval(0, 0)).toThrow(/at least one trial/);
+    expect(() => wilsonInterval(5, 4)).toThrow(/outside 0..4/);
+    expect(() => wilsonInterval(1, 4, 1)).toThrow(/confidence/);
+  });
+});
+
+describe('Holm step-down', () => {
+  it('adjusts a textbook family by hand: p = .01 .04 .03 .005 -> .03 .06 .06 .02', () => {
+    const adj = holm([0.01, 0.04, 0.03, 0.005]);
+    [0.03, 0.06, 0.06, 0.02].forEach((e, i) => expect(adj[i]).toBeCloseTo(e, 15));
+  });
+
+  it('equals an independent loop over Holm\'s rule on the fixture families', () => {
+    for (const { p, adjusted } of FIXTURE.holm) holm(p).forEach((a, i) => close(a, adjusted[i], 1e-15));
+  });
+
+  it('rejects values that are not probabilities', () => {
+    expect(() => holm([0.2, Number.NaN])).toThrow(/p-value 1/);
+  });
+});
+
+describe('paired tests against SciPy', () => {
+  it.each(FIXTURE.paired_tests.map((c) => [c.name, c] as const))('Wilcoxon signed-rank (scipy defaults) on %s', (_name, c) => {
+    const r = wilcoxonSignedRank(diffs(c));
+    expect(r.statistic).toBeCloseTo(c.wilcoxon.statistic, 9);
+    close(r.p, c.wilcoxon.p, 1e-9);
+  });
+
+  it.each(FIXTURE.paired_tests.map((c) => [c.name, c] as const))('paired t (scipy.stats.ttest_rel) on %s', (_name, c) => {
+    const r = pairedT(diffs(c));
+    close(r.statistic, c.ttest_rel.statistic, 1e-9);
+    close(r.p, c.ttest_rel.p, 1e-9);
+    expect(r.df).toBe(c.ttest_rel.df);
+  });
+
+  it('uses the exact distribution where SciPy does and the normal approximation where SciPy does', () => {
+    const method = (name: string) => wilcoxonSignedRank(diffs(FIXTURE.paired_tests.find((c) => c.name === name)!)).method;
+    expect(method('n10-continuous')).toBe('exact');
+    expect(method('n50-continuous')).toBe('exact');
+    expect(method('n12-ties-zeros')).toBe('exact');
+    expect(method('n40-ties-zeros')).toBe('asymptotic');
+    expect(method('n300-chrf-like')).toBe('asymptotic');
+  });
+
+  it('a hand case: d = 1..5 all positive gives the smallest exact two-sided p, 2 / 2^5', () => {
+    expect(wilcoxonSignedRank([1, 2, 3, 4, 5]).p).toBeCloseTo(2 / 32, 15);
+    expect(wilcoxonSignedRank([0, 0, 0]).p).toBe(1);
+    expect(pairedT([1, 1, 1]).p).toBe(0);
+    expect(pairedT([0, 0, 0]).p).toBe(1);
+    expect(() => pairedT([1])).toThrow(/at least 2/);
+  });
+});
+
+describe('paired bootstrap', () => {
+  const { baseline, arm } = FIXTURE.bootstrap;
+  const d = diffs(FIXTURE.bootstrap);
+
+  it('is reproducible from its seed and changes with it', () => {
+    const a = pairedBootstrap(d, { seed: 5 });
+    expect(pairedBootstrap(d, { seed: 5 })).toEqual(a);
+    expect(pairedBootstrap(d, { seed: 6 }).ci).not.toEqual(a.ci);
+    expect(a.resamples).toBe(10_000);
+    expect(a.method).toBe('percentile');
+  });
+
+  it('agrees with scipy.stats.bootstrap(paired=True, method="percentile") within Monte-Carlo error', () => {
+    // Each 2.5% quantile from 10,000 resamples carries about 0.03 bootstrap SE of Monte-Carlo noise;
+    // two independent runs differ by about 0.04 SE, so 0.15 SE is a 4-sigma bound.
+    const r = pairedBootstrap(d, { seed: 2025 });
+    const tol = 0.15 * FIXTURE.bootstrap.standard_error;
+    expect(Math.abs(r.ci[0] - FIXTURE.bootstrap.ci[0])).toBeLessThan(tol);
+    expect(Math.abs(r.ci[1] - FIXTURE.bootstrap.ci[1])).toBeLessThan(tol);
+    const mean = d.reduce((s, x) => s + x, 0) / d.length;
+    expect(r.mean).toBeCloseTo(mean, 14);
+    expect(baseline.length).toBe(arm.length);
+  });
+
+  it('covers the true mean difference about 95% of the time in a known setting', () => {
+    // 200 experiments of 80 items whose differences are uniform on {-1, 0, 1, 2}: true mean 0.5.
+    let covered = 0;
+    let rngState = 12345;
+    const next = () => ((rngState = (Math.imul(rngState, 1103515245) + 12345) >>> 0) / 4294967296);
+    const runs = 200;
+    for (let run = 0; run < runs; run++) {
+      const sample = Array.from({ length: 80 }, () => Math.floor(next() * 4) - 1);
+      const { ci } = pairedBootstrap(sample, { seed: run, resamples: 1000 });
+      if (ci[0] <= 0.5 && 0.5 <= ci[1]) covered++;
+    }
+    // Binomial(200, 0.95) lies in [180, 200] with probability > 0.999; the percentile method undercovers slightly.
+    expect(covered).toBeGreaterThanOrEqual(180);
+    expect(covered).toBeLessThan(200);
+  });
+
+  it('rejects no items and bad settings', () => {
+    expect(() => pairedBootstrap([], { seed: 1 })).toThrow(/at least one/);
+    expect(() => pairedBootstrap([1], { seed: 1, resamples: 0 })).toThrow(/resamples/);
+    expect(() => pairedBootstrap([1], { seed: 1, confidence: 95 })).toThrow(/confidence/);
+  });
+});
