@@ -25,6 +25,8 @@ export interface ResolvedArm {
   steering?: SteeringTensors;
   /** Per MoE layer (slot), the experts the plan touches (any field non-zero, or masked), ascending. */
   experts: number[][];
+  /** An A/A arm: exempt from the no-op refusal. */
+  allowNoop?: boolean;
 }
 
 export class ArmError extends Error {
@@ -147,10 +149,11 @@ export function resolveArms(spec: ExperimentSpec, model: SteeringModelShape): Re
     const fail = (msg: string): never => {
       throw new ArmError(`arm '${name}': ${msg}`);
     };
+    const allowNoop = arm.kind === 'plan' && arm.allowNoop === true;
     const finish = (kind: ArmSpec['kind'], source: string, steering: SteeringTensors): ResolvedArm => {
-      if (isNeutralSteering(steering)) fail(`its plan edits no expert (${source}); it would be a silent copy of the baseline`);
+      if (isNeutralSteering(steering) && !allowNoop) fail(`its plan edits no expert (${source}); it would be a silent copy of the baseline (set "allow_noop": true for an A/A check)`);
       const plan = toProjectPlan(steering, model);
-      return { name, kind, source, plan, planHash: planHash(plan), steering, experts: touchedExperts(steering) };
+      return { name, kind, source, plan, planHash: planHash(plan), steering, experts: touchedExperts(steering), ...(allowNoop ? { allowNoop } : {}) };
     };
     const resolveJson = (plan: unknown, source: string) => {
       try {

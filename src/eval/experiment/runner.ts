@@ -91,13 +91,6 @@ function units(spec: ExperimentSpec, work: WorkItem[], arms: ResolvedArm[]): Uni
   return out;
 }
 
-/** Whether an item (by id) belongs to the dev part of the spec's dev/test split. */
-export function isDevItem(spec: ExperimentSpec, itemId: string): boolean {
-  if (!spec.devSplit) return false;
-  const h = createHash('sha256').update(`${spec.devSplit.seed}\u0000${itemId}`).digest().readUInt32LE(0);
-  return h / 4294967296 < spec.devSplit.fraction;
-}
-
 export async function loadExperimentDataset(spec: ExperimentSpec): Promise<Dataset> {
   try {
     const d = await loadDataset(spec.dataset.kind, spec.dataset.path, { languages: spec.dataset.languages, split: spec.dataset.split, limit: spec.dataset.limit });
@@ -115,7 +108,7 @@ export async function loadExperimentDataset(spec: ExperimentSpec): Promise<Datas
  * route some real token of some layer to a different set of experts than the baseline.
  */
 export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[], prepared: PreparedItem[], n: number): Promise<void> {
-  const treated = arms.filter((a) => a.kind !== 'baseline');
+  const treated = arms.filter((a) => a.kind !== 'baseline' && !a.allowNoop);
   if (treated.length === 0) return;
   const rows = prepared.slice(0, n).map((p) => [...p.promptIds, ...(p.continuations[0] ?? [])]);
   const T = Math.max(...rows.map((r) => r.length));

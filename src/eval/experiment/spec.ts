@@ -111,7 +111,8 @@ export type Recipe = SteerRecipe | MaskRecipe | DeltaRecipe;
 
 export type ArmSpec =
   | { name: string; kind: 'baseline' }
-  | { name: string; kind: 'plan'; file?: string; plan?: unknown }
+  /** allowNoop: an A/A check (a plan meant to change nothing) skips the no-op refusal. */
+  | { name: string; kind: 'plan'; file?: string; plan?: unknown; allowNoop?: boolean }
   | { name: string; kind: 'recipe'; routing: RoutingRef; recipe: Recipe }
   /** Seeded random-expert controls matched in experts per layer to arm `of`; one arm per seed, named `<name>-s<seed>`. */
   | { name: string; kind: 'random'; of: string; seeds: number[] };
@@ -371,9 +372,10 @@ function parseArm(v: Json, at: At, base: string): ArmSpec {
     return { name: o.name === undefined ? 'baseline' : armName(o.name, at.child('name')), kind };
   }
   if (kind === 'plan') {
-    const o = obj(v, at, ['name', 'kind', 'file', 'plan']);
+    const o = obj(v, at, ['name', 'kind', 'file', 'plan', 'allow_noop']);
     if ((o.file === undefined) === (o.plan === undefined)) at.fail('a plan arm needs exactly one of "file" (a plan JSON file) or "plan" (the plan inline)');
-    return { name: armName(o.name, at.child('name')), kind, ...(o.file !== undefined ? { file: pathFrom(o.file, at.child('file'), base) } : { plan: o.plan }) };
+    const allowNoop = bool(o.allow_noop, at.child('allow_noop'), false);
+    return { name: armName(o.name, at.child('name')), kind, ...(o.file !== undefined ? { file: pathFrom(o.file, at.child('file'), base) } : { plan: o.plan }), ...(allowNoop ? { allowNoop } : {}) };
   }
   if (kind === 'recipe') {
     const o = obj(v, at, ['name', 'kind', 'routing', 'recipe']);
