@@ -52,7 +52,7 @@ function idArg(positionals: string[], sub: string): number {
 }
 
 /** The capture progress bar shows results as "seq". */
-function asBarProgress(p: ExperimentProgress): CaptureProgress {
+export function experimentBarProgress(p: ExperimentProgress): CaptureProgress {
   return {
     runId: p.experimentId, batchNo: p.unitsDone, batchesDone: p.unitsDone, batchesTotal: p.unitsTotal, sequencesDone: p.resultsDone,
     sequencesTotal: p.resultsTotal, tokensDone: 0, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds, elapsedMs: p.elapsedMs,
@@ -98,7 +98,7 @@ async function run(positionals: string[], v: Record<string, string | boolean | u
           process.stderr.write(`experiment ${p.experimentId}\n`);
           announced = true;
         }
-        bar.update(asBarProgress(p));
+        bar.update(experimentBarProgress(p));
       },
     }).catch(translate);
     bar.done();

@@ -17,10 +17,10 @@ import {
 import { createScorer, type Scorer } from '../scoring/index.js';
 import { ArmError, resolveArms, type ResolvedArm } from './arms.js';
 import { canonicalJson, firstDifference, type ExperimentSpec } from './spec.js';
-import { ExperimentError, prepareItems, runUnit, type PreparedItem, type WorkItem } from './tasks.js';
+import { ExperimentError, NoopArmError, prepareItems, runUnit, type PreparedItem, type WorkItem } from './tasks.js';
 import { createHash } from 'node:crypto';
 
-export { ExperimentError } from './tasks.js';
+export { ExperimentError, NoopArmError } from './tasks.js';
 
 export interface ArmProgress {
   itemsDone: number;
@@ -104,12 +104,14 @@ export async function loadExperimentDataset(spec: ExperimentSpec): Promise<Datas
 }
 
 /**
- * Stops the run when an arm would silently change nothing: on the first `n` items, every non-baseline arm must
- * route some real token of some layer to a different set of experts than the baseline.
+ * Stops the run when an arm would silently change nothing: on the first `n` items, every plan or recipe arm must
+ * route some real token of some layer to a different set of experts than the baseline. Random controls are exempt
+ * (a random draw that changes nothing is a legitimate control outcome); their names are returned so the caller can
+ * say so.
  */
-export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[], prepared: PreparedItem[], n: number): Promise<void> {
+export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[], prepared: PreparedItem[], n: number): Promise<string[]> {
   const treated = arms.filter((a) => a.kind !== 'baseline' && !a.allowNoop);
-  if (treated.length === 0) return;
+  if (treated.length === 0) return [];
   const rows = prepared.slice(0, n).map((p) => [...p.promptIds, ...(p.continuations[0] ?? [])]);
   const T = Math.max(...rows.map((r) => r.length));
   const padId = engine.tokenizer?.padId ?? engine.tokenizer?.eosIds[0] ?? 0;
@@ -118,6 +120,7 @@ export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[]
   const route = (steering?: SteeringInput) => engine.forward(ids, { attentionMask: mask, steering, capture: true, logits: 'none' });
   const base = (await route()).routing!;
   const k = engine.info.topK;
+  const unchangedRandom: string[] = [];
   for (const arm of treated) {
     const r = (await route(arm.steering)).routing!;
     let changed = false;
@@ -135,13 +138,18 @@ export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[]
         }
       }
     }
-    if (!changed) {
-      throw new ExperimentError(
-        `arm '${arm.name}' changes no routing decision on the first ${rows.length} item(s): every token's chosen experts equal the baseline's in every layer. ` +
-          `Its plan (${arm.source}) is a silent no-op here (too small a lambda, or layers/experts that never matter); fix the plan, or raise noop_check_items if it acts only on later items`,
-      );
+    if (changed) continue;
+    if (arm.kind === 'random') {
+      unchangedRandom.push(arm.name);
+      continue;
     }
+    throw new NoopArmError(
+      `arm '${arm.name}' changes no routing decision on the first ${rows.length} item(s): every token's chosen experts equal the baseline's in every layer. ` +
+        `Its plan (${arm.source}) is a silent no-op here (too small a lambda, or layers/experts that never matter); fix the plan, or raise noop_check_items if it acts only on later items`,
+      arm.name,
+    );
   }
+  return unchangedRandom;
 }
 
 function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -201,7 +209,8 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         if (s.planHash !== a.planHash) throw new ExperimentError(`experiment ${id}: the plan of arm '${a.name}' (${a.source}) changed since the run started (plan hash ${s.planHash}, now ${a.planHash}); start a new experiment`);
       }
     } else {
-      await checkArmsChangeRouting(engine, arms, prepared, spec.noopCheckItems);
+      const unchanged = await checkArmsChangeRouting(engine, arms, prepared, spec.noopCheckItems);
+      if (unchanged.length) log(`note: random control${unchanged.length > 1 ? 's' : ''} ${unchanged.join(', ')} change${unchanged.length > 1 ? '' : 's'} no routing decision on the first ${Math.min(spec.noopCheckItems, prepared.length)} items (a legitimate control outcome; measured anyway)`);
       id = createExperiment(store, {
         name: spec.name, task: spec.task, spec: storedForm(spec), specHash: specHash(spec), modelPath: spec.model, modelFingerprint: fingerprint,
         datasetFingerprint: dataset.fingerprint, engineVersion: engineVersion(), executionProvider: engine.info.executionProvider.name, unitsTotal: list.length,

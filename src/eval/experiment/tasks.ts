@@ -23,6 +23,17 @@ export class ExperimentError extends Error {
   }
 }
 
+/** A non-baseline arm that changes no routing decision (the run is refused before anything is stored). */
+export class NoopArmError extends ExperimentError {
+  constructor(
+    message: string,
+    readonly arm: string,
+  ) {
+    super(message);
+    this.name = 'NoopArmError';
+  }
+}
+
 export interface WorkItem {
   language: string;
   id: string;
