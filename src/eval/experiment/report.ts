@@ -12,6 +12,7 @@ import {
   type ArmComparison, type Observation, type RandomControlSummary, type ReportComparison,
 } from '../stats/index.js';
 import { metricName } from './export.js';
+import { ExperimentError } from './tasks.js';
 import type { ExperimentSpec } from './spec.js';
 
 export interface ArmSummary {
@@ -99,7 +100,7 @@ function build(exp: ExperimentRecord, arms: ExperimentArmRecord[], results: Expe
       selection = { arm, on: 'dev', warning: null };
     }
   }
-  if (used.length === 0) throw new Error(`experiment ${exp.id} has no results to report${spec.devSplit ? ' on its test items' : ''}`);
+  if (used.length === 0) throw new ExperimentError(`experiment ${exp.id} has no results to report${spec.devSplit ? ' on its test items' : ''}`);
   const comparisons = compare(used);
   if (!spec.devSplit && candidates.size > 1) {
     const arm = bestArm(comparisons.filter((c) => candidates.has(c.arm)), { higherIsBetter });
