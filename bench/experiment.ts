@@ -1,6 +1,7 @@
 /**
  * Experiment runner throughput: a greedy `generate` experiment (MGSM-style questions, max new tokens fixed) with
- * three arms (baseline, a steering plan, a masking plan), run through runExperiment exactly as `routescope
+ * four arms (baseline, an all-zero plan that feeds steering inputs without changing routing, a steering plan, a
+ * masking plan), run through runExperiment exactly as `routescope
  * experiment run` runs it, on the embedded demo model and on the engine benchmark's generated model (bench/engine.ts:
  * 8 layers, hidden 1024, 64 experts, top-8, F32). Per arm: items/s and generated tokens/s from the time of each
  * committed unit (units alternate arms, so steering on vs off is compared interleaved, in one process); then batch 8
@@ -93,7 +94,12 @@ async function benchModel(name: string, modelDir: string, items: number, tokens:
     const mask = { [String(mid)]: [0, 1] };
     const dataDir = join(tmp, `${name}-data`);
     writeQuestions(dataDir, items);
-    const arms = [{ kind: 'baseline' }, { name: 'steer', kind: 'plan', plan: steer }, { name: 'mask', kind: 'plan', plan: mask }];
+    // 'inputs-on': steering inputs fed (all zero) but routing unchanged, the pure cost of steering on vs off;
+    // 'steer' and 'mask' also change which experts run, which changes the work itself.
+    const arms = [
+      { kind: 'baseline' }, { name: 'inputs-on', kind: 'plan', plan: { format: 'routescope-plan', version: 1, layers: {} }, allow_noop: true },
+      { name: 'steer', kind: 'plan', plan: steer }, { name: 'mask', kind: 'plan', plan: mask },
+    ];
     // Warm the session (first-run allocations) so the first timed unit is not charged for it.
     await engine.generate({ prompts: [[1, 2, 3]], maxNewTokens: 4 });
     log(`${name}: ${items} items x 3 arms, batch 8, ${tokens} new tokens`);
@@ -103,7 +109,8 @@ async function benchModel(name: string, modelDir: string, items: number, tokens:
     const base = batched.baseline!;
     return {
       model: name, items, maxNewTokens: tokens, arms: batched,
-      steeringCost: 1 - batched.steer!.tokensPerSecond / base.tokensPerSecond,
+      steeringInputsCost: 1 - batched['inputs-on']!.tokensPerSecond / base.tokensPerSecond,
+      steerArmCost: 1 - batched.steer!.tokensPerSecond / base.tokensPerSecond,
       batch1: single.baseline,
       batch8OverBatch1: base.tokensPerSecond / single.baseline!.tokensPerSecond,
     };

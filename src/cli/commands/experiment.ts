@@ -90,6 +90,7 @@ async function run(positionals: string[], v: Record<string, string | boolean | u
       if (open) process.stderr.write(`note: experiment ${open.id} with this name is unfinished; --resume continues it. Starting a new one.\n`);
     }
     let announced = false;
+    let last: ExperimentProgress | undefined;
     const res = await runExperiment({
       store, spec, resumeId, engineOptions: { executionProvider: ep, threads }, signal: sig.signal,
       log: (line) => process.stderr.write(line + '\n'),
@@ -99,9 +100,11 @@ async function run(positionals: string[], v: Record<string, string | boolean | u
           announced = true;
         }
         bar.update(experimentBarProgress(p));
+        last = p;
       },
     }).catch(translate);
     bar.done();
+    if (last) process.stderr.write(`per arm: ${Object.entries(last.perArm).map(([a, x]) => `${a} ${x.itemsDone}/${x.itemsTotal}`).join(', ')}\n`);
     if (res.status === 'completed') {
       process.stdout.write(`experiment ${res.experimentId} completed: ${res.resultsDone} results in ${db}\n`);
       process.stdout.write(`report: routescope experiment report ${res.experimentId} --db ${db} --out <dir>\n`);
