@@ -101,7 +101,7 @@ async function benchModel(name: string, modelDir: string, items: number, tokens:
       { name: 'steer', kind: 'plan', plan: steer }, { name: 'mask', kind: 'plan', plan: mask },
     ];
     // Warm the session (first-run allocations) so the first timed unit is not charged for it.
-    await engine.generate({ prompts: [[1, 2, 3]], maxNewTokens: 4 });
+    await engine.generate({ prompts: Array.from({ length: 8 }, (_, b) => Array.from({ length: 40 }, (_, i) => 1 + ((b * 7 + i * 13) % 1000))), maxNewTokens: 4 });
     log(`${name}: ${items} items x 3 arms, batch 8, ${tokens} new tokens`);
     const batched = await runSpec(engine, modelDir, dataDir, join(tmp, `${name}-b8.db`), arms, 8, items, tokens);
     log(`${name}: batch 1, baseline only`);
