@@ -15,7 +15,12 @@ import { main } from '../../src/cli/main.js';
 import { loadEngine, type Engine } from '../../src/engine/index.js';
 import { logSoftmax } from '../../src/engine/sampling.js';
 import { resolvePlan } from '../../src/engine/steering-plan.js';
-import { ExperimentError, parseExperimentSpec, runExperiment, writeExperimentReport, type ExperimentSpec } from '../../src/eval/experiment/index.js';
+import { parseExperimentSpec, resolveArms, runExperiment, writeExperimentReport, type ExperimentSpec } from '../../src/eval/experiment/index.js';
+import { EngineBackend } from '../../src/capture/engine-backend.js';
+import { startCapture } from '../../src/capture/index.js';
+import { loadDataset } from '../../src/datasets/index.js';
+import { deltaSteeringPlan, maskingPlan, steeringPlan } from '../../src/analysis/index.js';
+import { loadRunRouting } from '../../src/store/index.js';
 import { experimentArms, experimentResults, getExperiment, listExperiments, Store, type ExperimentResult } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
 import { writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
@@ -208,6 +213,46 @@ describe('experiment runner (nll, choice)', () => {
     }
   });
 
+  it('recipe arms computed from a captured run in the store: steer, mask and 2510.04694 delta plans keyed by decoder layer', async () => {
+    const runsDb = join(tmp.dir, 'runs.db');
+    const runs = Store.open(runsDb);
+    const backend = await EngineBackend.load(model.dir, { executionProvider: 'cpu' });
+    try {
+      const dataset = await loadDataset('jsonl', dataFile, { languages: LANGS });
+      expect((await startCapture({ store: runs, backend, dataset, template: 'raw', batchSize: 8 })).status).toBe('completed');
+    } finally {
+      await backend.dispose();
+      runs.close();
+    }
+    const routing = { db: runsDb, run: 1 };
+    const spec = nllSpec({
+      arms: [
+        { kind: 'baseline' },
+        { name: 'steer', kind: 'recipe', routing, recipe: { type: 'steer', targets: ['en', 'fr'], k: 4, thr: 0.7, layers: '0-1', lambda: 5 } },
+        { name: 'mask', kind: 'recipe', routing, recipe: { type: 'mask', targets: ['de'], k: 4, thr: 0.4, layers: '0-1' } },
+        { name: 'delta', kind: 'recipe', routing, recipe: { type: 'delta', mode: 'hard', target: 'en', pivot: 'fr', tau: 0.01, layers: '0-1' } },
+      ],
+    });
+    const arms = resolveArms(spec, engine.steeringModel);
+    const data = loadRunRouting(runsDb, 1);
+    const dl = (l: number) => String(model.moeLayers[l]);
+    const steer = steeringPlan(data, { targets: ['en', 'fr'], k: 4, thr: 0.7, layers: [0, 1], lambda: 5, mode: 'shared' });
+    const expectScale: Record<string, Record<string, number>> = {};
+    for (const [l, experts] of steer.steer) expectScale[dl(l)] = Object.fromEntries([...experts].map(([e, v]) => [String(e), Math.fround(5 * v)]));
+    const got = (arms[1]!.plan as { layers: Record<string, { scale: Record<string, number> }> }).layers;
+    expect(Object.fromEntries(Object.entries(got).map(([l, x]) => [l, x.scale]))).toEqual(expectScale);
+    const mask = maskingPlan(data, { targets: ['de'], shared: false, k: 4, thr: 0.4, layers: [0, 1] });
+    expect((arms[2]!.plan as { layers: Record<string, unknown> }).layers).toEqual(Object.fromEntries([...mask].map(([l, e]) => [dl(l), { mask: e }])));
+    const delta = deltaSteeringPlan(data, { target: 'en', pivot: 'fr', tau: 0.01, layers: [0, 1], mode: 'hard', eps: 1e-3 });
+    expect((arms[3]!.plan as { layers: Record<string, unknown> }).layers).toEqual(
+      Object.fromEntries(Object.entries(delta.layers).map(([l, e]) => [dl(Number(l)), { force: Object.fromEntries(e.map((x) => [String(x), Math.fround(1e-3)])) }])),
+    );
+    expect(arms.every((a) => a.kind === 'baseline' || a.experts.some((e) => e.length > 0))).toBe(true);
+    // A recipe whose routing has another expert count than the model is refused naming the arm.
+    const wrong = nllSpec({ arms: [{ kind: 'baseline' }, { name: 'x', kind: 'recipe', routing: { db: runsDb, run: 9 }, recipe: { type: 'mask', shared: true, k: 4, thr: 0.4, layers: '0-1' } }] });
+    expect(() => resolveArms(wrong, engine.steeringModel)).toThrow(/arm 'x': cannot load routing from run 9/);
+  });
+
   it('report: comparisons per language and pooled, delta equal to the mean paired difference; export lines carry doc_id', async () => {
     const store = Store.open(refDb);
     try {
@@ -341,6 +386,3 @@ describe('experiment CLI crash safety', () => {
     expect(none.stderr).toContain("no unfinished experiment named 'kill-test'");
   });
 });
-
-// Keep ExperimentError in the public surface the CLI relies on.
-expect(ExperimentError).toBeTypeOf('function');
