@@ -19,8 +19,9 @@ import { findLanguage } from '../src/languages/index.js';
 import { POLYMATH_CODES } from '../src/languages/dataset-codes.js';
 
 type Detect = (text: string) => string | null;
-const dir = process.env.LID_CANDIDATES;
-if (!dir || !existsSync(dir)) throw new Error('set LID_CANDIDATES to a node_modules folder holding the candidates (see the header)');
+const dirEnv = process.env.LID_CANDIDATES;
+if (!dirEnv || !existsSync(dirEnv)) throw new Error('set LID_CANDIDATES to a node_modules folder holding the candidates (see the header)');
+const dir: string = dirEnv;
 const req = createRequire(join(dir, 'x.js'));
 const esm = async (spec: string) => import(pathToFileURL(req.resolve(spec)).href) as Promise<Record<string, unknown>>;
 
@@ -35,7 +36,8 @@ async function candidates(): Promise<Record<string, Detect>> {
     } catch (e) { console.error(name, (e as Error).message); }
   }
   try {
-    const e = (await esm('eld/large')) as { eld: { detect(t: string): { language: string } } };
+    // eld's exports map has only an "import" condition, which require.resolve cannot see: load the file itself.
+    const e = (await import(pathToFileURL(join(dir, 'eld', 'src', 'entries', 'static.large.js')).href)) as { eld: { detect(t: string): { language: string } } };
     out['eld (large)'] = (t) => e.eld.detect(t).language || null;
   } catch (e) { console.error('eld:', (e as Error).message); }
   try {

@@ -9,6 +9,7 @@ import { importCommand } from './commands/import.js';
 import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
 import { experimentCommand } from './commands/experiment.js';
+import { scoreCommand } from './commands/score.js';
 /**
  * The command table. Each command lives in its own file under src/cli/commands/ and is registered here;
  * helpers add their line, nothing else in this file should change.
@@ -30,4 +31,5 @@ export const commands: Record<string, Command> = {
   capture: captureCommand,
   demo: demoCommand,
   experiment: experimentCommand,
+  score: scoreCommand,
 };

@@ -17,6 +17,7 @@ export { symbolicEqual } from './symbolic-equal.js';
 export { sentenceChrf, corpusChrf, chrfStatistics, chrfFromStatistics, type ChrfOptions } from './chrf.js';
 export { xquadSubstringMatch, tokenF1, bestTokenF1, tokenizeForF1 } from './xquad.js';
 export { weightedAccuracy, POLYMATH_LEVEL_WEIGHTS, type PolymathLevel } from './polymath-weighted.js';
+export { scoreChoice, type ChoiceInput, type ChoiceScore } from './choice.js';
 export { languageKey, sameLanguage, formatLike } from './language-codes.js';
 export { LanguageIdentifier, type ConsistencyRule, type Detection } from './language-id.js';
 

@@ -40,10 +40,21 @@ export interface Detection {
   listed: { lang: string; p: number }[];
 }
 
+let shared: Promise<LanguageIdentifier> | undefined;
+
 export class LanguageIdentifier {
   private constructor(private readonly model: FastTextModel, private readonly normalise: LabelNormaliser) {}
 
-  static async load(): Promise<LanguageIdentifier> {
+  /** The model, loaded once per process and shared by every scorer (a failed load is retried next time). */
+  static load(): Promise<LanguageIdentifier> {
+    shared ??= LanguageIdentifier.loadNew().catch((err: unknown) => {
+      shared = undefined;
+      throw new Error(`language identification model (fasttext.wasm.js, lid.176.ftz) failed to load: ${(err as Error).message}`);
+    });
+    return shared;
+  }
+
+  private static async loadNew(): Promise<LanguageIdentifier> {
     const lid = await getLIDModel();
     const model = (await lid.load()) as unknown as FastTextModel;
     const cls = lid.constructor as unknown as { normalizeIdentifyLang?: LabelNormaliser };

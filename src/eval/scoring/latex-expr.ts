@@ -1,12 +1,13 @@
 /**
  * A small parser and evaluator for the LaTeX (and plain) math that answers are written in: numbers, + - * / ^,
  * \frac (also \dfrac, \tfrac, \frac12), \sqrt and \sqrt[n], \cdot, \times, \div, \pi, \sin \cos \tan \ln \log
- * \exp, implicit multiplication (2x, 2\sqrt{3}), parentheses/braces/brackets as grouping, and one top-level "=".
+ * \exp (\log_b), |x|, \lfloor \rfloor, \lceil \rceil, n!, subscripted symbols (a_1, c_{n}), implicit multiplication
+ * (2x, 2\sqrt{3}), parentheses/braces/brackets as grouping, and one top-level "=".
  * It stands in for the sympy LaTeX parser the reference grader uses. Anything it does not know (units, \text,
  * non-ASCII characters, tuples, intervals) is a parse failure. Every step draws on a Budget so that a
  * pathological input ends quickly with "undecided" instead of hanging.
  */
-import { add, div, fromDecimal, mul, powInt, sub, toNumber, type Rational } from './rational.js';
+import { add, div, fromDecimal, mul, powInt, rational, sub, toNumber, type Rational } from './rational.js';
 
 export type Expr =
   | { k: 'num'; text: string }
@@ -15,7 +16,7 @@ export type Expr =
   | { k: 'neg'; a: Expr }
   | { k: 'bin'; op: '+' | '-' | '*' | '/' | '^'; a: Expr; b: Expr }
   | { k: 'sqrt'; a: Expr; index?: Expr }
-  | { k: 'fn'; name: 'sin' | 'cos' | 'tan' | 'ln' | 'exp'; a: Expr };
+  | { k: 'fn'; name: 'sin' | 'cos' | 'tan' | 'ln' | 'exp' | 'abs' | 'floor' | 'ceil' | 'fact'; a: Expr };
 
 export interface Parsed {
   /** A single expression, or an equation lhs = rhs. */
@@ -53,7 +54,9 @@ function tokenize(s: string, budget: Budget): Tok[] | null {
   while (i < s.length) {
     budget.step();
     const c = s[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    // Whitespace, and "$" and "~", which the grader's third parser (latex2sympy) deletes before parsing: so a
+    // bare "$18" reads as 18 while "\$18" (an unknown command) does not parse.
+    if (/\s/.test(c) || c === '$' || c === '~') { i++; continue; }
     if (/[0-9.]/.test(c)) {
       const m = /^(\d+\.?\d*|\.\d+)/.exec(s.slice(i));
       if (!m) return null;
@@ -72,7 +75,7 @@ function tokenize(s: string, budget: Budget): Tok[] | null {
       continue;
     }
     if (c === '*' && s[i + 1] === '*') { out.push({ t: 'op', v: '^' }); i += 2; continue; }
-    if ('+-*/^(){}[]='.includes(c)) { out.push({ t: 'op', v: c }); i++; continue; }
+    if ('+-*/^(){}[]=_!|'.includes(c)) { out.push({ t: 'op', v: c }); i++; continue; }
     return null; // anything else (units, currency, commas, non-ASCII) is not an expression
   }
   return out;
@@ -125,7 +128,7 @@ class Parser {
     if (!t) return false;
     if (t.t === 'num' || t.t === 'id') return true;
     if (t.t === 'op') return t.v === '(' || t.v === '{' || t.v === '[';
-    return !['cdot', 'times', 'div'].includes(t.v);
+    return !['cdot', 'times', 'div', 'rfloor', 'rceil'].includes(t.v);
   }
 
   private term(): Expr | null {
@@ -164,7 +167,11 @@ class Parser {
   }
 
   private power(): Expr | null {
-    const base = this.primary();
+    let base = this.primary();
+    while (base && this.atOp('!')) {
+      this.pos++;
+      base = { k: 'fn', name: 'fact', a: base };
+    }
     if (!base || !this.atOp('^')) return base;
     this.pos++;
     this.enter();
@@ -187,9 +194,35 @@ class Parser {
     }
     if (t.t === 'id') {
       this.pos++;
-      return { k: 'var', name: t.v };
+      return { k: 'var', name: this.subscripted(t.v) };
     }
     return this.primary();
+  }
+
+  /** A symbol's name with its subscript, if any: a_1, c_{n+1} (the subscript is part of the name, as in sympy). */
+  private subscripted(name: string): string {
+    if (!this.atOp('_')) return name;
+    this.pos++;
+    const t = this.peek();
+    if (!t) return name;
+    if (t.t === 'op' && t.v === '{') {
+      let depth = 0;
+      let text = '';
+      for (; this.pos < this.toks.length; this.pos++) {
+        this.budget.step();
+        const u = this.toks[this.pos]!;
+        if (u.t === 'op' && u.v === '{') depth++;
+        if (u.t === 'op' && u.v === '}') depth--;
+        text += u.t === 'cmd' ? `\\${u.v}` : u.v;
+        if (depth === 0) break;
+      }
+      this.pos++;
+      return `${name}_{${text.slice(1, -1)}}`;
+    }
+    this.pos++;
+    // a_1 and a_{1} are one symbol (sympy names both a_{1}); a_12 is a_{1} times 2, as in TeX.
+    if (t.t === 'num' && t.v.length > 1) this.toks.splice(this.pos, 0, { t: 'num', v: t.v.slice(1) });
+    return `${name}_{${t.t === 'num' ? t.v[0] : t.t === 'cmd' ? `\\${t.v}` : t.v}}`;
   }
 
   private primary(): Expr | null {
@@ -204,7 +237,13 @@ class Parser {
     if (!t) return null;
     this.pos++;
     if (t.t === 'num') return fromDecimal(t.v) ? { k: 'num', text: t.v } : null;
-    if (t.t === 'id') return { k: 'var', name: t.v };
+    if (t.t === 'id') return { k: 'var', name: this.subscripted(t.v) };
+    if (t.t === 'op' && t.v === '|') {
+      const inner = this.expr();
+      if (!inner || !this.atOp('|')) return null;
+      this.pos++;
+      return { k: 'fn', name: 'abs', a: inner };
+    }
     if (t.t === 'op') {
       const close = t.v === '(' ? ')' : t.v === '{' ? '}' : t.v === '[' ? ']' : null;
       if (!close) return null;
@@ -232,12 +271,32 @@ class Parser {
         return a ? { k: 'sqrt', a, index } : null;
       }
       case 'pi': return { k: 'const', name: 'pi' };
-      case 'sin': case 'cos': case 'tan': case 'ln': case 'exp': case 'log': {
+      case 'log': {
+        // \log_b x = ln x / ln b; a bare \log is the natural logarithm, as sympy reads it.
+        let base: Expr | null = null;
+        if (this.atOp('_')) {
+          this.pos++;
+          base = this.argument();
+          if (!base) return null;
+        }
         const a = this.power();
-        return a ? { k: 'fn', name: t.v === 'log' ? 'ln' : t.v, a } : null;
+        if (!a) return null;
+        const ln: Expr = { k: 'fn', name: 'ln', a };
+        return base ? { k: 'bin', op: '/', a: ln, b: { k: 'fn', name: 'ln', a: base } } : ln;
+      }
+      case 'sin': case 'cos': case 'tan': case 'ln': case 'exp': {
+        const a = this.power();
+        return a ? { k: 'fn', name: t.v, a } : null;
+      }
+      case 'lfloor': case 'lceil': {
+        const inner = this.expr();
+        const close = this.peek();
+        if (!inner || close?.t !== 'cmd' || close.v !== (t.v === 'lfloor' ? 'rfloor' : 'rceil')) return null;
+        this.pos++;
+        return { k: 'fn', name: t.v === 'lfloor' ? 'floor' : 'ceil', a: inner };
       }
       default:
-        return GREEK.has(t.v) ? { k: 'var', name: `\\${t.v}` } : null;
+        return GREEK.has(t.v) ? { k: 'var', name: this.subscripted(`\\${t.v}`) } : null;
     }
   }
 }
@@ -281,6 +340,17 @@ export function evalExact(e: Expr, budget: Budget): Rational | null {
       }
       return null;
     }
+    case 'fn': {
+      if (!['abs', 'floor', 'ceil', 'fact'].includes(e.name)) return null;
+      const a = evalExact(e.a, budget);
+      if (!a) return null;
+      if (e.name === 'abs') return { n: a.n < 0n ? -a.n : a.n, d: a.d };
+      if (e.name === 'fact') return a.d === 1n && a.n >= 0n && a.n <= 1000n ? factorial(a.n, budget) : null;
+      const q = a.n / a.d; // BigInt division truncates toward zero
+      const r = a.n % a.d;
+      if (r === 0n) return { n: q, d: 1n };
+      return { n: e.name === 'floor' ? (a.n < 0n ? q - 1n : q) : a.n < 0n ? q : q + 1n, d: 1n };
+    }
     case 'sqrt': {
       // Exact only for perfect squares (sqrt(4/9) = 2/3); everything else goes numeric.
       if (e.index) return null;
@@ -292,6 +362,15 @@ export function evalExact(e: Expr, budget: Budget): Rational | null {
     }
     default: return null;
   }
+}
+
+function factorial(n: bigint, budget: Budget): Rational | null {
+  let f = 1n;
+  for (let i = 2n; i <= n; i++) {
+    budget.step();
+    f *= i;
+  }
+  return rational(f);
 }
 
 function isqrt(x: bigint): bigint {
@@ -338,8 +417,18 @@ export function evalFloat(e: Expr, env: Map<string, number>, budget: Budget): nu
         case 'tan': return Math.tan(a);
         case 'ln': return Math.log(a);
         case 'exp': return Math.exp(a);
+        case 'abs': return Math.abs(a);
+        case 'floor': return Math.floor(a);
+        case 'ceil': return Math.ceil(a);
+        case 'fact': return Number.isInteger(a) && a >= 0 && a <= 170 ? factorialFloat(a) : NaN;
       }
     }
   }
   return NaN;
+}
+
+function factorialFloat(n: number): number {
+  let f = 1;
+  for (let i = 2; i <= n; i++) f *= i;
+  return f;
 }

@@ -4,7 +4,7 @@
  * tolerance 1e-4), run there in a subprocess with a 1 s limit that counts as "not equal".
  * Here: numbers are compared exactly (BigInt rationals) or, for irrational values, in floating point with the
  * same 1e-4 tolerance; expressions with variables are equal when they agree at several fixed pseudo-random
- * points (an identity test; sympy's simplify can fail to prove some identities that this accepts). A Budget
+ * points, real and integer (an identity test; sympy's simplify can fail to prove some identities that this accepts). A Budget
  * bounds the work; running out of it is "not equal", as the reference's timeout is.
  */
 import { Budget, BudgetExceeded, evalExact, evalFloat, parseMath, variables, type Expr, type Parsed } from './latex-expr.js';
@@ -26,7 +26,10 @@ function samplePoints(vars: string[]): Map<string, number>[] {
   // Fixed LCG seed: the same inputs always get the same verdict.
   let s = 20260101;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  return Array.from({ length: SAMPLE_POINTS }, () => new Map(vars.map((v) => [v, 0.3 + 2.4 * rand()])));
+  const real = Array.from({ length: SAMPLE_POINTS }, () => new Map(vars.map((v) => [v, 0.3 + 2.4 * rand()])));
+  // Integer points too, where expressions such as (-1)^n or n! are only defined there.
+  const integer = Array.from({ length: SAMPLE_POINTS }, () => new Map(vars.map((v) => [v, 1 + Math.floor(6 * rand())])));
+  return [...real, ...integer];
 }
 
 function difference(p: Parsed): Expr {
