@@ -4,11 +4,22 @@ import { compareArms, type Observation } from '../../src/eval/stats/index.js';
 
 interface CompareFixture {
   observations: Observation[];
-  comparisons: { arm: string; language: string; n: number; baseline_score: number; arm_score: number; baseline_only: number; arm_only: number; p: number; p_holm: number }[];
+  comparisons: {
+    arm: string;
+    language: string;
+    n: number;
+    baseline_score: number;
+    arm_score: number;
+    baseline_only: number;
+    arm_only: number;
+    p: number;
+    p_holm: number;
+  }[];
 }
 const fixture = JSON.parse(readFileSync(new URL('./stats-reference.json', import.meta.url), 'utf8'));
 const COMPARE: CompareFixture = fixture.compare;
-const PAIRED: { name: string; baseline: number[]; arm: number[]; wilcoxon: { p: number }; ttest_rel: { p: number } }[] = fixture.paired_tests;
+type PairedCase = { name: string; baseline: number[]; arm: number[]; wilcoxon: { p: number }; ttest_rel: { p: number } };
+const PAIRED: PairedCase[] = fixture.paired_tests;
 
 const Z = 1.959963984540054 + 0.8416212335729143; // z_{0.975} + z_{0.8}: alpha 0.05 two-sided, power 0.8
 
@@ -49,6 +60,22 @@ describe('compareArms, binary outcomes', () => {
     const boost = result.find((c) => c.arm === 'boost' && c.language === 'all')!;
     expect(boost.discordant!.baselineOnly).toBe(0);
     expect(boost.ci[0]).toBeGreaterThan(0);
+  });
+
+  it('does not depend on the order the observations arrive in', () => {
+    const shuffled = [...COMPARE.observations].reverse();
+    expect(compareArms(shuffled, { baseline: 'baseline', binary: true, seed: 2025, arms: ['plan', 'boost'] })).toEqual(result);
+    // Without `arms`, arms come in the order first seen; each arm's numbers are the same.
+    const firstSeen = compareArms(shuffled, { baseline: 'baseline', binary: true, seed: 2025 });
+    expect(firstSeen.map((c) => c.arm)).toEqual(['boost', 'boost', 'boost', 'plan', 'plan', 'plan']);
+  });
+
+  it('compares only the arms named, and Holm runs over those', () => {
+    const [ja, sw, all] = compareArms(COMPARE.observations, { baseline: 'baseline', binary: true, seed: 2025, arms: ['plan'] });
+    expect([ja.language, sw.language, all.language]).toEqual(['ja', 'sw', 'all']);
+    const ps = [ja.p, sw.p, all.p].sort((x, y) => x - y);
+    const holm3 = [3 * ps[0], Math.max(3 * ps[0], 2 * ps[1]), Math.max(3 * ps[0], 2 * ps[1], ps[2])].map((x) => Math.min(1, x));
+    expect([ja.pHolm, sw.pHolm, all.pHolm].sort((x, y) => x - y)).toEqual(holm3);
   });
 
   it('is reproducible, seed-dependent, and an arm\'s interval does not depend on the other arms', () => {
@@ -152,7 +179,8 @@ describe('compareArms, pairing', () => {
     const base = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 1 : 0));
     const a1 = base.map((v, i) => (i % 5 === 0 ? 1 : v));
     const a2 = base.map((v, i) => (i % 7 === 0 ? 0 : v));
-    const out = compareArms([...obs('b', 'sw', base), ...obs('a1', 'sw', a1), ...obs('a2', 'sw', a2)], { baseline: 'b', binary: true, seed: 1 });
+    const o = [...obs('b', 'sw', base), ...obs('a1', 'sw', a1), ...obs('a2', 'sw', a2)];
+    const out = compareArms(o, { baseline: 'b', binary: true, seed: 1 });
     expect(out.map((c) => `${c.arm}/${c.language}`)).toEqual(['a1/sw', 'a1/all', 'a2/sw', 'a2/all']);
     const [p1, p2] = [out[0].p, out[2].p];
     const lo = Math.min(p1, p2);
@@ -195,15 +223,19 @@ describe('compareArms, continuous outcomes against SciPy', () => {
 describe('compareArms, bad input', () => {
   const good = [...obs('b', 'sw', [1, 0]), ...obs('a', 'sw', [1, 1])];
   const opts = { baseline: 'b', binary: true, seed: 1 };
+  const extra = (value: number): Observation => ({ arm: 'a', item: 'q9', lang: 'sw', sample: 0, value });
   it.each([
     ['no observations', [], opts, /no observations/],
     ['a missing baseline', good, { ...opts, baseline: 'base' }, /baseline arm "base" has no observations; arms present: b, a/],
-    ['a non-binary value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: 0.5 }], opts, /observation 4 .*binary outcomes must be 0 or 1, got 0.5/],
-    ['a non-finite value', [...good, { arm: 'a', item: 'q9', lang: 'sw', sample: 0, value: NaN }], { ...opts, binary: false }, /"value" must be a finite number/],
+    ['a non-binary value', [...good, extra(0.5)], opts, /observation 4 .*binary outcomes must be 0 or 1, got 0.5/],
+    ['a non-finite value', [...good, extra(NaN)], { ...opts, binary: false }, /"value" must be a finite number/],
     ['a sample recorded twice', [...good, { arm: 'a', item: 'q0', lang: 'sw', sample: 0, value: 1 }], opts, /sample 0 is recorded twice/],
     ['the reserved language "all"', [{ arm: 'b', item: 'q0', lang: 'all', sample: 0, value: 1 }], opts, /"all" is reserved/],
     ['an empty item id', [{ arm: 'b', item: '', lang: 'sw', sample: 0, value: 1 }], opts, /"item" must be a non-empty string/],
     ['an arm sharing no item', [...good, ...obs('c', 'ja', [1])], opts, /arm "c" shares no item/],
+    ['an unknown arm in "arms"', good, { ...opts, arms: ['a', 'z'] }, /arm "z" has no observations/],
+    ['the baseline in "arms"', good, { ...opts, arms: ['b'] }, /is the baseline and cannot be compared with itself/],
+    ['an arm named twice', good, { ...opts, arms: ['a', 'a'] }, /names an arm twice/],
     ['a fractional seed', good, { ...opts, seed: 1.5 }, /"seed" must be an integer/],
     ['zero resamples', good, { ...opts, resamples: 0 }, /"resamples" must be a positive integer/],
     ['confidence 95', good, { ...opts, confidence: 95 }, /confidence must lie strictly between 0 and 1/],

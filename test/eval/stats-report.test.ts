@@ -38,7 +38,14 @@ const base = Array.from({ length: 80 }, (_, i) => (i % 2 === 0 ? 1 : 0));
 const helps = base.map((v, i) => (i % 4 === 1 ? 1 : v)); // 20 wrong items made right
 const noise = base.map((v, i) => (i % 10 === 0 ? 1 - v : i % 10 === 5 ? 1 - v : v)); // 8 right->wrong, 8 wrong->right
 const comparisons = compareArms(
-  [...binaryObs('baseline', 'sw', base), ...binaryObs('steer|en', 'sw', helps), ...binaryObs('noise', 'sw', noise), ...binaryObs('baseline', 'ja', base), ...binaryObs('steer|en', 'ja', noise), ...binaryObs('noise', 'ja', noise)],
+  [
+    ...binaryObs('baseline', 'sw', base),
+    ...binaryObs('steer|en', 'sw', helps),
+    ...binaryObs('noise', 'sw', noise),
+    ...binaryObs('baseline', 'ja', base),
+    ...binaryObs('steer|en', 'ja', noise),
+    ...binaryObs('noise', 'ja', noise),
+  ],
   { baseline: 'baseline', binary: true, seed: 4, resamples: 2000 },
 );
 
@@ -47,7 +54,8 @@ describe('toReportJson', () => {
     const rows = toReportJson(comparisons);
     expect(rows).toHaveLength(comparisons.length);
     for (const [i, r] of rows.entries()) {
-      expect(Object.keys(r).sort()).toEqual(['arm', 'arm_score', 'baseline', 'baseline_score', 'ci', 'delta', 'discordant', 'language', 'n', 'p', 'p_holm'].sort());
+      const keys = ['arm', 'baseline', 'language', 'n', 'baseline_score', 'arm_score', 'delta', 'ci', 'p', 'p_holm', 'discordant'];
+      expect(Object.keys(r).sort()).toEqual(keys.sort());
       const c = comparisons[i];
       expect(r).toMatchObject({ arm: c.arm, baseline: 'baseline', language: c.language, n: c.n, delta: c.delta, p: c.p, p_holm: c.pHolm });
       expect(r.ci).toEqual(c.ci);

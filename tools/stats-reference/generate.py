@@ -3,12 +3,16 @@
 
 Regenerate (from the repository root):
     python3 tools/stats-reference/generate.py > test/eval/stats-reference.json
-The versions that produced the committed file are recorded in its "generator" field.
+The versions that produced the committed file are recorded in its "generator" field (python3 on PATH: Python
+3.11.7, SciPy 1.17.1, NumPy 2.4.6). Debian 12's /usr/bin/python3 with python3-scipy 1.10.1 gives the same values to
+1e-14 except the Wilcoxon p of "n12-ties-zeros": SciPy before 1.15 switches to the normal approximation when there
+are ties or zeros, newer SciPy (and src/eval/stats) enumerates every sign flip when n <= 13.
 Nothing here is used by the app or by npm test at run time; the tests only read the JSON.
 
 Sources: SciPy for the tests, distributions and the bootstrap; the Wilson interval by its closed formula and
 Newcombe (1998, Stat Med 17:857, Table I, method 3) worked examples; Holm by a plain loop over Holm's (1979) rule.
 """
+import inspect
 import json
 import math
 import platform
@@ -124,9 +128,11 @@ def bootstrap():
     base = rng.uniform(0, 1, 200)
     arm = base + rng.normal(0.03, 0.1, 200)
     base, arm = r(base), r(arm)
+    # SciPy >= 1.15 names the generator `rng`; Debian 12's SciPy 1.10 calls it `random_state`.
+    seed_arg = {"rng": np.random.default_rng(11)} if "rng" in inspect.signature(stats.bootstrap).parameters \
+        else {"random_state": np.random.default_rng(11)}
     res = stats.bootstrap((np.array(arm), np.array(base)), lambda a, b, axis: np.mean(a - b, axis=axis), paired=True,
-                          vectorized=True, method="percentile", n_resamples=10000, confidence_level=0.95,
-                          rng=np.random.default_rng(11))
+                          vectorized=True, method="percentile", n_resamples=10000, confidence_level=0.95, **seed_arg)
     return {"baseline": base, "arm": arm, "confidence": 0.95, "n_resamples": 10000,
             "ci": [float(res.confidence_interval.low), float(res.confidence_interval.high)],
             "standard_error": float(res.standard_error)}

@@ -24,15 +24,26 @@ export function compareArms(observations: readonly Observation[], opts: CompareO
   if (observations.length === 0) throw new StatsInputError('no observations to compare');
   const arms = groupByArm(observations, opts.binary);
   const base = arms.get(opts.baseline);
-  if (!base) throw new StatsInputError(`baseline arm ${JSON.stringify(opts.baseline)} has no observations; arms present: ${[...arms.keys()].join(', ')}`);
+  if (!base) {
+    const present = [...arms.keys()].join(', ');
+    throw new StatsInputError(`baseline arm ${JSON.stringify(opts.baseline)} has no observations; arms present: ${present}`);
+  }
   const baseLangs = new Set(base.lang.values());
   const out: ArmComparison[] = [];
   /** Index of the comparison whose Holm-adjusted p a pooled single-language comparison shares. */
   const sameAs = new Map<number, number>();
-  for (const [armName, arm] of arms) {
-    if (armName === opts.baseline) continue;
+  const armNames = opts.arms ?? [...arms.keys()].filter((a) => a !== opts.baseline);
+  for (const armName of armNames) {
+    const arm = arms.get(armName);
+    if (!arm) throw new StatsInputError(`arm ${JSON.stringify(armName)} has no observations; arms present: ${[...arms.keys()].join(', ')}`);
+    if (armName === opts.baseline) {
+      throw new StatsInputError(`arm ${JSON.stringify(armName)} is the baseline and cannot be compared with itself`);
+    }
     const pairs = pairItems(base, arm);
-    if (pairs.langs.length === 0) throw new StatsInputError(`arm ${JSON.stringify(armName)} shares no item (same language and id) with baseline ${JSON.stringify(opts.baseline)}`);
+    if (pairs.langs.length === 0) {
+      const names = `arm ${JSON.stringify(armName)} shares no item (same language and id) with baseline ${JSON.stringify(opts.baseline)}`;
+      throw new StatsInputError(names);
+    }
     const langs = [...new Set(pairs.langs)].sort();
     const common = { arm: armName, opts, maxSamples: Math.max(base.maxSamples, arm.maxSamples) };
     const first = out.length;
@@ -43,10 +54,16 @@ export function compareArms(observations: readonly Observation[], opts: CompareO
     const pooled = compareOne(pairs.baseline, pairs.arm, 'all', common);
     if (pairs.baselineOnly + pairs.armOnly > 0) {
       pooled.unpaired = { baselineOnly: pairs.baselineOnly, armOnly: pairs.armOnly };
-      pooled.warnings.push(`${pairs.baselineOnly + pairs.armOnly} items are in one arm only and were left out of the pairing (baseline only: ${pairs.baselineOnly}, arm only: ${pairs.armOnly})`);
+      pooled.warnings.push(
+        `${pairs.baselineOnly + pairs.armOnly} items are in one arm only and were left out of the pairing ` +
+          `(baseline only: ${pairs.baselineOnly}, arm only: ${pairs.armOnly})`,
+      );
     }
     const missing = [...baseLangs].filter((l) => !langs.includes(l)).sort();
-    if (missing.length > 0) pooled.warnings.push(`no item of ${missing.join(', ')} is in both arms: no comparison for ${missing.length === 1 ? 'that language' : 'those languages'}`);
+    if (missing.length > 0) {
+      const those = missing.length === 1 ? 'that language' : 'those languages';
+      pooled.warnings.push(`no item of ${missing.join(', ')} is in both arms: no comparison for ${those}`);
+    }
     if (langs.length === 1) sameAs.set(out.length, first);
     out.push(pooled);
   }
@@ -66,6 +83,9 @@ function checkOptions(opts: CompareOptions): void {
     checkConfidence(opts.confidence ?? 0.95);
   } catch (e) {
     throw new StatsInputError(`compare options: ${(e as Error).message}`);
+  }
+  if (opts.arms !== undefined && new Set(opts.arms).size !== opts.arms.length) {
+    throw new StatsInputError(`compare options: "arms" names an arm twice: ${opts.arms.join(', ')}`);
   }
   if (opts.continuousTest !== undefined && opts.continuousTest !== 'wilcoxon' && opts.continuousTest !== 'paired-t') {
     throw new StatsInputError(`compare options: "continuousTest" must be "wilcoxon" or "paired-t", got ${String(opts.continuousTest)}`);
@@ -101,88 +121,124 @@ export function comparisonSeed(seed: number, arm: string, language: string): num
 }
 
 const points = (x: number): string => (100 * x).toFixed(1);
+const isZeroOne = (v: Float64Array) => v.every((x) => x === 0 || x === 1);
 
-function compareOne(
-  b: Float64Array,
-  a: Float64Array,
-  language: string,
-  ctx: { arm: string; opts: CompareOptions; maxSamples: number },
-): ArmComparison {
+interface ComparisonContext {
+  arm: string;
+  opts: CompareOptions;
+  maxSamples: number;
+}
+
+function compareOne(b: Float64Array, a: Float64Array, language: string, ctx: ComparisonContext): ArmComparison {
   const { opts } = ctx;
   const n = b.length;
   const diffs = Float64Array.from(b, (x, i) => a[i] - x);
   const baselineScore = mean(b);
   const armScore = mean(a);
-  const warnings: string[] = [];
-  const boot = pairedBootstrap(diffs, { seed: comparisonSeed(opts.seed, ctx.arm, language), resamples: opts.resamples, confidence: opts.confidence });
-  const zeroBinary = (v: Float64Array) => v.every((x) => x === 0 || x === 1);
-  const base = { arm: ctx.arm, baseline: opts.baseline, language, n, baselineScore, armScore, delta: armScore - baselineScore, ci: boot.ci, pHolm: NaN };
-
-  let test: ArmComparison['test'];
-  let p: number;
-  let discordant: ArmComparison['discordant'];
-  if (opts.binary && zeroBinary(b) && zeroBinary(a)) {
-    let baselineOnly = 0;
-    let armOnly = 0;
-    for (let i = 0; i < n; i++) {
-      if (b[i] === 1 && a[i] === 0) baselineOnly++;
-      else if (b[i] === 0 && a[i] === 1) armOnly++;
-    }
-    discordant = { baselineOnly, armOnly };
-    test = 'mcnemar-exact';
-    p = mcnemarExact(baselineOnly, armOnly).p;
-  } else {
-    test = opts.binary ? 'wilcoxon' : (opts.continuousTest ?? 'wilcoxon');
-    if (opts.binary) warnings.push('items have several samples, so item scores are fractions: McNemar needs 0/1 items; the Wilcoxon signed-rank test on item means is used instead');
-    if (test === 'paired-t' && n < 2) {
-      p = 1;
-      warnings.push('one paired item: no paired t test is possible (p set to 1)');
-    } else {
-      p = test === 'paired-t' ? pairedT(diffs).p : wilcoxonSignedRank(diffs).p;
-    }
+  const seed = comparisonSeed(opts.seed, ctx.arm, language);
+  const { ci } = pairedBootstrap(diffs, { seed, resamples: opts.resamples, confidence: opts.confidence });
+  const tested = pairedTest(b, a, diffs, opts);
+  const warnings = [...tested.warnings];
+  if (ctx.maxSamples > 1) {
+    warnings.push(`items have up to ${ctx.maxSamples} samples per arm; each item's samples were averaged before pairing`);
   }
-  if (ctx.maxSamples > 1) warnings.push(`items have up to ${ctx.maxSamples} samples per arm; each item's samples were averaged before pairing`);
-
-  const allSame = diffs.every((d) => d === 0);
-  if (allSame) {
-    const constant = b.every((x) => x === b[0]);
+  if (diffs.every((d) => d === 0)) {
     warnings.push(
-      constant
+      b.every((x) => x === b[0])
         ? `every item scores ${b[0]} under both arms: nothing can be detected at this floor or ceiling`
         : 'the arm and the baseline score identically on every item: the arm changes no outcome',
     );
   }
+  const { mde, sd } = detectable(diffs, b, baselineScore, opts.binary, warnings);
+  warnings.push(...sizeWarnings(n, mde, sd, opts.binary));
 
-  let sd = sampleSd(diffs);
-  if (sd === 0) {
-    // Nothing varies: fall back to the spread two independent arms with the baseline's scores would have.
-    sd = opts.binary ? Math.sqrt(baselineScore > 0 && baselineScore < 1 ? 2 * baselineScore * (1 - baselineScore) : 0.5) : Math.SQRT2 * sampleSd(b);
-    if (n > 1) warnings.push('the per-item differences do not vary; the minimum detectable effect assumes independent arms with the baseline\'s spread');
-  }
-  const mde = sd > 0 ? minimumDetectableEffect(n, sd) : NaN;
-
-  const minItems = opts.binary ? MIN_ITEMS_BINARY : MIN_ITEMS_CONTINUOUS;
-  if (n < minItems) {
-    warnings.push(
-      opts.binary
-        ? `only ${n} paired items (fewer than ${minItems}): one item is ${points(1 / n)} points of accuracy`
-        : `only ${n} paired items (fewer than ${minItems}): the interval and the test are rough`,
-    );
-  }
-  if (opts.binary && mde > PAPER_EFFECT) {
-    warnings.push(
-      `the minimum detectable effect is ${points(mde)} points (80% power, alpha 0.05 two-sided): ${n} items cannot detect the 1-2 point effects the papers report; about ${itemsNeeded(PAPER_EFFECT, sd)} items would be needed for 2 points`,
-    );
-  }
-  if (n === 1) warnings.push('one paired item: the bootstrap interval is a single point');
-
-  const out: ArmComparison = { ...base, p, test, mde, warnings };
+  const out: ArmComparison = {
+    arm: ctx.arm,
+    baseline: opts.baseline,
+    language,
+    n,
+    baselineScore,
+    armScore,
+    delta: armScore - baselineScore,
+    ci,
+    p: tested.p,
+    pHolm: NaN,
+    test: tested.test,
+    mde,
+    warnings,
+  };
   if (opts.binary) {
     // Item means times n can stray past n by a rounding error.
     const successes = (score: number) => Math.min(n, Math.max(0, score * n));
     out.baselineCi = wilsonInterval(successes(baselineScore), n, opts.confidence);
     out.armCi = wilsonInterval(successes(armScore), n, opts.confidence);
   }
-  if (discordant) out.discordant = discordant;
+  if (tested.discordant) out.discordant = tested.discordant;
+  return out;
+}
+
+/** Exact McNemar for 0/1 items; otherwise the continuous test (fractional binary items: Wilcoxon). */
+function pairedTest(
+  b: Float64Array,
+  a: Float64Array,
+  diffs: Float64Array,
+  opts: CompareOptions,
+): { test: ArmComparison['test']; p: number; discordant?: ArmComparison['discordant']; warnings: string[] } {
+  if (opts.binary && isZeroOne(b) && isZeroOne(a)) {
+    let baselineOnly = 0;
+    let armOnly = 0;
+    for (let i = 0; i < b.length; i++) {
+      if (b[i] === 1 && a[i] === 0) baselineOnly++;
+      else if (b[i] === 0 && a[i] === 1) armOnly++;
+    }
+    return { test: 'mcnemar-exact', p: mcnemarExact(baselineOnly, armOnly).p, discordant: { baselineOnly, armOnly }, warnings: [] };
+  }
+  const warnings: string[] = [];
+  if (opts.binary) {
+    warnings.push(
+      'items have several samples, so item scores are fractions: McNemar needs 0/1 items; ' +
+        'the Wilcoxon signed-rank test on item means is used instead',
+    );
+  }
+  const test = opts.binary ? 'wilcoxon' : (opts.continuousTest ?? 'wilcoxon');
+  if (test === 'paired-t' && diffs.length < 2) {
+    warnings.push('one paired item: no paired t test is possible (p set to 1)');
+    return { test, p: 1, warnings };
+  }
+  return { test, p: test === 'paired-t' ? pairedT(diffs).p : wilcoxonSignedRank(diffs).p, warnings };
+}
+
+/** MDE from the spread of the differences; when they do not vary, from independent arms with the baseline's spread. */
+function detectable(diffs: Float64Array, b: Float64Array, p0: number, binary: boolean, warnings: string[]): { mde: number; sd: number } {
+  let sd = sampleSd(diffs);
+  if (sd === 0) {
+    sd = binary ? Math.sqrt(p0 > 0 && p0 < 1 ? 2 * p0 * (1 - p0) : 0.5) : Math.SQRT2 * sampleSd(b);
+    if (diffs.length > 1) {
+      warnings.push(
+        'the per-item differences do not vary; ' +
+          "the minimum detectable effect assumes independent arms with the baseline's spread",
+      );
+    }
+  }
+  return { mde: sd > 0 ? minimumDetectableEffect(diffs.length, sd) : NaN, sd };
+}
+
+function sizeWarnings(n: number, mde: number, sd: number, binary: boolean): string[] {
+  const out: string[] = [];
+  const minItems = binary ? MIN_ITEMS_BINARY : MIN_ITEMS_CONTINUOUS;
+  if (n < minItems) {
+    out.push(
+      binary
+        ? `only ${n} paired items (fewer than ${minItems}): one item is ${points(1 / n)} points of accuracy`
+        : `only ${n} paired items (fewer than ${minItems}): the interval and the test are rough`,
+    );
+  }
+  if (binary && mde > PAPER_EFFECT) {
+    out.push(
+      `the minimum detectable effect is ${points(mde)} points (80% power, alpha 0.05 two-sided): ${n} items cannot detect ` +
+        `the 1-2 point effects the papers report; about ${itemsNeeded(PAPER_EFFECT, sd)} items would be needed for 2 points`,
+    );
+  }
+  if (n === 1) out.push('one paired item: the bootstrap interval is a single point');
   return out;
 }

@@ -22,6 +22,11 @@ export interface CompareOptions {
   /** Bootstrap resamples, default 10,000. */
   resamples?: number;
   confidence?: number;
+  /**
+   * The arms to compare with the baseline, in report order. Default: every other arm, in the order first seen.
+   * Naming an arm without observations is an error; arms left out are not compared (and not in the Holm family).
+   */
+  arms?: readonly string[];
   /** Continuous outcomes only: the paired test, default 'wilcoxon' (signed-rank, as scipy.stats.wilcoxon). */
   continuousTest?: 'wilcoxon' | 'paired-t';
 }
@@ -42,7 +47,10 @@ export interface ArmComparison {
   /** Paired bootstrap interval of the mean difference (arm minus baseline). */
   ci: [number, number];
   p: number;
-  /** Holm-adjusted over every comparison returned by one call. */
+  /**
+   * Holm-adjusted over every comparison returned by one call (an arm's pooled comparison over a single language is
+   * the same hypothesis as that language's, counted once, and shares its value).
+   */
   pHolm: number;
   test: 'mcnemar-exact' | 'wilcoxon' | 'paired-t';
   /** Binary only: items right under the baseline and wrong under the arm, and the reverse. */
@@ -64,4 +72,12 @@ export { holm } from './holm.js';
 export { minimumDetectableEffect, itemsNeeded, type PowerOptions } from './power.js';
 export { StatsInputError } from './pairing.js';
 export { selectionWarning, splitDevTest, bestArm, type DevTestSplit } from './sweeps.js';
-export { toReportJson, comparisonRows, toCsv, summaryMarkdown, type ReportComparison, type SummaryContext, type CsvValue } from './report.js';
+export {
+  toReportJson,
+  comparisonRows,
+  toCsv,
+  summaryMarkdown,
+  type ReportComparison,
+  type SummaryContext,
+  type CsvValue,
+} from './report.js';

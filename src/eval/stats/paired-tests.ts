@@ -95,7 +95,9 @@ export function pairedT(differences: ArrayLike<number>): PairedTestResult & { df
   for (let i = 0; i < n; i++) ss += (differences[i] - mean) ** 2;
   const sd = Math.sqrt(ss / (n - 1));
   const df = n - 1;
-  if (sd === 0) return mean === 0 ? { statistic: 0, p: 1, method: 't', df } : { statistic: Math.sign(mean) * Infinity, p: 0, method: 't', df };
+  if (sd === 0) {
+    return mean === 0 ? { statistic: 0, p: 1, method: 't', df } : { statistic: Math.sign(mean) * Infinity, p: 0, method: 't', df };
+  }
   const t = mean / (sd / Math.sqrt(n));
   return { statistic: t, p: studentTTwoSided(t, df), method: 't', df };
 }

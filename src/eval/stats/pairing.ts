@@ -28,8 +28,12 @@ export function groupByArm(observations: readonly Observation[], binary: boolean
       if (typeof o[field] !== 'string' || o[field] === '') throw new StatsInputError(`${where}: "${field}" must be a non-empty string`);
     }
     if (o.lang === 'all') throw new StatsInputError(`${where}: "all" is reserved for the pooled comparison and cannot be a language`);
-    if (!Number.isInteger(o.sample) || o.sample < 0) throw new StatsInputError(`${where}: "sample" must be a non-negative integer, got ${o.sample}`);
-    if (typeof o.value !== 'number' || !Number.isFinite(o.value)) throw new StatsInputError(`${where}: "value" must be a finite number, got ${o.value}`);
+    if (!Number.isInteger(o.sample) || o.sample < 0) {
+      throw new StatsInputError(`${where}: "sample" must be a non-negative integer, got ${o.sample}`);
+    }
+    if (typeof o.value !== 'number' || !Number.isFinite(o.value)) {
+      throw new StatsInputError(`${where}: "value" must be a finite number, got ${o.value}`);
+    }
     if (binary && o.value !== 0 && o.value !== 1) throw new StatsInputError(`${where}: binary outcomes must be 0 or 1, got ${o.value}`);
     let arm = sums.get(o.arm);
     if (!arm) sums.set(o.arm, (arm = new Map()));
@@ -64,13 +68,19 @@ export interface Pairs {
   armOnly: number;
 }
 
-/** Items present in both arms, in the baseline's order; items in one arm only are counted, not paired. */
+/**
+ * Items present in both arms, ordered by (language, id) so that the bootstrap, which draws by position, gives the
+ * same interval whatever order the observations arrived in (a resumed run stores them in another order).
+ * Items in one arm only are counted, not paired.
+ */
 export function pairItems(baseline: ArmItems, arm: ArmItems): Pairs {
   const b: number[] = [];
   const a: number[] = [];
   const langs: string[] = [];
   let baselineOnly = 0;
-  for (const [key, value] of baseline.means) {
+  const keys = [...baseline.means.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  for (const key of keys) {
+    const value = baseline.means.get(key) as number;
     const other = arm.means.get(key);
     if (other === undefined) {
       baselineOnly++;

@@ -51,9 +51,13 @@ export function summariseRandomControls(comparisons: readonly ArmComparison[], o
   const planRows = comparisons.filter((c) => c.arm === opts.plan);
   if (planRows.length === 0) throw new StatsInputError(`no comparison for plan arm ${JSON.stringify(opts.plan)}`);
   const missingArms = opts.controls.filter((arm) => !comparisons.some((c) => c.arm === arm));
-  if (missingArms.length > 0) throw new StatsInputError(`no comparison for control arm(s) ${missingArms.map((a) => JSON.stringify(a)).join(', ')}`);
+  if (missingArms.length > 0) {
+    throw new StatsInputError(`no comparison for control arm(s) ${missingArms.map((a) => JSON.stringify(a)).join(', ')}`);
+  }
   return planRows.map((row) => {
-    const controls = opts.controls.flatMap((arm) => comparisons.filter((c) => c.arm === arm && c.language === row.language).map((c) => ({ arm, effect: c.delta })));
+    const controls = opts.controls.flatMap((arm) =>
+      comparisons.filter((c) => c.arm === arm && c.language === row.language).map((c) => ({ arm, effect: c.delta })),
+    );
     if (controls.length === 0) throw new StatsInputError(`no control arm has a comparison in language ${row.language}`);
     const effects = controls.map((c) => c.effect);
     const percentile = randomControlPercentile(row.delta, effects);

@@ -166,7 +166,9 @@ export function summaryMarkdown(comparisons: readonly ArmComparison[], ctx: Summ
   const shown = comparisons.filter(excludesZero);
   if (shown.length === 0) {
     const mdes = comparisons.map((c) => c.mde).filter((m) => Number.isFinite(m));
-    const range = mdes.length > 0 ? `${fmtDiff(comparisons[0], Math.min(...mdes)).replace('+', '')} to ${fmtDiff(comparisons[0], Math.max(...mdes)).replace('+', '')}${unit(comparisons[0])}` : 'not estimable';
+    const first = comparisons[0];
+    const magnitude = (x: number) => fmtDiff(first, x).replace('+', '');
+    const range = mdes.length > 0 ? `${magnitude(Math.min(...mdes))} to ${magnitude(Math.max(...mdes))}${unit(first)}` : 'not estimable';
     lines.push(
       `No difference is distinguishable from zero: every ${pct} interval of the difference includes 0. ` +
         `This does not show that the arms are equal; the smallest effects these item counts would detect (80% power) are ${range}.`,
@@ -184,11 +186,16 @@ export function summaryMarkdown(comparisons: readonly ArmComparison[], ctx: Summ
     }
     const rest = comparisons.length - shown.length;
     if (rest > 0) lines.push(`- The other ${rest} comparison${rest === 1 ? '' : 's'}: the interval includes 0.`);
-    if (!shown.some((c) => c.pHolm < alpha)) lines.push('', `None of these survives the Holm correction at alpha ${alpha.toFixed(2)}: treat them as unconfirmed.`);
+    if (!shown.some((c) => c.pHolm < alpha)) {
+      lines.push('', `None of these survives the Holm correction at alpha ${alpha.toFixed(2)}: treat them as unconfirmed.`);
+    }
   }
   lines.push('');
 
-  const languages = [...new Set(comparisons.map((c) => c.language))].sort((a, b) => (a === 'all' ? 1 : b === 'all' ? -1 : a < b ? -1 : a > b ? 1 : 0));
+  // Languages alphabetically, the pooled "all" last.
+  const order = (l: string) => (l === 'all' ? '\uffff' : l);
+  const byLanguage = (a: string, b: string) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0);
+  const languages = [...new Set(comparisons.map((c) => c.language))].sort(byLanguage);
   lines.push('## Comparisons', '');
   lines.push(`| Language | Arm | n | Baseline | Arm | Difference | ${pct} CI | Test | p | p (Holm) | Baseline-only / arm-only | MDE |`);
   lines.push('|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|');
@@ -197,10 +204,21 @@ export function summaryMarkdown(comparisons: readonly ArmComparison[], ctx: Summ
       const baseCi = c.baselineCi ? ` [${fmtScore(c, c.baselineCi[0])}, ${fmtScore(c, c.baselineCi[1])}]` : '';
       const armCi = c.armCi ? ` [${fmtScore(c, c.armCi[0])}, ${fmtScore(c, c.armCi[1])}]` : '';
       const disc = c.discordant ? `${c.discordant.baselineOnly} / ${c.discordant.armOnly}` : '';
-      lines.push(
-        `| ${cell(c.language)} | ${cell(c.arm)} | ${c.n} | ${fmtScore(c, c.baselineScore)}${baseCi} | ${fmtScore(c, c.armScore)}${armCi} | ` +
-          `${fmtDiff(c, c.delta)}${unit(c)} | [${fmtDiff(c, c.ci[0])}, ${fmtDiff(c, c.ci[1])}] | ${TEST_NAMES[c.test]} | ${fmtP(c.p)} | ${fmtP(c.pHolm)} | ${disc} | ${fmtDiff(c, c.mde).replace('+', '')}${unit(c)} |`,
-      );
+      const cells = [
+        cell(c.language),
+        cell(c.arm),
+        String(c.n),
+        `${fmtScore(c, c.baselineScore)}${baseCi}`,
+        `${fmtScore(c, c.armScore)}${armCi}`,
+        `${fmtDiff(c, c.delta)}${unit(c)}`,
+        `[${fmtDiff(c, c.ci[0])}, ${fmtDiff(c, c.ci[1])}]`,
+        TEST_NAMES[c.test],
+        fmtP(c.p),
+        fmtP(c.pHolm),
+        disc,
+        `${fmtDiff(c, c.mde).replace('+', '')}${unit(c)}`,
+      ];
+      lines.push(`| ${cells.join(' | ')} |`);
     }
   }
   lines.push('');
