@@ -183,7 +183,7 @@ describe('experiment runner (nll, choice)', () => {
     }
   });
 
-  it('choice: log-likelihood per option, accuracy from the argmax, also length-normalised', async () => {
+  it('choice: log-likelihood per option, accuracy from the argmax, also per character (acc_norm)', async () => {
     const store = Store.open(join(tmp.dir, 'choice.db'));
     try {
       const spec = parseExperimentSpec({
@@ -194,7 +194,7 @@ describe('experiment runner (nll, choice)', () => {
       const rows = experimentResults(store, res.experimentId);
       expect(rows).toHaveLength(2 * 2 * 6);
       for (const r of rows) {
-        const ll = (r.loglik as { options: number[]; normalised: number[] }).options;
+        const ll = (r.loglik as { options: number[] }).options;
         expect(ll).toHaveLength(4);
         for (const x of ll) expect(x).toBeLessThan(0);
         const choice = ll.indexOf(Math.max(...ll)) + 1;
@@ -203,10 +203,13 @@ describe('experiment runner (nll, choice)', () => {
         expect(r.extracted).toBe(String(choice));
         expect(r.correct).toBe(choice === gold);
         expect(r.score).toBe(choice === gold ? 1 : 0);
-        const bytes = ['the cat', 'a dog ate bread', 'house', 'on the mat and more'].map((o) => Buffer.byteLength(o));
-        const norm = ll.map((x, i) => x / bytes[i]!);
-        expect((r.loglik as { normalised: number[] }).normalised).toEqual(norm);
+        // acc_norm as lm-evaluation-harness: log-likelihood per character of the continuation (the option itself: the
+        // Belebele template is a chat turn, so the answer starts the assistant turn with no leading space).
+        const chars = ['the cat', 'a dog ate bread', 'house', 'on the mat and more'].map((o) => o.length);
+        expect((r.loglik as { chars: number[] }).chars).toEqual(chars);
+        const norm = ll.map((x, i) => x / chars[i]!);
         expect(r.extra!.choiceNormalised).toBe(norm.indexOf(Math.max(...norm)) + 1);
+        expect(r.extra!.correctNormalised).toBe(norm.indexOf(Math.max(...norm)) + 1 === gold);
       }
     } finally {
       store.close();

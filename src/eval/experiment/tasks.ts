@@ -2,7 +2,7 @@
  * The four experiment tasks over the engine: per item a prepared prompt (token ids), then per unit (a batch of
  * items for one arm and sample) one batched engine call and one result row per item.
  * - nll: mean negative log-likelihood of the item's raw text (every token after the first), via engine.score;
- * - choice: log-likelihood of each option after the prompt (also per UTF-8 byte, as lm-evaluation-harness's acc_norm);
+ * - choice: log-likelihood of each option after the prompt, scored by src/eval/scoring (acc, per-character acc_norm);
  * - generate: batched generation, scored by src/eval/scoring (answer extraction, equivalence, language);
  * - translate: generation from the source language, scored with chrF and language consistency.
  */
@@ -12,7 +12,7 @@ import { getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from
 import type { Engine, SequenceRouting, SteeringInput } from '../../engine/index.js';
 import { findLanguage } from '../../languages/index.js';
 import type { ExperimentResult } from '../../store/index.js';
-import type { Scorer, ScoringTask } from '../scoring/index.js';
+import { scoreChoice, type Scorer, type ScoringTask } from '../scoring/index.js';
 import type { ResolvedArm } from './arms.js';
 import type { ExperimentSpec } from './spec.js';
 
@@ -47,7 +47,8 @@ export interface PreparedItem extends WorkItem {
   promptIds: number[];
   /** nll: the scored tokens; choice: one continuation per option. */
   continuations: number[][];
-  optionBytes: number[];
+  /** choice: each option's continuation text (for the per-character normalisation). */
+  optionTexts: string[];
   /** Gold: answer text, option index (choice), or the reference translation. */
   answer: string | null;
   goldOption: number | null;
@@ -104,14 +105,13 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
   const tk = engine.tokenizer;
   if (!tk) throw new ExperimentError(`${spec.model} has no tokenizer.json; experiments need the model's tokenizer`);
   const backend = createEngineBackend(engine, { modelPath: spec.model, fingerprint: 'n/a' });
-  const utf8 = new TextEncoder();
   return work.map((w) => {
     const item = dataset.item(w.language, w.id);
     const where = `${w.language} item ${w.id}`;
     if (spec.task === 'nll') {
       const ids = tk.encode(item.text, { addSpecialTokens: true });
       if (ids.length < 2) throw new ExperimentError(`${where}: the text has ${ids.length} token(s); nll needs at least 2 (the first is context)`);
-      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionBytes: [], answer: null, goldOption: null };
+      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionTexts: [], answer: null, goldOption: null };
     }
     const rendered = renderPrompt(spec, dataset, item, w.language);
     const promptIds = backend.encode(rendered).ids;
@@ -126,11 +126,11 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
         if (ids.length === 0) throw new ExperimentError(`${where}: option ${i + 1} encodes to no tokens`);
         return ids;
       });
-      return { ...w, promptText, promptIds, continuations, optionBytes: item.options.map((o) => utf8.encode(lead + o).length), answer: item.answer ?? null, goldOption: goldOption(item, where) };
+      return { ...w, promptText, promptIds, continuations, optionTexts: item.options.map((o) => lead + o), answer: item.answer ?? null, goldOption: goldOption(item, where) };
     }
     const answer = spec.task === 'translate' ? item.text : (item.answer ?? null);
     if (answer === null) throw new ExperimentError(`${where}: a generate task needs a gold answer; the item has none`);
-    return { ...w, promptText, promptIds, continuations: [], optionBytes: [], answer, goldOption: null };
+    return { ...w, promptText, promptIds, continuations: [], optionTexts: [], answer, goldOption: null };
   });
 }
 
@@ -206,18 +206,17 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
       const mine = scored.slice(at, at + p.continuations.length);
       at += p.continuations.length;
       const ll = mine.map((s) => s.total);
-      const norm = ll.map((x, i) => x / p.optionBytes[i]!);
-      const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best]! ? i : best), 0);
-      const choice = argmax(ll);
+      const c = scoreChoice({ logLikelihoods: ll, gold: p.goldOption!, choices: p.optionTexts, tokenCounts: p.continuations.map((x) => x.length) });
       const n = p.continuations.reduce((s, c) => s + c.length, 0);
       tokens += p.continuations.reduce((s, c) => s + p.promptIds.length + c.length, 0);
       // Routing of the gold option's tokens: what the model does while reading the right answer.
       const gold = mine[p.goldOption!]!;
       const total = p.promptIds.length + p.continuations[p.goldOption!]!.length;
       return {
-        ...base(p, ctx, null), extracted: String(choice + 1), score: choice === p.goldOption ? 1 : 0, correct: choice === p.goldOption, noAnswer: false,
-        loglik: { options: ll, normalised: norm }, numTokens: n, routing: routingSummary(ctx, gold.routing, p.promptIds.length, total),
-        extra: { gold: p.goldOption! + 1, choiceNormalised: argmax(norm) + 1, correctNormalised: argmax(norm) === p.goldOption },
+        ...base(p, ctx, null), extracted: String(c.predicted + 1), score: c.correct ? 1 : 0, correct: c.correct, noAnswer: false,
+        loglik: { options: ll, tokens: p.continuations.map((x) => x.length), chars: p.optionTexts.map((t) => Array.from(t).length) },
+        numTokens: n, routing: routingSummary(ctx, gold.routing, p.promptIds.length, total),
+        extra: { gold: p.goldOption! + 1, choiceNormalised: c.predictedNorm! + 1, correctNormalised: c.correctNorm!, choicePerToken: c.predictedPerToken! + 1, correctPerToken: c.correctPerToken! },
       };
     });
     return { rows, tokens };
