@@ -12,6 +12,11 @@ export interface SamplingOptions {
   topP?: number;
   topK?: number;
   seed?: number;
+  /**
+   * One seed per prompt: each row samples from its own generator, so a row's tokens do not depend on which other
+   * prompts share its batch (experiments give every arm of an item the same seed). Overrides `seed`.
+   */
+  seeds?: number[];
 }
 
 /** Routing of the real tokens of one sequence: per MoE layer, rows in token order. */
@@ -147,9 +152,11 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
   const { numExperts: E, topK: k, moeLayers, vocabSize: V } = session.info;
   const stop = new Set(req.stopIds ?? []);
   const sampling = req.sampling ?? {};
-  const rng = createRng(sampling.seed ?? 0);
-  const pick = (logits: Float32Array) =>
-    pickToken(logits, { temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, rng });
+  if (sampling.seeds && sampling.seeds.length !== B) throw new EngineError(`sampling.seeds has ${sampling.seeds.length} seeds for ${B} prompts; give one per prompt`);
+  const shared = sampling.seeds ? undefined : createRng(sampling.seed ?? 0);
+  const rngs = req.prompts.map((_, b) => shared ?? createRng(sampling.seeds![b]!));
+  const pick = (logits: Float32Array, b: number) =>
+    pickToken(logits, { temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, rng: rngs[b] });
 
   const { ids, mask, width } = leftPad(req.prompts, req.padId ?? 0);
   const collectors = req.prompts.map(() => new RoutingCollector(moeLayers.length, k, E));
@@ -166,7 +173,7 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
   const fullMask = mask.map((m) => [...m]);
   for (let step = 0; step < req.maxNewTokens; step++) {
     checkCancelled(req.signal);
-    const tokens = req.prompts.map((_, b) => (finished[b] ? (req.padId ?? 0) : pick(lastRow(b))));
+    const tokens = req.prompts.map((_, b) => (finished[b] ? (req.padId ?? 0) : pick(lastRow(b), b)));
     const active = finished.map((f) => !f);
     tokens.forEach((tok, b) => {
       if (!active[b]) return;
