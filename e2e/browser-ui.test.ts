@@ -21,14 +21,18 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
   let tmp: string;
   let dataDir: string;
   let server: ChildProcess;
+  /** http://127.0.0.1:PORT/ and the token `serve` printed with it. */
   let baseUrl: string;
+  let token: string;
+  /** The address as `serve` prints it: the page keeps the token and removes it from the address bar. */
+  const pageUrl = (hash = '') => `${baseUrl}?token=${token}${hash}`;
   let browser: Browser;
 
   async function api<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
-    const body = (await (await fetch(`${baseUrl}api/${method}`, { method: 'POST', body: JSON.stringify(args ?? null) })).json()) as {
-      ok: boolean; result: ApiResult<M>; error?: string;
-    };
-    if (!body.ok) throw new Error(body.error);
+    const body = (await (await fetch(`${baseUrl}api/${method}`, {
+      method: 'POST', body: JSON.stringify(args ?? null), headers: { authorization: `Bearer ${token}` },
+    })).json()) as { ok: boolean; result: ApiResult<M>; error?: { message: string } };
+    if (!body.ok) throw new Error(body.error?.message);
     return body.result;
   }
 
@@ -50,15 +54,18 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--ui', outDir, '--data', dataDir], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    baseUrl = await new Promise<string>((res, rej) => {
+    const printed = await new Promise<string>((res, rej) => {
       let err = '';
       server.stderr!.on('data', (c: Buffer) => {
         err += c.toString();
-        const m = /at (http:\/\/\S+)/.exec(err);
+        const m = /open (http:\/\/\S+)/.exec(err);
         if (m) res(m[1]!);
       });
       server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
     });
+    const url = new URL(printed);
+    token = url.searchParams.get('token')!;
+    baseUrl = `${url.origin}/`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
@@ -75,7 +82,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     const info = await api('app.info', undefined);
     expect(info.dataDir).toBe(dataDir);
     const page = await browser.newPage();
-    await page.goto(baseUrl);
+    await page.goto(pageUrl());
+    await page.getByTestId('app-info').waitFor();
+    // The token left the address bar but stays with the tab.
+    expect(page.url()).not.toContain('token');
+    await page.reload();
     await page.getByTestId('app-info').waitFor();
     expect(await page.getByTestId('ep').textContent()).toBe(info.executionProvider.name);
     expect(await page.textContent('h1')).toBe('Routescope');
@@ -83,10 +94,12 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
   });
 
   it('refuses unknown API methods and bad bodies with a clear error', async () => {
-    const unknown = await fetch(`${baseUrl}api/no.such`, { method: 'POST', body: 'null' });
+    const headers = { authorization: `Bearer ${token}` };
+    expect((await fetch(`${baseUrl}api/app.info`, { method: 'POST', body: 'null' })).status).toBe(401);
+    const unknown = await fetch(`${baseUrl}api/no.such`, { method: 'POST', body: 'null', headers });
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { error: string }).error).toMatch(/unknown API method no\.such/);
-    const bad = await fetch(`${baseUrl}api/app.info`, { method: 'POST', body: '{not json' });
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toMatch(/unknown API method no\.such/);
+    const bad = await fetch(`${baseUrl}api/app.info`, { method: 'POST', body: '{not json', headers });
     expect(bad.status).toBe(400);
     const escape = await fetch(`${baseUrl}..%2f..%2fpackage.json`);
     expect([403, 404]).toContain(escape.status);
@@ -94,9 +107,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
 
   it('shows a clear error when the page asks the API for something invalid', async () => {
     const page = await browser.newPage();
-    await page.goto(`${baseUrl}#run=abc`);
+    await page.goto(pageUrl('#run=abc'));
     expect(await errorBanner(page)).toMatch(/analysis\.overview: runId must be a positive integer, got "abc"/);
-    await page.goto(`${baseUrl}#run=9999`);
+    await page.goto(pageUrl('#run=9999'));
     await page.reload();
     expect(await errorBanner(page)).toMatch(/run 9999 does not exist|no database yet .* run the demo first/);
     await page.close();
@@ -117,7 +130,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     afterAll(() => page?.close());
 
     it('refuses a bad option from the form with the back end\'s message', async () => {
-      await page.goto(baseUrl);
+      await page.goto(pageUrl());
       await page.getByTestId('start').waitFor();
       await page.locator('details.options summary').click();
       await page.getByTestId('limit').fill('0');

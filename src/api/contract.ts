@@ -214,6 +214,8 @@ export function isApiMethod(name: unknown): name is ApiMethod {
   return typeof name === 'string' && (API_METHODS as readonly string[]).includes(name);
 }
 
+/** The IPC channel of API calls (renderer -> main); the reply is an ApiReply (src/api/errors.ts). */
+export const API_CHANNEL = 'routescope:api';
 /** The IPC channel on which main forwards ApiEvents to windows. */
 export const EVENT_CHANNEL = 'routescope:event';
 /** The WebSocket path of the HTTP transport's event stream. */

@@ -12,7 +12,8 @@ import { summarizeModel } from '../engine/index.js';
 import type { DemoInfo, DemoStartArgs, JobInfo } from './contract.js';
 import type { JobRegistry } from './jobs.js';
 import { languageView } from './run-analysis.js';
-import { ApiArgError, checkDemoStart } from './validate.js';
+import { ApiError } from './errors.js';
+import { checkDemoStart } from './validate.js';
 
 export interface DemoPaths {
   /** Where runDemo writes its report files; the database is `db`. */
@@ -70,11 +71,11 @@ export class DemoService {
     try {
       res = this.resources();
     } catch (err) {
-      throw new ApiArgError(`demo.start: ${(err as Error).message}`);
+      throw new ApiError('unavailable', `demo.start: ${(err as Error).message}`);
     }
     const o = checkDemoStart(args, res.defaultLanguages);
     const busy = this.jobs.running('demo');
-    if (busy) throw new ApiArgError(`demo.start: a demo job is already running (${busy.id}); cancel it or wait for it to finish`);
+    if (busy) throw new ApiError('conflict', `demo.start: a demo job is already running (${busy.id}); cancel it or wait for it to finish`);
     return this.jobs.start('demo', async (ctx) => {
       const r = await runDemo({
         out: this.paths.out,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobInfo, JobProgress } from './contract.js';
 import type { EventHub } from './events.js';
-import { ApiArgError } from './validate.js';
+import { ApiError } from './errors.js';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -85,7 +85,7 @@ export class JobRegistry {
 
   get(id: string, method = 'jobs.get'): JobInfo {
     const entry = this.jobs.get(id);
-    if (!entry) throw new ApiArgError(`${method}: no job with id ${JSON.stringify(id)} (jobs are kept in memory; it may have finished before a restart)`);
+    if (!entry) throw new ApiError('not-found', `${method}: no job with id ${JSON.stringify(id)} (jobs are kept in memory; it may have finished before a restart)`, { jobId: id });
     return snapshot(entry.info);
   }
 

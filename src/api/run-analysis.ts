@@ -11,8 +11,9 @@ import {
 } from '../analysis/index.js';
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { findLanguage } from '../languages/index.js';
-import { getRun, loadRunRouting, Store } from '../store/index.js';
+import { getRun, loadRunRouting, Store, StoreError } from '../store/index.js';
 import type { AnalysisOverview, Band, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
+import { ApiError } from './errors.js';
 import { ApiArgError } from './validate.js';
 
 const LINKAGE = 'average' as const;
@@ -49,7 +50,7 @@ export class RunAnalysis {
 
   private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Computed {
     const store = this.openStore();
-    if (!store) throw new ApiArgError(`analysis: no database yet at ${this.dbFile}; run the demo first`);
+    if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; run the demo first`);
     let computed: Computed;
     let key: string;
     try {
@@ -57,9 +58,9 @@ export class RunAnalysis {
       try {
         run = getRun(store, runId);
       } catch (err) {
-        throw new ApiArgError(`analysis: ${(err as Error).message}`);
+        throw new ApiError(err instanceof StoreError && err.code === 'not-found' ? 'not-found' : 'storage', `analysis: ${(err as Error).message}`, { runId });
       }
-      if (run.status !== 'completed') throw new ApiArgError(`analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
+      if (run.status !== 'completed') throw new ApiError('conflict', `analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
       // The run's timestamps are part of the key: a deleted run's id can be reused by a new run.
       key = [runId, run.createdAt, run.finishedAt, pivotArg ?? '', targetArg ?? ''].join('\0');
       const hit = this.cache.get(key);

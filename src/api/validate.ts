@@ -3,10 +3,12 @@
  * its argument here and answers with an error that names the method, the field and what was wrong.
  */
 import type { DemoStartArgs, MatrixMetric, UdhrSplit } from './contract.js';
+import { ApiError, type ApiErrorDetails } from './errors.js';
 
-export class ApiArgError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A bad argument: HTTP 400, code 'invalid-argument' on every transport. */
+export class ApiArgError extends ApiError {
+  constructor(message: string, details: ApiErrorDetails = {}) {
+    super('invalid-argument', message, details);
     this.name = 'ApiArgError';
   }
 }
