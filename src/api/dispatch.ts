@@ -9,7 +9,7 @@ import { DatasetError } from '../datasets/types.js';
 import { DemoResourceError } from '../demo/resources.js';
 import { ModelFolderError } from '../engine/errors.js';
 import { StoreError, type StoreErrorCode } from '../store/errors.js';
-import { isApiMethod } from './contract.js';
+import { API_ARGS, isApiMethod } from './contract.js';
 import { ApiError, type ApiErrorCode, type ApiReply } from './errors.js';
 import type { ApiHandlers } from './handlers.js';
 
@@ -46,7 +46,9 @@ export function toApiError(err: unknown): ApiError {
 export async function dispatch(handlers: ApiHandlers, method: unknown, args: unknown): Promise<ApiReply> {
   try {
     if (!isApiMethod(method)) throw new ApiError('not-found', `unknown API method ${String(method)}`, { method: String(method) });
-    const result: unknown = await (handlers[method] as (a: unknown) => Promise<unknown>)(args);
+    // Every argument is checked against its schema here, once, for every transport.
+    const checked: unknown = API_ARGS[method].check(args, method, 'argument');
+    const result: unknown = await (handlers[method] as (a: unknown) => Promise<unknown>)(checked);
     return { ok: true, result };
   } catch (err) {
     return { ok: false, error: toApiError(err).toJSON() };

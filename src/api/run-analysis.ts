@@ -13,15 +13,11 @@ import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEE
 import { findLanguage } from '../languages/index.js';
 import { getRun, loadRunRouting, Store, StoreError } from '../store/index.js';
 import type { AnalysisOverview, Band, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
+import { languageView } from './datasets-service.js';
 import { ApiError } from './errors.js';
-import { ApiArgError } from './validate.js';
 
 const LINKAGE = 'average' as const;
 
-export function languageView(code: string): LanguageView {
-  const info = findLanguage(code);
-  return { code, name: info?.name ?? code, family: info?.family ?? null, branch: info?.branch ?? null, resource: info?.resource ?? null };
-}
 
 interface Computed {
   data: RoutingData;
@@ -33,7 +29,7 @@ interface Computed {
 
 function pickLanguage(langs: string[], given: string | undefined, field: 'pivot' | 'target', candidates: string[]): string | null {
   if (given !== undefined) {
-    if (!langs.includes(given)) throw new ApiArgError(`analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
+    if (!langs.includes(given)) throw new ApiError('invalid-argument', `analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
     return given;
   }
   return candidates[0] ?? null;
@@ -50,7 +46,7 @@ export class RunAnalysis {
 
   private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Computed {
     const store = this.openStore();
-    if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; run the demo first`);
+    if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
     let computed: Computed;
     let key: string;
     try {
@@ -133,7 +129,7 @@ export class RunAnalysis {
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot?: string): LayerDetail {
     const { data, analysis: r } = this.compute(runId, pivot);
-    if (layer >= r.numLayers) throw new ApiArgError(`analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
+    if (layer >= r.numLayers) throw new ApiError('invalid-argument', `analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
     const n = r.languages.length;
     const m = r.matrices[layer]![metric];
     const d = r.dendrograms[layer]!.trees[LINKAGE];

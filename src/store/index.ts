@@ -13,3 +13,4 @@ export {
 } from './recorder.js';
 export { exportRunFile, importRunFile, RUN_FILE_FORMAT, RUN_FILE_VERSION } from './runfile.js';
 export { modelFingerprint } from './fingerprint.js';
+export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';

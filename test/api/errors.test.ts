@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { dispatch, toApiError } from '../../src/api/dispatch.js';
 import { ApiError, HTTP_STATUS } from '../../src/api/errors.js';
 import type { ApiHandlers } from '../../src/api/handlers.js';
-import { ApiArgError } from '../../src/api/validate.js';
 import { CaptureError } from '../../src/capture/job.js';
 import { DatasetError } from '../../src/datasets/types.js';
 import { ModelFolderError } from '../../src/engine/errors.js';
@@ -30,7 +29,7 @@ describe('ApiError', () => {
 
 describe('toApiError', () => {
   it.each([
-    [new ApiArgError('runs.get: runId must be a positive integer'), 'invalid-argument', {}],
+    [new ApiError('conflict', 'run 3 is already completed', { runId: 3 }), 'conflict', { runId: 3 }],
     [new StoreError('locked', 'the database is locked'), 'locked', { kind: 'StoreError', storeCode: 'locked' }],
     [new StoreError('not-found', 'run 3 does not exist'), 'not-found', { storeCode: 'not-found' }],
     [new StoreError('corrupt', 'damaged'), 'storage', { storeCode: 'corrupt' }],
@@ -51,11 +50,14 @@ describe('dispatch', () => {
     'app.info': async () => {
       throw new StoreError('locked', 'busy');
     },
-    'jobs.list': async () => [],
+    'languages.list': async () => [],
   } as unknown as ApiHandlers;
 
   it('answers results and errors in one reply shape, and refuses names outside the contract', async () => {
-    expect(await dispatch(handlers, 'jobs.list', null)).toEqual({ ok: true, result: [] });
+    expect(await dispatch(handlers, 'languages.list', null)).toEqual({ ok: true, result: [] });
+    // Arguments are checked against the method's schema before any handler runs.
+    expect(await dispatch(handlers, 'jobs.list', { projectId: '../etc' })).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'projectId' } } });
+    expect(await dispatch(handlers, 'languages.list', 5)).toMatchObject({ ok: false, error: { message: 'languages.list takes no argument, got 5' } });
     expect(await dispatch(handlers, 'app.info', null)).toEqual({ ok: false, error: { code: 'locked', message: 'busy', details: { kind: 'StoreError', storeCode: 'locked' } } });
     expect(await dispatch(handlers, 'constructor', null)).toMatchObject({ ok: false, error: { code: 'not-found', message: 'unknown API method constructor' } });
   });

@@ -77,7 +77,7 @@ describe('HTTP transport', () => {
     await expect(openSocket(`${EVENTS_PATH}?token=nope-nope-nope-nope`)).rejects.toThrow(/401/);
     const ws = await openSocket(`${EVENTS_PATH}?token=${TOKEN}`);
     const received = new Promise<ApiEvent>((res) => ws.once('message', (d) => res(JSON.parse(String(d)) as ApiEvent)));
-    const job = { id: 'j1', kind: 'demo', status: 'running' } as JobInfo;
+    const job = { id: 'j1', kind: 'capture', projectId: 'p', status: 'running' } as unknown as JobInfo;
     backend.events.emit({ type: 'job', job });
     expect(await received).toEqual({ type: 'job', job });
     ws.close();
@@ -147,7 +147,7 @@ describe('HTTP transport', () => {
     const call = (method: string, body: string, method_ = 'POST') => fetch(`http://${base}/api/${method}`, { method: method_, body: method_ === 'POST' ? body : undefined, headers: auth });
     const badArg = await call('jobs.get', JSON.stringify({ jobId: 42 }));
     expect(badArg.status).toBe(400);
-    expect(await badArg.json()).toEqual({ ok: false, error: { code: 'invalid-argument', message: 'jobs.get: jobId must be a non-empty string, got 42' } });
+    expect(await badArg.json()).toEqual({ ok: false, error: { code: 'invalid-argument', message: 'jobs.get: jobId must be a non-empty string, got 42', details: { field: 'jobId' } } });
     const missing = await call('jobs.get', JSON.stringify({ jobId: 'nope' }));
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: 'not-found', details: { jobId: 'nope' } });

@@ -17,8 +17,9 @@ event socket need it, so other pages and other users of this machine cannot driv
   --host NAME  the address to listen on; anything but a loopback address (127.0.0.1, ::1, localhost) exposes the
                workbench (which reads and writes files) to the network, and serve warns about it
   --ui DIR     the built renderer (npm run build writes out/renderer)
-  --data DIR   where the database (DIR/demo.db) and demo reports go; default ./${DEFAULT_DATA_DIR}, the folder
-               \`routescope demo\` writes, so runs captured there show up in the UI`;
+  --data DIR   where the projects go (DIR/projects/<id>/project.db, one database per project); default
+               ./${DEFAULT_DATA_DIR}
+Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.`;
 
 export const serveCommand: Command = {
   summary: 'serve the workbench UI and API over HTTP for a browser',
