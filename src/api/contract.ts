@@ -75,6 +75,8 @@ export function isApiMethod(name: unknown): name is ApiMethod {
 
 /** The IPC channel of API calls (renderer -> main); the reply is an ApiReply (src/api/errors.ts). */
 export const API_CHANNEL = 'routescope:api';
+/** The IPC channel of the Electron folder picker (no argument; answers a path or null). */
+export const PICK_FOLDER_CHANNEL = 'routescope:pick-folder';
 /** The IPC channel on which main forwards ApiEvents to windows. */
 export const EVENT_CHANNEL = 'routescope:event';
 /** The WebSocket path of the HTTP transport's event stream. */

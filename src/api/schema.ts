@@ -73,7 +73,7 @@ export const s = {
       },
     };
   },
-  optional<T>(inner: Schema<T>): Schema<T | undefined> {
+  optional<T>(inner: Schema<T>): Schema<T | undefined> & { readonly optional: true } {
     return { optional: true, check: (v, m, f) => (v === undefined ? undefined : inner.check(v, m, f)) };
   },
 };

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
-import { API_CHANNEL, EVENT_CHANNEL, isApiMethod, type ApiEvent } from '../api/contract.js';
+import { app, BrowserWindow, dialog, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { API_CHANNEL, EVENT_CHANNEL, PICK_FOLDER_CHANNEL, isApiMethod, type ApiEvent } from '../api/contract.js';
 import { ApiError, type ApiReply } from '../api/errors.js';
 import { EngineHost } from './engine-host.js';
 
@@ -83,6 +83,13 @@ void app.whenReady().then(() => {
     if (!trustedSender(event)) return { ok: false, error: new ApiError('forbidden', 'IPC from an unexpected frame or page was refused').toJSON() };
     if (!isApiMethod(method)) return { ok: false, error: new ApiError('not-found', `unknown API method ${String(method)}`).toJSON() };
     return engine.call(method, args);
+  });
+  // The folder picker takes no argument from the renderer; only the chosen path goes back.
+  ipcMain.handle(PICK_FOLDER_CHANNEL, async (event): Promise<string | null> => {
+    const win = BrowserWindow.fromWebContents(event.sender);
+    if (!trustedSender(event) || !win) return null;
+    const r = await dialog.showOpenDialog(win, { title: 'Add a model folder', properties: ['openDirectory'] });
+    return r.canceled ? null : (r.filePaths[0] ?? null);
   });
   createWindow();
   app.on('activate', () => {

@@ -5,6 +5,8 @@ export interface Bridge {
   call<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>>;
   /** Subscribes to back-end events (job progress); returns the function that unsubscribes. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /** Electron only: the native folder picker; resolves null when the user cancels. */
+  pickFolder?: () => Promise<string | null>;
 }
 
 let cached: Bridge | null = null;
