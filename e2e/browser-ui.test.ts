@@ -141,7 +141,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     const progressFrames: JobInfo[] = [];
 
     beforeAll(async () => {
-      page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
       page.on('websocket', (ws) => ws.on('framereceived', (f) => {
         if (typeof f.payload === 'string' && f.payload.includes('"type":"job"')) progressFrames.push((JSON.parse(f.payload) as { job: JobInfo }).job);
       }));
@@ -243,6 +243,43 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       const leaves = page.getByTestId('leaf');
       expect(await leaves.count()).toBe(o.languages.length);
       await shot(page, '5-analysis');
+    });
+
+    it('sorts and filters the specialisation table, and exports it and a chart', async () => {
+      const runId = Number(/\/run\/(\d+)/.exec(page.url())?.[1]);
+      await page.getByTestId('spec-layer').selectOption('0');
+      await page.getByTestId('spec-k').fill('4');
+      const t = await api('analysis.experts', { projectId: project.id, runId, layer: 0, k: 4, thr: 0.4 });
+      await expect.poll(() => page.getByTestId('spec-rule').textContent()).toContain('top-4');
+      expect(await page.getByTestId('spec-rule').textContent()).toContain('shared: r > 0 in some language and r < 0.4 in every language');
+      const rows = page.getByTestId('spec-row');
+      await expect.poll(() => rows.count()).toBe(t.experts.length);
+      // Filter by class, then by language.
+      await page.getByTestId('spec-kind').selectOption('shared');
+      await expect.poll(() => rows.count()).toBe(t.experts.filter((e) => e.kind === 'shared').length);
+      await page.getByTestId('spec-kind').selectOption('all');
+      const li = t.languages.indexOf('swh');
+      await page.getByTestId('spec-language').selectOption('swh');
+      await expect.poll(() => rows.count()).toBe(t.experts.filter((e) => e.share[li]! > 0 || e.owner === 'swh').length);
+      // Sort by Swahili's share, largest first.
+      await page.getByTestId('sort-swh').click();
+      const best = [...t.experts].filter((e) => e.share[li]! > 0 || e.owner === 'swh').sort((a, b) => b.share[li]! - a.share[li]! || a.expert - b.expert)[0]!;
+      await expect.poll(() => rows.first().getAttribute('data-expert')).toBe(String(best.expert));
+
+      const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+      const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+      expect(lines[0]).toBe(['decoder_layer', 'moe_layer', 'expert', 'class', 'owner', ...t.languages.map((l) => `share_${l}`), ...t.languages.map((l) => `frequency_${l}`)].join(','));
+      expect(lines).toHaveLength(1 + (await rows.count()));
+      expect(lines[1]!.split(',')[2]).toBe(String(best.expert));
+      expect(Number(lines[1]!.split(',')[5 + li])).toBeCloseTo(best.share[li]!, 12);
+
+      const chart = page.getByTestId('experts-chart').locator('..');
+      const [png] = await Promise.all([page.waitForEvent('download'), chart.getByTestId('export-png').click()]);
+      expect(png.suggestedFilename()).toBe(`expert-counts-run${runId}.png`);
+      expect(readFileSync(await png.path()).subarray(1, 4).toString()).toBe('PNG');
+      const [svg] = await Promise.all([page.waitForEvent('download'), chart.getByTestId('export-svg').click()]);
+      expect(readFileSync(await svg.path(), 'utf8')).toMatch(/^<svg[\s\S]*shared: r &lt; 0.4 in every language[\s\S]*<\/svg>$/);
+      await page.getByTestId('specialisation').screenshot({ path: join(ARTEFACTS, '5b-specialisation.png') });
     });
 
     it('shows a capture interrupted by a server restart with Resume, and resumes it', async () => {

@@ -148,6 +148,9 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     async 'analysis.overview'(a) {
       return analysis(a.projectId).overview(a.runId, a.pivot, a.target);
     },
+    async 'analysis.experts'(a) {
+      return analysis(a.projectId).experts(a.runId, a.layer, a.k, a.thr);
+    },
     async 'analysis.layer'(a) {
       return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
     },

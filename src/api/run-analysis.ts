@@ -6,13 +6,13 @@
  */
 import { existsSync } from 'node:fs';
 import {
-  analyzeRouting, genealogyFromLookup, steeringPlan, steerPlanJson, uShapeVerdict,
+  analyzeRouting, computeShares, genealogyFromLookup, specialisationTable, steeringPlan, steerPlanJson, uShapeVerdict,
   type AnalysisResult, type RoutingData, type SteerPlan,
 } from '../analysis/index.js';
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { findLanguage } from '../languages/index.js';
 import { getRun, loadRunRouting, Store, StoreError } from '../store/index.js';
-import type { AnalysisOverview, Band, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
+import type { AnalysisOverview, Band, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
 import { languageView } from './datasets-service.js';
 import { ApiError } from './errors.js';
 
@@ -124,6 +124,25 @@ export class RunAnalysis {
       layers,
       plan,
       planNote,
+    };
+  }
+
+  /**
+   * The specialisation table of one layer with the caller's k and thr: shares r of the top-k-masked frequencies,
+   * shared = r > 0 for some language and r < thr for all, exclusive = r > thr for one language (arXiv 2601.14050).
+   */
+  experts(runId: number, layer: number, kArg: number | undefined, thrArg: number | undefined): ExpertTable {
+    const { data } = this.compute(runId, undefined);
+    if (layer >= data.numLayers) throw new ApiError('invalid-argument', `analysis.experts: layer must be 0-${data.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`, { field: 'layer' });
+    const k = kArg ?? scaledK(DEMO_SPECIALISATION.paperK, data.numExperts, data.topK);
+    const thr = thrArg ?? DEMO_SPECIALISATION.thr;
+    if (k > data.numExperts) throw new ApiError('invalid-argument', `analysis.experts: k must be at most the number of experts (${data.numExperts}), got ${k}`, { field: 'k' });
+    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]));
+    const rows = table.experts.filter((e) => e.layer === layer);
+    return {
+      runId, layer, decoderLayer: data.moeLayers[layer]!, k, thr, languages: table.languages,
+      rule: `share r = a language's top-${k} activation frequency divided by the sum over all ${table.languages.length} languages; shared: r > 0 in some language and r < ${thr} in every language; exclusive: r > ${thr} in one language`,
+      experts: rows.map((e) => ({ expert: e.expert, kind: e.kind, owner: e.owner ?? null, share: e.share, frequency: e.frequency })),
     };
   }
 

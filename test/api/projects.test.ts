@@ -10,6 +10,7 @@ import { dispatch } from '../../src/api/dispatch.js';
 import type { ApiErrorJson } from '../../src/api/errors.js';
 import { createBackend } from '../../src/api/handlers.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
+import { loadRunRouting } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
 
 const tmp = tempDir('routescope-projects-');
@@ -126,6 +127,30 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     const overview = await call('analysis.overview', { projectId: p.id, runId: done.runId! });
     expect(overview.languages.map((l) => l.code)).toEqual(['eng', 'swh', 'yor']);
     expect((await call('jobs.list', { projectId: p.id }))[0]).toMatchObject({ id: job.id, status: 'completed' });
+
+    // The specialisation table, against a plain float64 reimplementation of the paper's rule from the stored counts.
+    const data = backend.workspace.with(p.id, (store) => loadRunRouting(store, done.runId!, { scope: 'all' }));
+    for (const [k, thr] of [[undefined, undefined], [3, 0.5]] as const) {
+      const t = await call('analysis.experts', { projectId: p.id, runId: done.runId!, layer: 1, ...(k ? { k, thr } : {}) });
+      const E = data.numExperts;
+      const kept = data.languages.map((l) => {
+        const f = Array.from({ length: E }, (_, e) => l.counts[E + e]! / l.totals[1]!);
+        const top = new Set([...f.keys()].sort((a, b) => f[b]! - f[a]! || a - b).slice(0, t.k));
+        return f.map((x, e) => (top.has(e) ? x : 0));
+      });
+      const kinds = Array.from({ length: E }, (_, e) => {
+        const denom = kept.reduce((sum, row) => sum + row[e]!, 0) + 1e-10;
+        const r = kept.map((row) => row[e]! / denom);
+        if (r.some((x) => x > t.thr)) return 'exclusive';
+        return r.some((x) => x > 0) && r.every((x) => x < t.thr) ? 'shared' : 'unused';
+      });
+      expect(t.experts.map((x) => x.kind)).toEqual(kinds);
+      if (k === undefined) {
+        expect(kinds.filter((x) => x === 'shared').length).toBe(overview.layers[1]!.shared);
+        expect(t.rule).toMatch(/shared: r > 0 in some language and r < 0.4 in every language/);
+      } else expect(t).toMatchObject({ k: 3, thr: 0.5 });
+    }
+    expect(await refused('analysis.experts', { projectId: p.id, runId: done.runId!, layer: 0, k: 100000 })).toMatchObject({ code: 'invalid-argument', details: { field: 'k' } });
     expect(await refused('capture.resume', { projectId: p.id, runId: done.runId! })).toMatchObject({ code: 'conflict', message: expect.stringMatching(/already completed/) });
 
     expect(await call('runs.delete', { projectId: p.id, runId: done.runId! })).toEqual({ deleted: done.runId });

@@ -19,7 +19,7 @@ export interface LayerRow {
   /** Family agreement of the average-linkage dendrogram: cophenetic correlation with genealogy, ARI of the family cut. */
   cophenetic: number | null;
   ari: number | null;
-  /** Experts shared by all languages; experts exclusive to some language (summed over languages). */
+  /** Experts shared (r < thr in every language, r > 0 in some) and exclusive (r > thr in one language, summed over languages), arXiv 2601.14050. */
   shared: number;
   exclusive: number;
 }
@@ -90,9 +90,32 @@ export interface LayerDetail {
   family: { cophenetic: number | null; ari: number | null; families: number };
 }
 
+/** Every expert of one layer with its share per language, classified by the paper's rule (arXiv 2601.14050). */
+export interface ExpertTable {
+  runId: number;
+  layer: number;
+  decoderLayer: number;
+  k: number;
+  thr: number;
+  /** The rule in words, for the table's legend. */
+  rule: string;
+  languages: string[];
+  experts: {
+    expert: number;
+    kind: 'shared' | 'exclusive' | 'unused';
+    /** The language holding more than thr of the expert's share (exclusive experts). */
+    owner: string | null;
+    /** Per language (order of `languages`): share r after the top-k mask, and activation frequency (count / tokens). */
+    share: number[];
+    frequency: number[];
+  }[];
+}
+
 const language = s.string({ max: 40 });
 
 export const analysisArgs = {
   'analysis.overview': args({ projectId, runId, pivot: s.optional(language), target: s.optional(language) }),
+  /** k defaults to the paper's 15 of 128 scaled to the model's experts and top-k; thr to 0.4. */
+  'analysis.experts': args({ projectId, runId, layer: s.int({ min: 0 }), k: s.optional(s.int({ min: 1 })), thr: s.optional(s.number({ min: 0, max: 1 })) }),
   'analysis.layer': args({ projectId, runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)), pivot: s.optional(language) }),
 };

@@ -5,7 +5,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import type {
-  AnalysisOverview, ApiArgs, AppInfo, DatasetView, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
+  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
   RunSummary,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
@@ -254,6 +254,10 @@ export class Workbench {
     } finally {
       this.loadingRun = false;
     }
+  }
+
+  experts(runId: number, layer: number, k: number | null, thr: number | null): Promise<ExpertTable> {
+    return this.#api.call('analysis.experts', { projectId: this.projectId!, runId, layer, ...(k !== null ? { k } : {}), ...(thr !== null ? { thr } : {}) });
   }
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
