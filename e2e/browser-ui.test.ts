@@ -185,6 +185,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       await page.getByTestId('language-search').fill('Atlantic-Congo');
       const shown = await page.getByTestId('language-option').count();
       expect(shown).toBe(udhr.languages.filter((l) => (l.family ?? '') === 'Atlantic-Congo' || (l.branch ?? '').includes('Atlantic-Congo')).length);
+      // A local file that does not parse is explained in place, naming the file and line; the view stays usable.
+      const bad = join(tmp, 'broken.csv');
+      writeFileSync(bad, 'language,id,text\neng,1,"unterminated\n');
+      await page.getByTestId('dataset-kind').selectOption('csv');
+      await page.getByTestId('dataset-path').fill(bad);
+      await page.getByTestId('add-dataset').click();
+      expect(await page.getByTestId('dataset-problem').textContent()).toMatch(/This dataset cannot be read: .*broken\.csv/);
       await shot(page, '3-datasets');
 
       await page.getByTestId('nav-capture').click();

@@ -5,14 +5,13 @@
  */
 import { EngineBackend } from '../capture/engine-backend.js';
 import { resumeCapture, startCapture, type CaptureProgress } from '../capture/job.js';
-import { loadUdhrDataset } from '../corpus/udhr.js';
-import type { Dataset } from '../datasets/types.js';
+import { reloadDataset, type Dataset } from '../datasets/index.js';
 import { getRun } from '../store/index.js';
 import { ApiError } from './errors.js';
 import type { JobContext, JobRegistry } from './jobs.js';
+import { datasetFor } from './datasets-service.js';
 import { getModel } from './models-service.js';
 import type { ApiArgs } from './contract.js';
-import { UDHR_SPLITS, type UdhrSplit } from './schemas/datasets.js';
 import type { JobInfo } from './schemas/jobs.js';
 import type { Workspace } from './workspace.js';
 
@@ -49,30 +48,54 @@ export class CaptureService {
     if (this.busyModels.has(modelPath)) throw new ApiError('conflict', `a capture on model ${modelPath} is already running; wait for it or cancel it`, { model: modelPath });
   }
 
-  start(a: ApiArgs<'capture.start'>): JobInfo {
-    const { projectName, model } = this.workspace.with(a.projectId, (store) => ({ projectName: this.workspace.nameOf(store), model: getModel(store, a.modelId) }));
-    this.refuseTwice(a.projectId, model.path);
-    const split: UdhrSplit = a.split ?? 'heldout';
-    // Loaded before the job starts, so an unknown language is an error of this call, not a failed job.
-    const dataset = loadUdhrDataset({ languages: a.languages, split });
-    const params = { ...a, split, modelPath: model.path };
-    return this.run(a.projectId, model.path, params, null, async (ctx, backend, store) =>
+  async start(a: ApiArgs<'capture.start'>): Promise<JobInfo> {
+    const store = this.workspace.open(a.projectId);
+    let projectName: string;
+    let model: { path: string };
+    let dataset: Dataset;
+    try {
+      projectName = this.workspace.nameOf(store);
+      model = getModel(store, a.modelId);
+      this.refuseTwice(a.projectId, model.path);
+      // Reserved before the dataset loads, so a second click meanwhile is refused as the same capture.
+      this.busyModels.add(model.path);
+      try {
+        // Loaded before the job starts, so an unknown language or a changed file is an error of this call, not a failed job.
+        dataset = await datasetFor(store, a.dataset, a.languages, a.split ?? 'heldout');
+      } catch (err) {
+        this.busyModels.delete(model.path);
+        throw err;
+      }
+    } finally {
+      store.close();
+    }
+    // UDHR was loaded with the chosen languages only; a local dataset captures the chosen ones in its own order.
+    const languages = a.dataset === 'udhr' ? dataset.languages : dataset.languages.filter((l) => a.languages.includes(l));
+    const template = a.template ?? (a.dataset === 'udhr' ? 'raw' : dataset.defaultTemplate);
+    const params = { ...a, template, modelPath: model.path };
+    return this.run(a.projectId, model.path, params, null, async (ctx, backend, s) =>
       startCapture({
-        store, backend, dataset, languages: dataset.languages, template: 'raw', limit: a.limit, batchSize: a.batchSize ?? 8,
+        store: s, backend, dataset, languages, template, limit: a.limit, batchSize: a.batchSize ?? 8,
         name: a.name, projectName, signal: ctx.signal, onProgress: (p) => progressOf(ctx, p),
       }),
     );
   }
 
-  resume(a: ApiArgs<'capture.resume'>): JobInfo {
+  async resume(a: ApiArgs<'capture.resume'>): Promise<JobInfo> {
     const run = this.workspace.with(a.projectId, (store) => getRun(store, a.runId));
     if (run.status === 'completed') throw new ApiError('conflict', `run ${run.id} is already completed`, { runId: run.id });
     if (!run.model) throw new ApiError('invalid-argument', `run ${run.id} records no model folder, so it cannot be resumed here`, { runId: run.id });
-    if (run.dataset?.kind !== 'udhr') {
-      throw new ApiError('invalid-argument', `run ${run.id} was captured on a ${run.dataset?.kind ?? 'unknown'} dataset; resume it with \`routescope capture --resume ${run.id}\``, { runId: run.id });
-    }
+    if (!run.dataset) throw new ApiError('invalid-argument', `run ${run.id} records no dataset (it was imported), so it cannot be resumed`, { runId: run.id });
     this.refuseTwice(a.projectId, run.model.path, run.id);
-    const dataset = udhrMatching(run.dataset.languages, run.dataset.fingerprint, run.id);
+    this.busyModels.add(run.model.path);
+    let dataset: Dataset;
+    try {
+      // The same files as when the run started, or an error saying they changed.
+      dataset = await reloadDataset(run.dataset);
+    } catch (err) {
+      this.busyModels.delete(run.model.path);
+      throw err;
+    }
     return this.run(a.projectId, run.model.path, { projectId: a.projectId, runId: run.id, resume: true }, run.id, async (ctx, backend, store) =>
       resumeCapture({ store, backend, dataset, runId: run.id, signal: ctx.signal, onProgress: (p) => progressOf(ctx, p) }),
     );
@@ -109,13 +132,4 @@ export class CaptureService {
       throw err;
     }
   }
-}
-
-/** The UDHR dataset a run was captured on: the split is not recorded, so it is the one whose fingerprint matches. */
-function udhrMatching(languages: string[], fingerprint: string, runId: number): Dataset {
-  for (const split of UDHR_SPLITS) {
-    const d = loadUdhrDataset({ languages, split });
-    if (d.fingerprint === fingerprint) return d;
-  }
-  throw new ApiError('conflict', `run ${runId}: no split of the embedded UDHR corpus matches the dataset it was captured on (the udhr package changed?); start a new run`, { runId });
 }

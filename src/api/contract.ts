@@ -51,6 +51,7 @@ interface Results {
   'models.add': ModelView;
   'models.list': ModelView[];
   'datasets.list': DatasetView[];
+  'datasets.add': DatasetView;
   'languages.list': LanguageView[];
   'runs.list': RunSummary[];
   'runs.rename': RunSummary;

@@ -5,7 +5,7 @@ import { chooseExecutionProvider } from '../engine/execution-provider.js';
 import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
 import { CaptureService } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
-import { allLanguages, udhrDataset } from './datasets-service.js';
+import { addDataset, allLanguages, listDatasets } from './datasets-service.js';
 import { ApiError } from './errors.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
@@ -104,8 +104,15 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
 
     async 'datasets.list'(a) {
-      workspace.with(a.projectId, () => undefined);
-      return [udhrDataset()];
+      return workspace.with(a.projectId, (store) => listDatasets(store));
+    },
+    async 'datasets.add'(a) {
+      const store = workspace.open(a.projectId);
+      try {
+        return await addDataset(store, a.kind, a.path, a.split);
+      } finally {
+        store.close();
+      }
     },
     async 'languages.list'() {
       return allLanguages();

@@ -11,6 +11,8 @@ import type { ApiErrorJson } from '../../src/api/errors.js';
 import { createBackend } from '../../src/api/handlers.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { loadRunRouting } from '../../src/store/index.js';
+import { PROMPT_TEMPLATES } from '../../src/api/schemas/datasets.js';
+import { TEMPLATES } from '../../src/datasets/templates.js';
 import { tempDir } from '../store/helpers.js';
 
 const tmp = tempDir('routescope-projects-');
@@ -75,6 +77,12 @@ describe('projects', () => {
     expect(await refused('jobs.cancel', { id: 'x' })).toMatchObject({ message: 'jobs.cancel: unknown field id (allowed: jobId)' });
     expect(await refused('analysis.layer', { projectId: 'p', runId: 1, layer: -1 })).toMatchObject({ message: 'analysis.layer: layer must be a non-negative integer, got -1' });
     expect(await refused('capture.start', { projectId: 'p', modelId: 1, dataset: 'udhr', languages: ['eng', 'eng'] })).toMatchObject({ message: 'capture.start: languages lists an entry twice' });
+  });
+});
+
+describe('datasets', () => {
+  it('lists the prompt templates the loaders know', () => {
+    expect([...PROMPT_TEMPLATES].sort()).toEqual(Object.keys(TEMPLATES).sort());
   });
 });
 
@@ -153,8 +161,23 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     expect(await refused('analysis.experts', { projectId: p.id, runId: done.runId!, layer: 0, k: 100000 })).toMatchObject({ code: 'invalid-argument', details: { field: 'k' } });
     expect(await refused('capture.resume', { projectId: p.id, runId: done.runId! })).toMatchObject({ code: 'conflict', message: expect.stringMatching(/already completed/) });
 
+    // A local dataset file through the loaders: a file that does not parse is explained, a good one captured.
+    const bad = join(tmp.dir, 'bad.csv');
+    writeFileSync(bad, 'language,id,text\neng,1,hello\nswh,1\n');
+    expect(await refused('datasets.add', { projectId: p.id, kind: 'csv', path: bad })).toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/bad\.csv line 3: 2 columns, the header has 3/) });
+    const good = join(tmp.dir, 'greetings.csv');
+    writeFileSync(good, 'language,id,text\n' + ['eng', 'swh', 'yor'].flatMap((l, i) => [`${l},a,first sentence ${i}`, `${l},b,second sentence ${i}`]).join('\n') + '\n');
+    const local = await call('datasets.add', { projectId: p.id, kind: 'csv', path: good });
+    expect(local).toMatchObject({ id: expect.stringMatching(/^d\d+$/), kind: 'csv', items: 2, defaultTemplate: 'raw', suggested: ['eng', 'swh', 'yor'] });
+    expect((await call('datasets.list', { projectId: p.id })).map((d) => d.id)).toEqual(['udhr', local.id]);
+    const fileJob = await call('capture.start', { projectId: p.id, modelId: model!.id, dataset: local.id, languages: ['yor', 'eng'] });
+    expect(await finished(fileJob.id)).toMatchObject({ status: 'completed' });
+    const fileRun = (await call('runs.list', { projectId: p.id }))[0]!;
+    expect(fileRun).toMatchObject({ dataset: 'csv', languages: 2, sequencesDone: 4 });
+    expect(await refused('capture.start', { projectId: p.id, modelId: model!.id, dataset: local.id, languages: ['fra'] })).toMatchObject({ message: expect.stringMatching(/fra is not in dataset d\d+/) });
+
     expect(await call('runs.delete', { projectId: p.id, runId: done.runId! })).toEqual({ deleted: done.runId });
-    expect(await call('runs.list', { projectId: p.id })).toEqual([]);
+    expect((await call('runs.list', { projectId: p.id })).map((r) => r.id)).toEqual([fileRun.id]);
     expect(await refused('analysis.overview', { projectId: p.id, runId: done.runId! })).toMatchObject({ code: 'not-found' });
   });
 });

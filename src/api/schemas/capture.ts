@@ -1,12 +1,15 @@
 import { args, s } from '../schema.js';
-import { DATASET_IDS, UDHR_SPLITS } from './datasets.js';
+import { datasetRef, PROMPT_TEMPLATES, UDHR_SPLITS } from './datasets.js';
 import { name, projectId, runId } from './ids.js';
 
 export const captureStart = args({
   projectId,
   modelId: s.int({ min: 1 }),
-  dataset: s.oneOf(DATASET_IDS),
+  dataset: datasetRef,
+  /** UDHR only (a local dataset keeps the split it was added with). */
   split: s.optional(s.oneOf(UDHR_SPLITS)),
+  /** Default: raw text for UDHR, the dataset's own template (the papers' setup) for local files. */
+  template: s.optional(s.oneOf(PROMPT_TEMPLATES)),
   languages: s.array(s.string({ max: 40 }), { min: 1, unique: true }),
   /** Items per language; default all items of the split. */
   limit: s.optional(s.int({ min: 1 })),

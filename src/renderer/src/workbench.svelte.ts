@@ -205,6 +205,14 @@ export class Workbench {
     return m;
   }
 
+  /** Reads and records a local dataset; a file that does not parse throws, so the view explains it next to the field. */
+  async addDataset(kind: ApiArgs<'datasets.add'>['kind'], path: string, split: string | undefined): Promise<DatasetView> {
+    const d = await this.#api.call('datasets.add', { projectId: this.projectId!, kind, path, ...(split ? { split } : {}) });
+    const datasets = await this.#call('datasets.list', { projectId: this.projectId! });
+    if (datasets) this.datasets = datasets;
+    return d;
+  }
+
   // Capture
 
   async startCapture(args: Omit<ApiArgs<'capture.start'>, 'projectId'>): Promise<void> {
