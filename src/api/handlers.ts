@@ -53,7 +53,8 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
-    if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.open(projectId, { readonly: true }).file)));
+    if (!workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist (it may have been deleted in another window)`, { projectId });
+    if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
     return a;
   };
   const refuseWhileRunning = (projectId: string, what: string, runId?: number) => {

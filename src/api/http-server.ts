@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { readFile, stat } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -60,6 +61,17 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_NAMES.includes(h) || h.endsWith('.localhost') || (isIP(h) === 4 && h.startsWith('127.'));
 }
 
+/**
+ * The names a browser may use for this server besides loopback: the --host given, and for a wildcard host (0.0.0.0,
+ * ::) this machine's own addresses and host name, since the server answers on all of them.
+ */
+function ownNames(host: string): string[] {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h !== '0.0.0.0' && h !== '::') return [h];
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.toLowerCase()));
+  return [h, hostname().toLowerCase(), ...addresses];
+}
+
 export interface ServeOptions {
   host: string;
   port: number;
@@ -103,7 +115,7 @@ export function startHttpServer(opts: ServeOptions): Promise<HttpTransport> {
   const root = resolve(opts.staticDir);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   let boundPort = opts.port;
-  const allowedHosts = new Set([...LOOPBACK_NAMES, opts.host.toLowerCase().replace(/^\[|\]$/g, '')]);
+  const allowedHosts = new Set([...LOOPBACK_NAMES, ...ownNames(opts.host)]);
 
   /**
    * Against DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example.

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -157,6 +158,20 @@ describe('HTTP transport', () => {
     expect(notJson.status).toBe(400);
     const get = await call('app.info', '', 'GET');
     expect(get.status).toBe(405);
+  });
+
+  it('on a wildcard host, accepts this machine\'s own addresses but still no other name', async () => {
+    const own = Object.values(networkInterfaces()).flatMap((l) => l ?? []).find((i) => i.family === 'IPv4' && !i.internal)?.address ?? '127.0.0.1';
+    const ui = join(tmp.dir, 'ui');
+    const wild = await startHttpServer({ host: '0.0.0.0', port: 0, staticDir: ui, handlers: backend.handlers, token: TOKEN });
+    try {
+      const get = (host: string) =>
+        new Promise<number>((res, rej) => request({ host: '127.0.0.1', port: wild.port, path: '/', headers: { host } }, (r) => (r.resume(), res(r.statusCode!))).on('error', rej).end());
+      expect(await get(`${own}:${wild.port}`)).toBe(200);
+      expect(await get(`evil.example:${wild.port}`)).toBe(421);
+    } finally {
+      await wild.close();
+    }
   });
 
   it('tells loopback host names from others', () => {
