@@ -77,7 +77,7 @@ void app.whenReady().then(() => {
   // ROUTESCOPE_DATA_DIR lets tests (and users who want the CLI's folder) point the app at another data folder.
   const dataDir = process.env.ROUTESCOPE_DATA_DIR || join(app.getPath('userData'), 'data');
   const engine = new EngineHost(join(here, 'engine-process.js'), dataDir, forward);
-  // Arguments are validated by each handler in the utility process (src/api/validate.ts); here only the sender and
+  // Arguments are checked against the contract's schemas by dispatch in the utility process; here only the sender and
   // the method name, so nothing else reaches it.
   ipcMain.handle(API_CHANNEL, async (event, method: unknown, args: unknown): Promise<ApiReply> => {
     if (!trustedSender(event)) return { ok: false, error: new ApiError('forbidden', 'IPC from an unexpected frame or page was refused').toJSON() };

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, JobInfo } from '../../src/api/contract.js';
+import { API_METHODS, type ApiArgs, type ApiEvent, type ApiMethod, type ApiResult, type JobInfo } from '../../src/api/contract.js';
 import { dispatch } from '../../src/api/dispatch.js';
 import type { ApiErrorJson } from '../../src/api/errors.js';
 import { createBackend } from '../../src/api/handlers.js';
@@ -45,6 +45,12 @@ function finished(jobId: string): Promise<JobInfo> {
     }, 20);
   });
 }
+
+describe('the contract', () => {
+  it('has a handler for every method, and a schema for every handler', () => {
+    expect(Object.keys(backend.handlers).sort()).toEqual([...API_METHODS].sort());
+  });
+});
 
 describe('projects', () => {
   it('creates, lists (most recent first), opens, renames and deletes with confirmation', async () => {
