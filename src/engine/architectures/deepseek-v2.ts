@@ -57,6 +57,7 @@ export function deepseekV2Spec(c: ConfigReader, w: WeightLookup): DecoderSpec {
     headDim: ropeDim,
     rmsNormEps: c.num('rms_norm_eps', 1e-6),
     ropeTheta,
+    maxPositions: c.has('max_position_embeddings') ? c.positiveInt('max_position_embeddings') : null,
   };
   const rope = yarnRope(c, ropeDim, ropeTheta);
   let scale = 1 / Math.sqrt(nopeDim + ropeDim);
