@@ -39,6 +39,7 @@ describe('parseBands', () => {
     expect(() => parseBands('0-4,22-26,43-47,48-49', 60)).toThrow(/three ranges/);
     expect(() => parseBands('0-4,x,43-47', 48)).toThrow(/--bands: 'x' is not a range like 22-26/);
     expect(() => parseBands('0-4,-1-3,43-47', 48)).toThrow(/'-1-3' is not a range/);
+    expect(() => parseBands('0-4,22-26x,43-47', 48)).toThrow(/'22-26x' is not a range/);
   });
 });
 
@@ -48,11 +49,13 @@ describe('detectBands', () => {
     expect(detectBands([0.2, 0.25, 0.3, 0.8, 0.85, 0.9, 0.85, 0.8, 0.3, 0.2])).toEqual({ early: [0, 2], middle: [3, 7], late: [8, 9], how: 'detected' });
   });
 
-  it('takes the first of two equally long runs and a longer later one over a shorter first', () => {
+  it('takes the first of two equally long runs, and the longest run wherever it lies', () => {
     // smoothed: 0 .333 .333 .333 0 .333 .333 .333 0 (ends: 0 and 0); runs 1-3 and 5-7 are as long
     expect(detectBands([0, 0, 1, 0, 0, 0, 1, 0, 0]).middle).toEqual([1, 3]);
-    // smoothed: 0 .333 .333 .333 0 .333 .667 .667 .667 .333; midpoint .333: runs 6-8 only
-    expect(detectBands([0, 0, 1, 0, 0, 0, 1, 1, 1, 0]).middle).toEqual([6, 8]);
+    // smoothed: 0 .333 .667 .667 .333 0 .333 .667 1 1 .667 .333 0; midpoint .5: runs 2-3 and the longer 7-10
+    expect(detectBands([0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0])).toEqual({ early: [0, 6], middle: [7, 10], late: [11, 12], how: 'detected' });
+    // the same with the longer run first
+    expect(detectBands([0, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0]).middle).toEqual([2, 5]);
   });
 
   it('leaves early or late empty when the run touches an end', () => {
@@ -63,8 +66,12 @@ describe('detectBands', () => {
     expect(detectBands([0, 0, 0, 1, 0.5]).middle).toEqual([3, 4]);
   });
 
-  it('falls back to thirds on a flat curve and needs three layers', () => {
+  it('falls back to thirds on a flat curve (smoothed range below 1e-12) and needs three layers', () => {
     expect(detectBands([0.5, 0.5, 0.5, 0.5, 0.5, 0.5])).toEqual(thirds(6));
+    expect(detectBands([0.5, 0.5, 0.5 + 1e-13, 0.5 + 1e-13, 0.5, 0.5])).toEqual(thirds(6));
+    // smoothed 0 0 x/3 2x/3 x x: a range of exactly 1e-12 is not below 1e-12, so the run 3-5 is detected
+    const x = 1e-12;
+    expect(detectBands([0, 0, 0, x, x, x])).toEqual({ early: [0, 2], middle: [3, 5], late: null, how: 'detected' });
     expect(() => detectBands([1, 2])).toThrow(/need at least 3 layers to detect bands, have 2/);
   });
 });
