@@ -25,10 +25,11 @@ export function plainShares32(data: RoutingData, langs: readonly string[], k: nu
     const f = Array.from({ length: E }, (_, e) => f32(f32(lang.counts[layer * E + e]) / f32(lang.totals[layer])));
     const order = f.map((_, e) => e).sort((a, b) => f[b] - f[a] || a - b);
     let chosen = order.slice(0, k);
-    if (k < E && f[order[k - 1]] === f[order[k]] && ties === 'torch') {
+    const tie = k < E && f[order[k - 1]] === f[order[k]];
+    if (tie && ties === 'torch') {
       chosen = Array.from(torchTopkIndices(f, k));
-    } else if (k < E && f[order[k - 1]] === f[order[k]]) {
-      const pick = ties[`${code}:${layer}`];
+    } else if (tie && ties !== 'torch') {
+      const pick = ties[`${code}:${layer}`] as number | undefined;
       const above = order.filter((e) => f[e] > f[order[k - 1]]);
       if (pick === undefined || f[pick] !== f[order[k - 1]] || above.length !== k - 1) throw new Error(`unresolved top-k tie for ${code} layer ${layer}`);
       chosen = [...above, pick];
