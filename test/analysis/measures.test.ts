@@ -98,6 +98,12 @@ describe('clustering, Newick and family agreement', () => {
     expect(adjustedRandIndex([0, 1, 2, 3], [0, 1, 2, 3])).toBe(1);
     expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
     expect(pearson([1, 1, 1], [2, 4, 6])).toBeNull();
+    expect(pearson([2, 4, 6], [1, 1, 1])).toBeNull();
+    // by hand: deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5); 4 / sqrt(5 * 5) = 0.8
+    expect(pearson([1, 2, 3, 4], [1, 3, 2, 4])).toBeCloseTo(0.8, 12);
+    expect(pearson([1, 2, 3], [3, 2, 1])).toBeCloseTo(-1, 12);
+    // scale does not matter: deviations (-1, 0, 1) x 10 and (-2, 1, 1); 3 / sqrt(2 * 6) = sqrt(3) / 2
+    expect(pearson([10, 20, 30], [0, 3, 3])).toBeCloseTo(Math.sqrt(3) / 2, 12);
   });
 
   it('scores family agreement from a LanguageInfo lookup', () => {
@@ -119,7 +125,8 @@ describe('clustering, Newick and family agreement', () => {
     expect(good.ari).toBe(1);
     expect(good.families).toBe(2);
     // cophenetic [1,4,4,9,4,4,9,2,9,9] vs genealogical [.25,.75,.75,1,.75,.75,1,.25,1,1]
-    expect(good.cophenetic!).toBeCloseTo(pearson([1, 4, 4, 9, 4, 4, 9, 2, 9, 9], [0.25, 0.75, 0.75, 1, 0.75, 0.75, 1, 0.25, 1, 1])!, 12);
+    // by hand: means 5.5 and 0.75; Sxy = 7.5, Sxx = 90.5, Syy = 0.75; r = 7.5 / sqrt(90.5 * 0.75) = sqrt(150 / 181)
+    expect(good.cophenetic!).toBeCloseTo(Math.sqrt(150 / 181), 12);
     expect(good.cophenetic!).toBeGreaterThan(0.9);
     // a tree that puts zh with en scores worse
     const bad = [0, 5, 5, 5, 1, 5, 0, 2, 5, 5, 5, 2, 0, 5, 5, 5, 5, 5, 0, 5, 1, 5, 5, 5, 0];

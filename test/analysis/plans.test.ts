@@ -210,7 +210,7 @@ const REF_MASK_SW_0_4 = {
 const REF_MASK_SHARED_22_26_COUNTS = [14, 16, 16, 16, 16];
 const REF_MASK_SHARED_L22 = [3, 9, 10, 16, 35, 40, 46, 69, 76, 87, 98, 99, 110, 120];
 
-describe.skipIf(!HAVE_FIXTURE)('plans on the real Qwen3-30B-A3B MGSM routing (skipped: ../shared/fixtures/qwen3-30b-a3b-mgsm-routing is absent)', () => {
+describe.skipIf(!HAVE_FIXTURE)(`plans on the real Qwen3-30B-A3B MGSM routing${HAVE_FIXTURE ? '' : ' (skipped: ../shared/fixtures/qwen3-30b-a3b-mgsm-routing is absent)'}`, () => {
   const REF_ORDER = ['bn', 'es', 'ja', 'sw', 'fr', 'zh', 'de', 'en'];
   const data = HAVE_FIXTURE ? loadRecorderFolder(FIXTURE, { languages: REF_ORDER }) : (undefined as unknown as RoutingData);
 
