@@ -244,6 +244,8 @@ describe.skipIf(!HAVE_FIXTURE)(`thr 1 on the real Qwen3-30B-A3B MGSM routing${HA
   });
 });
 
-// Totals the plain implementation gives (recorded so that a change in it is noticed too).
+// Totals the reference implementation's own functions give at thr 1 (ablation_experts --shared over layers 0-47 at
+// k 15; get_target_shared_experts en,zh over layers 10-39 at k 20), torch 1.13.1 on the CPU; regenerate with
+// tools/reference-torch/reference_plans.py (see its README.md). The plain implementation must give them too.
 const SHARED_MASK_K15_THR1 = 1107;
 const STEER_EN_ZH_K20_THR1 = 423;

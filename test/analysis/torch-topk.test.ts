@@ -3,7 +3,8 @@ import { torchTopkIndices } from '../../src/analysis/torch-topk.js';
 
 // Vectors v[i] = (i * mul + add) % mod: many ties at the k-th place. The expected index sets were obtained by
 // running torch.topk(torch.tensor([v], dtype=torch.float32), k) with torch 1.13 (CPU) on this machine
-// (/usr/bin/python3), the kernel the reference implementation of arXiv 2601.14050 relies on.
+// (/usr/bin/python3), the kernel the reference implementation of arXiv 2601.14050 relies on. Regenerate them with
+// `/usr/bin/python3 tools/reference-torch/topk_facts.py` (Debian python3-torch 1.13.1; see its README.md).
 const TORCH_FACTS: { n: number; mod: number; mul: number; add: number; k: number; torch: number[] }[] = [
   { n: 16, mod: 4, mul: 7, add: 3, k: 5, torch: [0, 4, 8, 9, 12] },
   { n: 16, mod: 3, mul: 5, add: 1, k: 7, torch: [2, 5, 8, 9, 11, 12, 14] },

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import sys
+import tempfile
 import types
 
 ORDER = ["bn", "es", "ja", "sw", "fr", "zh", "de", "en"]
@@ -63,14 +64,19 @@ def main():
     interv = load(a.repo, "intervention/vllm_intervention_mgsm.py")
     real_listdir = os.listdir
     fixture = os.path.abspath(a.fixture)
-    os.listdir = lambda d: [f"mgsm_{l}.json" for l in ORDER] if os.path.abspath(d) == fixture else real_listdir(d)
+    # The masking script names languages by file stem ({lang}.json), so it reads a folder of links with those names.
+    by_lang = tempfile.mkdtemp(prefix="moe-ref-langs-")
+    for lang in ORDER:
+        os.symlink(os.path.join(fixture, f"mgsm_{lang}.json"), os.path.join(by_lang, f"{lang}.json"))
+    listed = {fixture: [f"mgsm_{l}.json" for l in ORDER], by_lang: [f"{l}.json" for l in ORDER]}
+    os.listdir = lambda d: listed.get(os.path.abspath(d)) or real_listdir(d)
 
     def steer_args(targets, thr, shared):
         return types.SimpleNamespace(input_dir=fixture, pattern="mgsm_{lang}.json", target_lang=targets, k=20, thr=thr,
                                      steer_start_layer=10, steer_end_layer=39, shared=shared)
 
     def mask_args(target, shared, a0, a1, k=15, thr=0.4):
-        return types.SimpleNamespace(input_dir=fixture, pattern="mgsm_{lang}.json", target_lang=target, k=k, thr=thr,
+        return types.SimpleNamespace(input_dir=by_lang, target_lang=target, k=k, thr=thr,
                                      start_layer=a0, end_layer=a1, shared=shared)
 
     def counts(d):
@@ -81,7 +87,10 @@ def main():
     quiet.__enter__()
     shared = steer.get_target_shared_experts(steer_args("en,zh", 0.7, True))
     out["REF_SHARED_EN_ZH_COUNTS"] = counts(shared)
-    out["REF_SHARED_EN_ZH_L10"] = json.dumps({"10": shared["10"]}, indent=4)
+    # the reference writes steer_data.json with json.dump(..., indent=4); the test holds layer 10's block of it
+    text = json.dumps({"lambda": 0.022, "steer_dict": shared}, indent=4)
+    start = text.index('"10": {')
+    out["REF_SHARED_EN_ZH_L10"] = text[start:text.index("\n        }", start) + len("\n        }")]
     out["REF_SHARED_L25"] = [int(e) for e in shared["25"]]
     out["REF_SHARED_L36"] = [int(e) for e in shared["36"]]
     out["zh,en experts equal en,zh"] = {l: list(r) for l, r in steer.get_target_shared_experts(steer_args("zh,en", 0.7, True)).items()} == {l: list(r) for l, r in shared.items()}
@@ -89,7 +98,7 @@ def main():
     out["REF_AGG_COUNTS"] = counts(agg)
     out["REF_AGG_L10"] = [int(e) for e in agg["10"]]
     out["REF_AGG_L36"] = [int(e) for e in agg["36"]]
-    out["REF_AGG_L27_E123"] = agg["27"]["123"]
+    out["REF_AGG_L11_E123"] = agg["11"]["123"]
     out["REF_MASK_SW_0_4"] = interv.ablation_experts(mask_args("sw", False, 0, 4))
     shared_mask = interv.ablation_experts(mask_args("", True, 22, 26))
     out["REF_MASK_SHARED_22_26_COUNTS"] = [len(shared_mask.get(str(l), [])) for l in range(22, 27)]
