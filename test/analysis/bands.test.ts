@@ -58,6 +58,11 @@ describe('detectBands', () => {
     expect(detectBands([0, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0]).middle).toEqual([2, 5]);
   });
 
+  it('counts a layer exactly at the midpoint as not above it', () => {
+    // smoothed: 2 2.333 2.667 2 2 1.333 1.5; midpoint 1.333 + (2.667 - 1.333) / 2 = 2 exactly: layers 0, 3, 4 sit on it
+    expect(detectBands([1, 3, 3, 2, 1, 3, 0])).toEqual({ early: [0, 0], middle: [1, 2], late: [3, 6], how: 'detected' });
+  });
+
   it('leaves early or late empty when the run touches an end', () => {
     // smoothed: .75 .667 .333 0 0 ; midpoint .375 -> layers 0-1
     expect(detectBands([1, 0.5, 0.5, 0, 0])).toEqual({ early: null, middle: [0, 1], late: [2, 4], how: 'detected' });

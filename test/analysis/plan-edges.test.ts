@@ -14,6 +14,7 @@ import {
   type SteerPlan,
 } from '../../src/analysis/plans.js';
 import type { RoutingData } from '../../src/analysis/routing-data.js';
+import { seededRandom } from '../../src/numeric/random.js';
 import { computeShares, deltaSpecialisation, specialisationTable, summedShare } from '../../src/analysis/specialisation.js';
 import { syntheticRouting } from './synthetic.js';
 
@@ -158,6 +159,33 @@ describe('random control plans', () => {
     for (const [e, n] of picked) expect(Math.abs(n / N - 1 / 3), `expert ${e}: ${n}`).toBeLessThan(0.07);
     expect(lastSlot.size).toBe(4);
     for (const [s, n] of lastSlot) expect(Math.abs(n / N - 1 / 4), `coefficient ${s}: ${n}`).toBeLessThan(0.07);
+  });
+
+  it('are the documented draw: per layer ascending, a partial Fisher-Yates over the free experts, then a Fisher-Yates of the coefficients', () => {
+    // A plain rewrite of docs/analysis.md's "Random controls", so that a control file keeps the same experts for the
+    // same seed across versions (one extra or missing random draw shifts every later layer).
+    const plain = (plan: SteerPlan, seed: number): [number, [number, number][]][] => {
+      const rand = seededRandom(seed);
+      return [...plan.steer.keys()].sort((a, b) => a - b).map((l) => {
+        const row = plan.steer.get(l)!;
+        const free = Array.from({ length: E }, (_, e) => e).filter((e) => !row.has(e));
+        for (let i = 0; i < row.size; i++) {
+          const j = i + Math.floor(rand() * (free.length - i));
+          [free[i], free[j]] = [free[j]!, free[i]!];
+        }
+        const experts = free.slice(0, row.size).sort((a, b) => a - b);
+        const coeffs = [...row.values()];
+        for (let i = coeffs.length - 1; i >= 1; i--) {
+          const j = Math.floor(rand() * (i + 1));
+          [coeffs[i], coeffs[j]] = [coeffs[j]!, coeffs[i]!];
+        }
+        return [l, experts.map((e, i): [number, number] => [e, coeffs[i]!])];
+      });
+    };
+    const plan: SteerPlan = { lambda: 1, steer: new Map([[1, new Map([[3, 0.5], [4, 0.25], [7, 0.125]])], [6, new Map([[0, 1], [15, 2]])], [9, new Map([[2, 3], [8, 4], [11, 5], [12, 6]])]]) };
+    for (const seed of [1, 2, 2025, 99991]) {
+      expect([...randomSteerControl(plan, E, seed).steer].map(([l, row]) => [l, [...row]])).toEqual(plain(plan, seed));
+    }
   });
 
   it('do not depend on the order the plan lists its layers in', () => {
