@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adjustedRandIndex, familyAgreement, genealogicalDistance, genealogyFromLookup, pearson } from '../../src/analysis/family.js';
+import { adjustedRandIndex, familyAgreement, genealogicalDistance, genealogyFromLookup, genealogyOf, pearson } from '../../src/analysis/family.js';
 import { clusterLanguages, copheneticMatrix, cutTree, toNewick } from '../../src/analysis/clustering.js';
 import { cosine, entropy, expertDistribution, expertFrequency, expertsForLoad, jsd, layerCurves, layerMatrices, normalisedJsd, sequenceMeanDivergence } from '../../src/analysis/measures.js';
 import type { RoutingData } from '../../src/analysis/routing-data.js';
@@ -238,5 +238,45 @@ describe('layer curves and frequencies on hand-built routing', () => {
     expect(sequenceMeanDivergence(a, data.languages[1]!, 0, 4, 'jsd')).toBeUndefined();
     const none = { ...b, sequences: { ids: ['x'], dist: [Float64Array.of(1, 1, 1, 1, 1, 1, 1, 1)], kind: 'gate' as const } };
     expect(sequenceMeanDivergence(a, none, 0, 4, 'jsd')).toBeUndefined();
+  });
+});
+
+describe('genealogy and family agreement at their edges', () => {
+  const info = (over: Partial<LanguageInfo>): LanguageInfo => ({
+    iso3: 'xxx', aliases: [], name: 'X', glottocode: 'xxxx1234', family: 'Fam', familyGlottocode: 'fami1234', lineage: [], scripts: ['Latn'], resource: 'low', ...over,
+  });
+
+  it('builds a lineage from family, branch and language when Glottolog gives none', () => {
+    expect(genealogyOf(info({ branch: 'bran1234' }))).toEqual({ family: 'fami1234', lineage: ['fami1234', 'bran1234', 'xxxx1234'] });
+    expect(genealogyOf(info({}))).toEqual({ family: 'fami1234', lineage: ['fami1234', 'xxxx1234'] });
+    expect(genealogyOf(info({ lineage: ['a', 'b'] })).lineage).toEqual(['a', 'b']);
+    expect(genealogyOf(info({ familyGlottocode: '' })).family).toBe('Fam');
+  });
+
+  it('distance: 1 across families, shared prefix over the longer lineage within one', () => {
+    expect(genealogicalDistance({ family: 'f', lineage: ['r', 'x'] }, { family: 'g', lineage: ['r', 'x'] })).toBe(1);
+    expect(genealogicalDistance({ family: 'f', lineage: ['r', 'x'] }, { family: 'f', lineage: ['r', 'x', 'y'] })).toBeCloseTo(1 / 3, 15);
+    expect(genealogicalDistance({ family: 'f', lineage: ['r', 'x', 'y'] }, { family: 'f', lineage: ['r', 'x'] })).toBeCloseTo(1 / 3, 15);
+    expect(genealogicalDistance({ family: 'f', lineage: ['r', 'x', 'y', 'z'] }, { family: 'f', lineage: ['r', 'w'] })).toBe(0.75);
+    expect(genealogicalDistance({ family: 'f', lineage: [] }, { family: 'f', lineage: [] })).toBe(0);
+  });
+
+  it('pearson of two points is +-1; fewer points give null', () => {
+    expect(pearson([1, 2], [3, 5])).toBe(1);
+    expect(pearson([1, 2], [5, 3])).toBe(-1);
+    expect(pearson([1], [2])).toBeNull();
+    expect(pearson([], [])).toBeNull();
+  });
+
+  it('says why the cophenetic correlation is undefined, and only then', () => {
+    const labels = ['a', 'b', 'c'];
+    const tree = clusterLanguages(labels, [0, 1, 2, 1, 0, 2, 2, 2, 0], 'average');
+    // every language its own family: all genealogical distances are 1, a constant
+    const apart = familyAgreement(tree, labels, (c) => ({ family: c, lineage: [c] }));
+    expect(apart.cophenetic).toBeNull();
+    expect(apart.note).toBe('cophenetic correlation undefined (constant distances)');
+    const related = familyAgreement(tree, labels, (c) => ({ family: 'f', lineage: c === 'c' ? ['f', 'q'] : ['f', 'p', c] }));
+    expect(related.cophenetic).toBeCloseTo(1, 12);
+    expect(related).not.toHaveProperty('note');
   });
 });
