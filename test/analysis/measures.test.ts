@@ -280,3 +280,36 @@ describe('genealogy and family agreement at their edges', () => {
     expect(related).not.toHaveProperty('note');
   });
 });
+
+describe('measures at degenerate inputs', () => {
+  it('zero vectors, unused experts, unnormalised loads, tiny partitions', () => {
+    expect(cosine([1, 1], [0, 0])).toBe(0);
+    // an expert neither language uses (m = 0 there) adds nothing: p = [.5, .5, 0], q = [0, .5, .5] as in the JSD test
+    const two: RoutingData = {
+      numLayers: 1, numExperts: 4, topK: 1, moeLayers: [0], source: 'hand',
+      languages: [
+        { language: 'a', counts: Float64Array.of(5, 5, 0, 0), gateSums: Float64Array.of(5, 5, 0, 0), totals: Float64Array.of(10) },
+        { language: 'b', counts: Float64Array.of(0, 5, 5, 0), gateSums: Float64Array.of(0, 5, 5, 0), totals: Float64Array.of(10) },
+      ],
+    };
+    const m = layerMatrices(two, 0);
+    expect(m.jsd[1]).toBeCloseTo(0.5 * Math.log(2), 12);
+    // ln 4 - (ln 2 + ln 2) / 2 = ln 2
+    expect(m.njsd[2]).toBeCloseTo(0.5, 12);
+    expect(m.cosine[1]).toBeCloseTo(0.5, 12);
+    // loads need not sum to 1: 6 of 10 is not 90 %, 6 + 2 + 1 is
+    expect(expertsForLoad([6, 2, 1, 1], 0.9)).toBe(3);
+    expect(expertsForLoad([6, 2, 1, 1], 0.5)).toBe(1);
+    expect(adjustedRandIndex([1], [2])).toBe(1);
+    expect(adjustedRandIndex([], [])).toBe(1);
+    // identical lineages are distance 0 (the shared-prefix walk stops at the end of both)
+    expect(genealogicalDistance({ family: 'f', lineage: ['r', 'x'] }, { family: 'f', lineage: ['r', 'x'] })).toBe(0);
+  });
+
+  it('family agreement needs three languages with metadata and says so', () => {
+    const labels = ['a', 'b', 'c'];
+    const tree = clusterLanguages(labels, [0, 1, 2, 1, 0, 2, 2, 2, 0], 'average');
+    const fa = familyAgreement(tree, labels, (c) => (c === 'c' ? undefined : { family: 'f', lineage: ['f', c] }));
+    expect(fa).toEqual({ cophenetic: null, ari: null, families: 1, known: ['a', 'b'], unknown: ['c'], note: 'fewer than 3 languages have family metadata' });
+  });
+});
