@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { torchTopkIndices } from '../../src/analysis/torch-topk.js';
 
@@ -50,6 +51,16 @@ describe('torch.topk tie emulation', () => {
     const v = vec(n, mod, mul, add);
     for (const i of nan) v[i] = Number.NaN;
     expect(sorted(torchTopkIndices(v, k))).toEqual(torch);
+  });
+
+  it('matches torch on 160 seeded random tie-heavy vectors (both paths, with and without NaN)', () => {
+    // Regenerate: /usr/bin/python3 tools/reference-torch/topk_random.py > test/analysis/torch-topk-random.json
+    const file = JSON.parse(readFileSync(new URL('./torch-topk-random.json', import.meta.url), 'utf8')) as { cases: { values: string; k: number; torch: number[] }[] };
+    expect(file.cases).toHaveLength(160);
+    for (const [i, c] of file.cases.entries()) {
+      const v = [...c.values].map((ch) => (ch === 'n' ? Number.NaN : Number(ch)));
+      expect(sorted(torchTopkIndices(v, c.k)), `case ${i}: n ${v.length}, k ${c.k}`).toEqual(c.torch);
+    }
   });
 
   it('takes k from 0 to n and names a bad k', () => {
