@@ -9,6 +9,8 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { AnalysisOverview, ApiArgs, ApiMethod, ApiResult, JobInfo, LayerDetail, ModelFacts, ProjectView, RunSummary } from '../src/api/contract.js';
 import type { DemoSummary } from '../src/demo/summary.js';
+import { loadRunRouting } from '../src/store/index.js';
+import { plainLayerCounts, plainSteerShared } from '../test/analysis/plain-specialisation.js';
 
 const root = resolve(import.meta.dirname, '..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -233,7 +235,16 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       await promisify(execFile)(process.execPath, [join(root, 'bin/routescope.mjs'), 'demo', '--db', join(project.folder, 'project.db'), '--out', demoOut, '--langs', langs, '--limit', '3', '--pivot', o.pivot!, '--target', o.target!]);
       const saved = JSON.parse(readFileSync(join(demoOut, 'demo.json'), 'utf8')) as DemoSummary;
       expect(saved.runId).toBe(runId);
+      // The shared/exclusive counts and the steered experts the page shows, recomputed from the stored counts by the
+      // tests' plain float32 implementation of the rule (the page, the API and demo.json all come from src/analysis).
+      const stored = loadRunRouting(saved.db, runId);
+      const counts = plainLayerCounts(stored, saved.specialisation.k, saved.specialisation.thr);
+      const [m0, m1] = saved.steering.layers;
+      const steer = plainSteerShared(stored, [saved.steering.pivot, saved.steering.target], saved.steering.k, saved.steering.thr, Array.from({ length: m1 - m0 + 1 }, (_, i) => m0 + i));
+      expect(await page.getByTestId('plan-count').textContent()).toBe(String([...steer.values()].reduce((n, row) => n + row.length, 0)));
       for (const l of o.layers) {
+        expect(await page.getByTestId(`shared-${l.layer}`).textContent()).toBe(String(counts[l.layer]!.shared));
+        expect(await page.getByTestId(`exclusive-${l.layer}`).textContent()).toBe(String(Object.values(counts[l.layer]!.exclusive).reduce((a, b) => a + b, 0)));
         expect(await page.getByTestId(`fa-coph-${l.layer}`).textContent()).toBe(fixed(l.cophenetic));
         expect(await page.getByTestId(`fa-ari-${l.layer}`).textContent()).toBe(fixed(l.ari));
         expect(await page.getByTestId(`fa-coph-${l.layer}`).textContent()).toBe(fixed(saved.layers[l.layer]!.cophenetic));

@@ -29,9 +29,13 @@ describe('analyze on synthetic routing with a built-in U-shape and family struct
     // specialisation: more exclusive experts at the ends than in the middle
     const excl = (l: number) => Object.values(r.specialisation.layers[l].exclusive).reduce((a, b) => a + b, 0);
     expect(excl(0)).toBeGreaterThan(excl(7));
-    // a flat curve gives "does not hold"
-    const flat = analyzeRouting(syntheticRouting({ groups, layers: 6, experts: 24, seed: 2 }), { bands: thirds(6) });
-    expect(typeof flat.uShape.holds).toBe('boolean');
+    // a flat curve gives "does not hold": three languages with identical routing align perfectly in every layer
+    const one = syntheticRouting({ groups: [['aa']], layers: 6, experts: 24, seed: 2 });
+    const same = { ...one, languages: ['aa', 'ab', 'ac'].map((language) => ({ ...one.languages[0], language })) };
+    const flat = analyzeRouting(same, { bands: thirds(6) });
+    expect(flat.alignment.every((a) => Math.abs(a - 1) < 1e-12)).toBe(true);
+    expect(flat.uShape.holds).toBe(false);
+    expect(flat.uShape.text).toMatch(/^does not hold: early 1\.000, middle 1\.000, late 1\.000/);
   });
 
   it('writes every report file, with no NaN anywhere', () => {
@@ -83,7 +87,8 @@ describe('analyze on synthetic routing with a built-in U-shape and family struct
 });
 
 const FIXTURE = resolve(__dirname, '../../../shared/fixtures/qwen3-30b-a3b-mgsm-routing');
-describe.skipIf(!existsSync(join(FIXTURE, 'mgsm_en.json')))('analyze on the real Qwen3-30B-A3B MGSM routing (skipped: ../shared fixture absent)', () => {
+const HAVE_FIXTURE = existsSync(join(FIXTURE, 'mgsm_en.json'));
+describe.skipIf(!HAVE_FIXTURE)(`analyze on the real Qwen3-30B-A3B MGSM routing${HAVE_FIXTURE ? '' : ' (skipped: ../shared fixture absent)'}`, () => {
   it('shows the U-shape with the paper masking bands', async () => {
     const data = loadRecorderFolder(FIXTURE);
     const { parseBands } = await import('../../src/analysis/bands.js');

@@ -10,6 +10,7 @@ import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { runDemo, type DemoResult } from '../../src/demo/run-demo.js';
 import type { DemoSummary } from '../../src/demo/summary.js';
 import { loadRunRouting } from '../../src/store/index.js';
+import { plainLayerCounts } from '../analysis/plain-specialisation.js';
 import { tempDir } from '../store/helpers.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 
@@ -36,7 +37,12 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(o.pivot).toBe('eng');
     expect(o.target).toBe('swh');
     expect(o.layers).toHaveLength(summary.layers.length);
+    // Shared/exclusive counts recomputed from the stored counts by the tests' plain float32 implementation of the
+    // rule: the view and the summary both come from src/analysis, so agreeing with each other proves little.
+    const counts = plainLayerCounts(loadRunRouting(demo.db, demo.runId), summary.specialisation.k, summary.specialisation.thr);
     for (const [i, row] of o.layers.entries()) {
+      expect(row.shared, `layer ${i} shared`).toBe(counts[i]!.shared);
+      expect(row.exclusive, `layer ${i} exclusive`).toBe(Object.values(counts[i]!.exclusive).reduce((a, b) => a + b, 0));
       const s = summary.layers[i]!;
       expect(row.decoderLayer).toBe(s.decoderLayer);
       expect(row.band).toBe(s.band);

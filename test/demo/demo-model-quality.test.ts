@@ -8,7 +8,9 @@
  *     strongly, the same branch) is higher than across families (branches).
  *
  * Protocols follow tools/train-demo-model/train.py, so the PyTorch figures it wrote to metrics.json serve as an
- * independent reference for the engine's numbers.
+ * independent reference for the engine's numbers. metrics.json is rewritten with the model by
+ * `sh tools/train-demo-model/regenerate.sh` (Debian python3-torch 1.13.1 and python3-numpy, /usr/bin/python3; see
+ * tools/train-demo-model/README.md).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -17,7 +17,9 @@ interface ReferenceCase {
 
 // The committed demo model against the float64 NumPy forward pass written independently from transformers'
 // modeling_qwen3_moe.py (tools/train-demo-model/reference_check.py) when the model was trained: same tokenizer
-// ids, same logits, same experts at every token and layer, for both kernels.
+// ids, same logits, same experts at every token and layer, for both kernels. reference-forward.json is rewritten with
+// the model by `sh tools/train-demo-model/regenerate.sh` (Debian python3-torch 1.13.1 and python3-numpy,
+// /usr/bin/python3; see tools/train-demo-model/README.md).
 describe.skipIf(!existsSync(modelDir) || !existsSync(referenceFile))('embedded demo model vs its NumPy reference', () => {
   const cases = (JSON.parse(readFileSync(referenceFile, 'utf8')) as { cases: ReferenceCase[] }).cases;
   const engines: Partial<Record<'fused' | 'dispatch', Engine>> = {};

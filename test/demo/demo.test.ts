@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRunRouting } from '../../src/store/index.js';
-import { specialisationTable } from '../../src/analysis/index.js';
+import { plainLayerCounts, plainSteerShared } from '../analysis/plain-specialisation.js';
 import { loadUdhrDataset } from '../../src/corpus/udhr.js';
 import { loadEngine } from '../../src/engine/index.js';
 import { resolvePlan } from '../../src/engine/steering-plan.js';
@@ -88,12 +88,20 @@ describe('routescope demo', () => {
     }
     expect(summary.languages.map((l) => l.code)).toEqual(LANGS);
     const data = loadRunRouting(first.db, first.runId);
-    const table = specialisationTable(data, summary.specialisation.k, summary.specialisation.thr);
+    // Shared/exclusive counts and the steered experts recomputed here from the stored counts by the tests' plain
+    // float32 implementation of the rule (not by src/analysis, which produced the summary).
+    const counts = plainLayerCounts(data, summary.specialisation.k, summary.specialisation.thr);
     summary.layers.forEach((row, l) => {
-      expect(row.shared).toBe(table.layers[l]!.shared);
-      expect(row.exclusiveTarget).toBe(table.layers[l]!.exclusive.swh);
-      expect(row.exclusive).toBe(Object.values(table.layers[l]!.exclusive).reduce((a, b) => a + b, 0));
+      expect(row.shared, `layer ${l} shared`).toBe(counts[l]!.shared);
+      expect(row.exclusiveTarget, `layer ${l} exclusive to swh`).toBe(counts[l]!.exclusive.swh);
+      expect(row.exclusivePivot, `layer ${l} exclusive to eng`).toBe(counts[l]!.exclusive.eng);
+      expect(row.exclusive, `layer ${l} exclusive`).toBe(Object.values(counts[l]!.exclusive).reduce((a, b) => a + b, 0));
     });
+    const [m0, m1] = summary.steering.layers;
+    const steer = plainSteerShared(data, ['eng', 'swh'], summary.steering.k, summary.steering.thr, Array.from({ length: m1 - m0 + 1 }, (_, i) => m0 + i));
+    summary.layers.forEach((row, l) => expect(row.steered, `layer ${l} steered`).toBe(steer.get(l)?.length ?? 0));
+    const planFile = JSON.parse(readFileSync(summary.steering.file, 'utf8')) as { steer_dict: Record<string, Record<string, number>> };
+    expect(planFile.steer_dict).toEqual(Object.fromEntries([...steer].map(([l, row]) => [String(data.moeLayers[l]), Object.fromEntries(row.map(([e, s]) => [String(e), s]))])));
     // The family-agreement CSV of the saved report carries the same per-layer scores as the summary.
     const csv = readFileSync(join(first.out, 'analysis/family-agreement.csv'), 'utf8').trim().split('\n');
     const header = csv[0]!.split(',');

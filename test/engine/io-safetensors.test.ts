@@ -16,7 +16,10 @@ const fresh = (name = 'x') => {
   return d;
 };
 
-/** [value, float32 bits, float16 bits, bfloat16 bits] computed with torch 1.13 (`t.to(torch.float16/bfloat16)`). */
+/**
+ * [value, float32 bits, float16 bits, bfloat16 bits] computed with torch 1.13 (`t.to(torch.float16/bfloat16)`).
+ * Regenerate: `/usr/bin/python3 tools/reference-torch/torch_bits.py` (Debian python3-torch 1.13.1; its README.md).
+ */
 const TORCH_BITS: [number, number, number, number][] = [
   [1.0, 0x3f800000, 0x3c00, 0x3f80],
   [-2.0, 0xc0000000, 0xc000, 0xc000],
