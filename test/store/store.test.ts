@@ -189,8 +189,10 @@ describe('store: schema and opening', () => {
     closeSync(fd2);
     const c2 = Store.open(file2);
     try {
-      expect(() => c2.integrityProblems()).toThrow(new StoreError('corrupt', `checking integrity (${file2}): the database file is damaged (database disk image is malformed); restore it from a backup or re-import the run from an export`));
-      expect(() => c2.integrityProblems()).toThrow(StoreError);
+      // The check reports the damage as a problem (it does not throw: `runs`/`analyze` warn and go on reading).
+      const problems = c2.integrityProblems();
+      expect(problems.length).toBeGreaterThan(0);
+      expect(problems.join('\n')).toMatch(/malformed|corrupt|btree|page/i);
     } finally {
       c2.close();
     }
