@@ -71,10 +71,11 @@ interface Unit {
   items: WorkItem[];
 }
 
-/** The items of the run: per language, the first `limit` aligned ids (translate: every language but the source). */
+/** The items of the run: per language, the dataset's aligned ids (translate: every language but the source). */
 export function workItems(spec: ExperimentSpec, dataset: Dataset): WorkItem[] {
   const langs = spec.task === 'translate' ? spec.dataset.languages.filter((l) => l !== spec.translate!.source) : spec.dataset.languages;
-  const ids = spec.dataset.limit ? dataset.ids.slice(0, spec.dataset.limit) : dataset.ids;
+  // The loader already applied dataset.limit (per level for a multi-level PolyMath split).
+  const ids = dataset.ids;
   return langs.flatMap((language) => ids.map((id, index) => ({ language, id, index })));
 }
 

@@ -52,6 +52,8 @@ export interface PreparedItem extends WorkItem {
   /** Gold: answer text, option index (choice), or the reference translation. */
   answer: string | null;
   goldOption: number | null;
+  /** PolyMath difficulty level (item meta.level), recorded in each result's extra for the weighted accuracy. */
+  level: string | null;
 }
 
 /** Seed of one (item, sample): every arm of the item samples with it, so a no-op arm reproduces the baseline. */
@@ -108,10 +110,11 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
   return work.map((w) => {
     const item = dataset.item(w.language, w.id);
     const where = `${w.language} item ${w.id}`;
+    const level = typeof item.meta?.level === 'string' ? item.meta.level : null;
     if (spec.task === 'nll') {
       const ids = tk.encode(item.text, { addSpecialTokens: true });
       if (ids.length < 2) throw new ExperimentError(`${where}: the text has ${ids.length} token(s); nll needs at least 2 (the first is context)`);
-      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionTexts: [], answer: null, goldOption: null };
+      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionTexts: [], answer: null, goldOption: null, level };
     }
     const rendered = renderPrompt(spec, dataset, item, w.language);
     const promptIds = backend.encode(rendered).ids;
@@ -126,11 +129,11 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
         if (ids.length === 0) throw new ExperimentError(`${where}: option ${i + 1} encodes to no tokens`);
         return ids;
       });
-      return { ...w, promptText, promptIds, continuations, optionTexts: item.options.map((o) => lead + o), answer: item.answer ?? null, goldOption: goldOption(item, where) };
+      return { ...w, promptText, promptIds, continuations, optionTexts: item.options.map((o) => lead + o), answer: item.answer ?? null, goldOption: goldOption(item, where), level };
     }
     const answer = spec.task === 'translate' ? item.text : (item.answer ?? null);
     if (answer === null) throw new ExperimentError(`${where}: a generate task needs a gold answer; the item has none`);
-    return { ...w, promptText, promptIds, continuations: [], optionTexts: [], answer, goldOption: null };
+    return { ...w, promptText, promptIds, continuations: [], optionTexts: [], answer, goldOption: null, level };
   });
 }
 
@@ -241,7 +244,7 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
       ...base(p, ctx, seeds[i]!), output, extracted: s.extracted, score: s.score, correct: spec.task === 'translate' ? null : s.correct, noAnswer: s.noAnswer,
       detectedLang: s.detectedLang, consistent: s.consistent, numTokens: g.generatedIds.length, finishReason: g.finishReason,
       routing: routingSummary(ctx, g.routing, p.promptIds.length, total),
-      extra: { rule: s.rule, answer: p.answer, ...(s.f1 !== undefined ? { f1: s.f1 } : {}), ...(s.chrf !== undefined ? { chrf: s.chrf } : {}) },
+      extra: { rule: s.rule, answer: p.answer, ...(p.level !== null ? { level: p.level } : {}), ...(s.f1 !== undefined ? { f1: s.f1 } : {}), ...(s.chrf !== undefined ? { chrf: s.chrf } : {}) },
     };
   });
   return { rows, tokens };
