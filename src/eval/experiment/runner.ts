@@ -118,7 +118,7 @@ export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[]
   const padId = engine.tokenizer?.padId ?? engine.tokenizer?.eosIds[0] ?? 0;
   const ids = rows.map((r) => [...Array<number>(T - r.length).fill(padId), ...r]);
   const mask = rows.map((r) => [...Array<number>(T - r.length).fill(0), ...Array<number>(r.length).fill(1)]);
-  const route = (steering?: SteeringInput) => engine.forward(ids, { attentionMask: mask, steering, capture: true, logits: 'none' });
+  const route = (steering?: SteeringInput) => engine.forward(ids, { attentionMask: mask, steering, capture: true, routerLogits: false, logits: 'none' });
   const base = (await route()).routing!;
   const k = engine.info.topK;
   const unchangedRandom: string[] = [];
