@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createEngineBackend } from '../../capture/engine-backend.js';
-import { getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from '../../datasets/index.js';
+import { boxedInstruction, getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from '../../datasets/index.js';
 import type { Engine, SequenceRouting, SteeringInput, TokenRouting } from '../../engine/index.js';
 import { findLanguage } from '../../languages/index.js';
 import type { ExperimentResult } from '../../store/index.js';
@@ -83,7 +83,7 @@ export function renderPrompt(spec: ExperimentSpec, dataset: Dataset, item: Datas
   } else {
     r = getTemplate(spec.prompt.template ?? dataset.defaultTemplate).render(item);
   }
-  const suffix = typeof spec.prompt.suffix === 'string' ? spec.prompt.suffix : spec.prompt.suffix?.[language];
+  const suffix = spec.prompt.instruction ? boxedInstruction(spec.prompt.instruction, language) : typeof spec.prompt.suffix === 'string' ? spec.prompt.suffix : spec.prompt.suffix?.[language];
   r = withSuffix(r, suffix);
   if (spec.prompt.chat === false && r.kind === 'chat') r = { kind: 'raw', text: r.messages.map((m) => m.content).join('\n') };
   if (spec.prompt.chat === true && r.kind === 'raw') r = { kind: 'chat', messages: [{ role: 'user', content: r.text }], addGenerationPrompt: true, enableThinking: false };
