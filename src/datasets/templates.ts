@@ -80,6 +80,46 @@ export const TEMPLATES: Record<string, PromptTemplate> = {
   },
 };
 
+/**
+ * The "put the final answer in \boxed{}" instruction appended to MGSM/PolyMath questions. English is PolyMath's
+ * wording (one sentence, as the arXiv 2601.14050 recipes quote it). The other languages are Routescope's own
+ * translations of that sentence, written for this project (not PolyMath's per-language strings, which are not
+ * bundled): a prompt built with them is in the item's language like the reference's, but not byte-identical
+ * to it (docs/experiments.md, "Parity").
+ */
+export const BOXED_INSTRUCTION_EN = 'Note: Please put the final answer in the $\\boxed{}$.';
+export const BOXED_INSTRUCTIONS: Readonly<Record<string, string>> = {
+  en: BOXED_INSTRUCTION_EN,
+  zh: '注意：请将最终答案写在 $\\boxed{}$ 中。',
+  ar: 'ملاحظة: يرجى كتابة الإجابة النهائية داخل $\\boxed{}$.',
+  bn: 'দ্রষ্টব্য: অনুগ্রহ করে চূড়ান্ত উত্তরটি $\\boxed{}$ এর মধ্যে লিখুন।',
+  de: 'Hinweis: Bitte schreiben Sie die endgültige Antwort in $\\boxed{}$.',
+  es: 'Nota: Por favor, escribe la respuesta final dentro de $\\boxed{}$.',
+  fr: 'Remarque : veuillez écrire la réponse finale dans $\\boxed{}$.',
+  id: 'Catatan: Tuliskan jawaban akhir di dalam $\\boxed{}$.',
+  it: "Nota: scrivi la risposta finale all'interno di $\\boxed{}$.",
+  ja: '注：最終的な答えを $\\boxed{}$ の中に書いてください。',
+  ko: '참고: 최종 답을 $\\boxed{}$ 안에 적어 주세요.',
+  ms: 'Nota: Sila tulis jawapan akhir di dalam $\\boxed{}$.',
+  pt: 'Observação: escreva a resposta final dentro de $\\boxed{}$.',
+  ru: 'Примечание: запишите окончательный ответ внутри $\\boxed{}$.',
+  sw: 'Kumbuka: Tafadhali andika jibu la mwisho ndani ya $\\boxed{}$.',
+  te: 'గమనిక: దయచేసి తుది సమాధానాన్ని $\\boxed{}$ లో రాయండి.',
+  th: 'หมายเหตุ: โปรดเขียนคำตอบสุดท้ายไว้ใน $\\boxed{}$',
+  vi: 'Lưu ý: Vui lòng viết câu trả lời cuối cùng trong $\\boxed{}$.',
+};
+
+/** `boxed-english`: PolyMath's English sentence for every language; `boxed-native`: the item's language's (ours). */
+export const INSTRUCTIONS = ['boxed-english', 'boxed-native'] as const;
+export type InstructionChoice = (typeof INSTRUCTIONS)[number];
+
+export function boxedInstruction(choice: InstructionChoice, language: string): string {
+  if (choice === 'boxed-english') return BOXED_INSTRUCTION_EN;
+  const text = BOXED_INSTRUCTIONS[language];
+  if (!text) throw new DatasetError(`no boxed-native instruction for language '${language}' (available: ${Object.keys(BOXED_INSTRUCTIONS).join(', ')}); use boxed-english or prompt.suffix`);
+  return text;
+}
+
 export function getTemplate(name: string): PromptTemplate {
   const t = TEMPLATES[name];
   if (!t) throw new DatasetError(`unknown prompt template '${name}' (available: ${Object.keys(TEMPLATES).join(', ')})`);

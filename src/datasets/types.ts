@@ -47,7 +47,7 @@ export interface Dataset {
 export interface LoadOptions {
   /** Language codes to load; default every language found. */
   languages?: string[];
-  /** FLORES split ("dev" or "devtest"), PolyMath level ("low", "medium", "high", "top"). */
+  /** FLORES split ("dev" or "devtest"), PolyMath level ("low", "medium", "high", "top", several comma-separated, or "all"). */
   split?: string;
   /** Keep only the first N aligned items. */
   limit?: number;

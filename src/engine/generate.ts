@@ -26,8 +26,15 @@ export interface SequenceRouting {
   experts: Int32Array[];
   /** [moeLayer] -> [tokens * k] mixing weights. */
   weights: Float32Array[];
-  /** [moeLayer] -> [tokens * E] raw router logits. */
+  /** [moeLayer] -> [tokens * E] raw router logits; empty ([]) when run with routerLogits: false. */
   routerLogits: Float32Array[];
+}
+
+/** One real token's routing as onTokenRouting sees it: per MoE layer, its k expert ids and weights (views, valid during the call). */
+export interface TokenRouting {
+  token: number;
+  experts: Int32Array[];
+  weights: Float32Array[];
 }
 
 export interface Progress {
@@ -39,6 +46,16 @@ export interface RunControl {
   steering?: SteeringInput;
   /** Collect routing (default true). */
   capture?: boolean;
+  /**
+   * With capture: fetch and keep the raw router logits (default true). False fetches only the chosen experts and
+   * their weights: a 4,096-token generation on a 48-layer, 128-expert model otherwise keeps ~100 MB of logits per
+   * sequence.
+   */
+  routerLogits?: boolean;
+  /** With capture: return each sequence's routing (default true); false keeps none (read it through onTokenRouting). */
+  keepRouting?: boolean;
+  /** With capture: called for every real token of every sequence, in order (prompt tokens, then generated ones). */
+  onTokenRouting?: (sequence: number, position: number, routing: TokenRouting) => void;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }
@@ -72,43 +89,103 @@ export interface ScoredSequence {
   routing?: SequenceRouting;
 }
 
-class RoutingCollector {
-  private tokens: number[] = [];
-  private chunks: { experts: Int32Array; weights: Float32Array; logits: Float32Array }[][] = [];
+/** Growable copy of per-token rows: copying (not keeping subarrays) lets each step's output buffers be freed. */
+class RowBuffer<A extends Int32Array | Float32Array> {
+  private data: A;
+  private used = 0;
 
   constructor(
-    private layers: number,
+    private make: (n: number) => A,
+    private width: number,
+  ) {
+    this.data = make(64 * width);
+  }
+
+  push(row: A): void {
+    if (this.used + this.width > this.data.length) {
+      const bigger = this.make(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data.set(row, this.used);
+    this.used += this.width;
+  }
+
+  /** The rows as an array of exactly their length. */
+  take(): A {
+    return this.data.slice(0, this.used) as A;
+  }
+}
+
+class RoutingCollector {
+  private tokens: number[] = [];
+  private experts: RowBuffer<Int32Array>[];
+  private weights: RowBuffer<Float32Array>[];
+  private logits: RowBuffer<Float32Array>[] | null;
+
+  constructor(
+    layers: number,
     private k: number,
     private E: number,
-  ) {}
+    withLogits: boolean,
+  ) {
+    this.experts = Array.from({ length: layers }, () => new RowBuffer((n) => new Int32Array(n), k));
+    this.weights = Array.from({ length: layers }, () => new RowBuffer((n) => new Float32Array(n), k));
+    this.logits = withLogits ? Array.from({ length: layers }, () => new RowBuffer((n) => new Float32Array(n), E)) : null;
+  }
 
   add(token: number, result: ForwardResult, rowIndex: number): void {
     this.tokens.push(token);
-    const perLayer = result.routing!.map((l) => ({
-      experts: l.experts.subarray(rowIndex * this.k, (rowIndex + 1) * this.k),
-      weights: l.weights.subarray(rowIndex * this.k, (rowIndex + 1) * this.k),
-      logits: l.routerLogits.subarray(rowIndex * this.E, (rowIndex + 1) * this.E),
-    }));
-    this.chunks.push(perLayer);
+    result.routing!.forEach((l, i) => {
+      this.experts[i]!.push(l.experts.subarray(rowIndex * this.k, (rowIndex + 1) * this.k));
+      this.weights[i]!.push(l.weights.subarray(rowIndex * this.k, (rowIndex + 1) * this.k));
+      this.logits?.[i]!.push(l.routerLogits.subarray(rowIndex * this.E, (rowIndex + 1) * this.E));
+    });
   }
 
   finish(): SequenceRouting {
-    const n = this.tokens.length;
-    const out: SequenceRouting = { tokenIds: this.tokens, experts: [], weights: [], routerLogits: [] };
-    for (let l = 0; l < this.layers; l++) {
-      const experts = new Int32Array(n * this.k);
-      const weights = new Float32Array(n * this.k);
-      const logits = new Float32Array(n * this.E);
-      this.chunks.forEach((c, t) => {
-        experts.set(c[l]!.experts, t * this.k);
-        weights.set(c[l]!.weights, t * this.k);
-        logits.set(c[l]!.logits, t * this.E);
+    return {
+      tokenIds: this.tokens,
+      experts: this.experts.map((b) => b.take()),
+      weights: this.weights.map((b) => b.take()),
+      routerLogits: this.logits ? this.logits.map((b) => b.take()) : [],
+    };
+  }
+}
+
+/**
+ * Where the routing of each real token goes: the per-sequence collectors (unless keepRouting is false) and the
+ * onTokenRouting callback, with the token's position in its sequence (prompt tokens first).
+ */
+class RoutingSink {
+  private collectors: RoutingCollector[] | null;
+  private positions: number[];
+
+  constructor(
+    sequences: number,
+    private info: { layers: number; k: number; E: number },
+    private ctl: RunControl,
+  ) {
+    this.collectors = ctl.keepRouting === false ? null : Array.from({ length: sequences }, () => new RoutingCollector(info.layers, info.k, info.E, ctl.routerLogits !== false));
+    this.positions = Array<number>(sequences).fill(0);
+  }
+
+  add(sequence: number, token: number, result: ForwardResult, rowIndex: number): void {
+    this.collectors?.[sequence]!.add(token, result, rowIndex);
+    const position = this.positions[sequence]!++;
+    if (this.ctl.onTokenRouting) {
+      const { k } = this.info;
+      const routing = result.routing!;
+      this.ctl.onTokenRouting(sequence, position, {
+        token,
+        experts: routing.map((l) => l.experts.subarray(rowIndex * k, (rowIndex + 1) * k)),
+        weights: routing.map((l) => l.weights.subarray(rowIndex * k, (rowIndex + 1) * k)),
       });
-      out.experts.push(experts);
-      out.weights.push(weights);
-      out.routerLogits.push(logits);
     }
-    return out;
+  }
+
+  finish(sequence: number): SequenceRouting | undefined {
+    return this.collectors?.[sequence]!.finish();
   }
 }
 
@@ -159,11 +236,12 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
     pickToken(logits, { temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, rng: rngs[b] });
 
   const { ids, mask, width } = leftPad(req.prompts, req.padId ?? 0);
-  const collectors = req.prompts.map(() => new RoutingCollector(moeLayers.length, k, E));
+  const sink = new RoutingSink(B, { layers: moeLayers.length, k, E }, req);
+  const routerLogits = req.routerLogits;
   // Left padding puts every row's last real token at position width-1: the only logits sampling needs.
-  let result = await session.forward(ids, { attentionMask: mask, steering: req.steering, capture, logits: 'last' });
+  let result = await session.forward(ids, { attentionMask: mask, steering: req.steering, capture, routerLogits, logits: 'last' });
   if (capture) {
-    for (let b = 0; b < B; b++) for (let t = 0; t < width; t++) if (mask[b]![t]) collectors[b]!.add(ids[b]![t]!, result, b * width + t);
+    for (let b = 0; b < B; b++) for (let t = 0; t < width; t++) if (mask[b]![t]) sink.add(b, ids[b]![t]!, result, b * width + t);
   }
   const lastRow = (b: number) => result.logits.subarray(b * V, (b + 1) * V);
   const generated: number[][] = req.prompts.map(() => []);
@@ -191,10 +269,10 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
     result = await session.forward(
       tokens.map((t) => [t]),
       // After the last step only the routing of the tokens just fed is wanted.
-      { past: result.cache, attentionMask: fullMask, positionIds: positions, steering: req.steering, capture, logits: last ? 'none' : 'last' },
+      { past: result.cache, attentionMask: fullMask, positionIds: positions, steering: req.steering, capture, routerLogits, logits: last ? 'none' : 'last' },
     );
     nextPos.forEach((_, b) => active[b] && nextPos[b]!++);
-    if (capture) tokens.forEach((tok, b) => active[b] && collectors[b]!.add(tok, result, b));
+    if (capture) tokens.forEach((tok, b) => active[b] && sink.add(b, tok, result, b));
     req.onProgress?.({ done: step + 1, total: req.maxNewTokens });
     if (last) break;
   }
@@ -202,7 +280,7 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
     promptIds: p,
     generatedIds: generated[b]!,
     finishReason: reason[b]!,
-    routing: capture ? collectors[b]!.finish() : undefined,
+    routing: capture ? sink.finish(b) : undefined,
   }));
 }
 
@@ -230,16 +308,16 @@ export async function score(session: DecoderSession, items: ScoreItem[], opts: R
       const pad = width - it.prompt.length - it.continuation.length;
       it.continuation.forEach((_, j) => rows.push(b * width + pad + it.prompt.length + j - 1));
     });
-    const result = await session.forward(ids, { attentionMask: mask, steering: opts.steering, capture, logits: { rows } });
+    const result = await session.forward(ids, { attentionMask: mask, steering: opts.steering, capture, routerLogits: opts.routerLogits, logits: { rows } });
+    const sink = new RoutingSink(chunk.length, { layers: moeLayers.length, k, E }, { ...opts, onTokenRouting: opts.onTokenRouting && ((b, t, r) => opts.onTokenRouting!(start + b, t, r)) });
     let next = 0;
     chunk.forEach((it, b) => {
       const pad = width - it.prompt.length - it.continuation.length;
       const tokenLogprobs = it.continuation.map((tok) => logProbOf(result.logits, tok, next++ * V, V));
       let routing: SequenceRouting | undefined;
       if (capture) {
-        const c = new RoutingCollector(moeLayers.length, k, E);
-        for (let t = pad; t < width; t++) c.add(ids[b]![t]!, result, b * width + t);
-        routing = c.finish();
+        for (let t = pad; t < width; t++) sink.add(b, ids[b]![t]!, result, b * width + t);
+        routing = sink.finish(b);
       }
       out.push({ tokenLogprobs, total: tokenLogprobs.reduce((a, x) => a + x, 0), routing });
     });

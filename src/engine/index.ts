@@ -16,7 +16,7 @@ import { loadTokenizer, type RoutescopeTokenizer } from './tokenizer.js';
 
 export type { ForwardOptions, ForwardResult, ModelInfo, SessionOptions, KvCache, LayerRouting, SteeringInput, LogitsMode, LogitsSelection } from './session.js';
 export { parseLogitsMode } from './session.js';
-export type { GenerateRequest, GeneratedSequence, ScoreItem, ScoredSequence, SequenceRouting, SamplingOptions } from './generate.js';
+export type { GenerateRequest, GeneratedSequence, ScoreItem, ScoredSequence, SequenceRouting, SamplingOptions, TokenRouting } from './generate.js';
 export { SUPPORTED_ARCHITECTURES, UnsupportedArchitectureError } from './architectures/index.js';
 
 export interface Engine {

@@ -44,8 +44,11 @@ export function assertFiniteRouting(
     const weight = firstNonFinite(l.weights, shape.topK, isReal);
     if (weight) {
       throw new EngineError(
-        `routing weights of ${layer} are not finite (${weight.value} at ${where(weight.row)}) although its router logits are: ` +
-          `the steering values overflow fp32 on this layer`,
+        l.routerLogits.length === 0
+          ? `routing weights of ${layer} are not finite (${weight.value} at ${where(weight.row)}); router logits were not fetched: ` +
+              `the checkpoint's weights up to this layer contain NaN/Inf values, or the steering values overflow fp32 on this layer`
+          : `routing weights of ${layer} are not finite (${weight.value} at ${where(weight.row)}) although its router logits are: ` +
+              `the steering values overflow fp32 on this layer`,
       );
     }
   });

@@ -52,13 +52,19 @@ export interface ForwardOptions {
   steering?: SteeringInput;
   /** Fetch router logits and top-k ids/weights (default true). */
   capture?: boolean;
+  /**
+   * With capture: also fetch the raw router logits (default true). False fetches only the top-k ids and weights
+   * (routerLogits come back empty): [tokens, E] floats per MoE layer are what makes long generations' routing
+   * large, and consumers that summarise the chosen experts never read them.
+   */
+  routerLogits?: boolean;
   /** Positions that get logits (default: the session's `logits` option, else 'all'). */
   logits?: LogitsSelection;
 }
 
 /** Routing of one MoE layer, rows in (batch, position) order. */
 export interface LayerRouting {
-  routerLogits: Float32Array; // [B*T, E], raw (before steering)
+  routerLogits: Float32Array; // [B*T, E], raw (before steering); empty when fetched with routerLogits: false
   experts: Int32Array; // [B*T, k], after steering
   weights: Float32Array; // [B*T, k]
 }
@@ -74,6 +80,9 @@ export interface ForwardResult {
   routing?: LayerRouting[];
   cache: KvCache;
 }
+
+/** What a run fetches of the routing: everything, the top-k ids and weights only, or nothing. */
+type Capture = 'full' | 'topk' | 'none';
 
 export interface ModelInfo {
   architecture: string;
@@ -308,7 +317,7 @@ export class DecoderSession {
       throw new EngineError(`this engine was loaded with logits 'none' (routing only, no lm_head); load it with logits 'all' or 'last' to get logits`);
     }
     const steering = this.steeringFeeds(opts.steering);
-    const capture = opts.capture ?? true;
+    const capture: Capture = opts.capture === false ? 'none' : opts.routerLogits === false ? 'topk' : 'full';
     const chunk = this.chunkLength(B, S);
     if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture);
     return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture);
@@ -355,15 +364,16 @@ export class DecoderSession {
     past: KvCache,
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
-    capture: boolean,
+    capture: Capture,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
     const T = inputIds[0]!.length;
     const V = s.vocabSize;
     const logits = new Float32Array(logitsRows.length * V);
-    const routing: LayerRouting[] | undefined = capture
-      ? s.moeLayers.map(() => ({ routerLogits: new Float32Array(B * T * s.numExperts), experts: new Int32Array(B * T * s.topK), weights: new Float32Array(B * T * s.topK) }))
+    const E = capture === 'full' ? s.numExperts : 0;
+    const routing: LayerRouting[] | undefined = capture !== 'none'
+      ? s.moeLayers.map(() => ({ routerLogits: new Float32Array(B * T * E), experts: new Int32Array(B * T * s.topK), weights: new Float32Array(B * T * s.topK) }))
       : undefined;
     let cache = past;
     for (let start = 0; start < T; start += chunk) {
@@ -394,7 +404,7 @@ export class DecoderSession {
         for (let b = 0; b < B; b++) {
           const from = b * n;
           const to = b * T + start;
-          whole.routerLogits.set(l.routerLogits.subarray(from * s.numExperts, (from + n) * s.numExperts), to * s.numExperts);
+          whole.routerLogits.set(l.routerLogits.subarray(from * E, (from + n) * E), to * E);
           whole.experts.set(l.experts.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
           whole.weights.set(l.weights.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
         }
@@ -412,7 +422,7 @@ export class DecoderSession {
     past: KvCache,
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
-    capture: boolean,
+    capture: Capture,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
@@ -432,9 +442,8 @@ export class DecoderSession {
     }
     const fetches: string[] = withLogits ? [GraphNames.logits] : [];
     for (let l = 0; l < s.numLayers; l++) fetches.push(GraphNames.presentKey(l), GraphNames.presentValue(l));
-    if (capture) {
-      s.moeLayers.forEach((_, i) => fetches.push(GraphNames.routerLogits(i), GraphNames.topkExperts(i), GraphNames.topkWeights(i)));
-    }
+    if (capture === 'full') s.moeLayers.forEach((_, i) => fetches.push(GraphNames.routerLogits(i)));
+    if (capture !== 'none') s.moeLayers.forEach((_, i) => fetches.push(GraphNames.topkExperts(i), GraphNames.topkWeights(i)));
     let out: ort.InferenceSession.ReturnType;
     try {
       out = await this.session.run(feeds, fetches);
@@ -448,9 +457,9 @@ export class DecoderSession {
       values: Array.from({ length: s.numLayers }, (_, l) => out[GraphNames.presentValue(l)]!),
     };
     const result: ForwardResult = { batch: B, seq: T, vocabSize: s.vocabSize, logits: withLogits ? (out[GraphNames.logits]!.data as Float32Array) : new Float32Array(0), logitsRows, cache };
-    if (capture) {
+    if (capture !== 'none') {
       result.routing = s.moeLayers.map((_, i) => ({
-        routerLogits: out[GraphNames.routerLogits(i)]!.data as Float32Array,
+        routerLogits: capture === 'full' ? (out[GraphNames.routerLogits(i)]!.data as Float32Array) : new Float32Array(0),
         experts: Int32Array.from(out[GraphNames.topkExperts(i)]!.data as BigInt64Array, (v) => Number(v)),
         weights: out[GraphNames.topkWeights(i)]!.data as Float32Array,
       }));

@@ -5,3 +5,4 @@ export { itemSeed, renderPrompt, routingShare, type PreparedItem, type WorkItem 
 export * from './runner.js';
 export * from './export.js';
 export * from './report.js';
+export { levelAccuracies, levelTable, type LevelAccuracy, type LevelCount } from './levels.js';

@@ -12,6 +12,7 @@ import {
   type ArmComparison, type Observation, type RandomControlSummary, type ReportComparison,
 } from '../stats/index.js';
 import { metricName } from './export.js';
+import { levelAccuracies, levelTable, type LevelAccuracy } from './levels.js';
 import { ExperimentError } from './tasks.js';
 import type { ExperimentSpec } from './spec.js';
 
@@ -44,6 +45,8 @@ export interface ExperimentReport {
   arms: ArmSummary[];
   comparisons: ReportComparison[];
   randomControls: RandomControlSummary[];
+  /** PolyMath: accuracy per difficulty level and the weighted accuracy, per arm and language; empty otherwise. */
+  levels: LevelAccuracy[];
   warnings: string[];
 }
 
@@ -134,7 +137,8 @@ function build(exp: ExperimentRecord, arms: ExperimentArmRecord[], results: Expe
   const report: ExperimentReport = {
     experiment: { id: exp.id, name: exp.name, task, status: exp.status, model: exp.modelPath, created: exp.createdAt },
     metric: METRIC_TEXT[task] ?? metricName(task),
-    higherIsBetter, binary, items, selection, arms: summaries, comparisons: toReportJson(comparisons, { detail: true }), randomControls, warnings,
+    higherIsBetter, binary, items, selection, arms: summaries, comparisons: toReportJson(comparisons, { detail: true }), randomControls,
+    levels: task === 'generate' ? levelAccuracies(used, arms.map((a) => a.name)) : [], warnings,
   };
   return { report, comparisons };
 }
@@ -179,6 +183,6 @@ export function writeExperimentReport(store: Store, id: number, dir: string, opt
     title: `Experiment ${exp.id}: ${exp.name} (${exp.task})`, metric: report.metric, higherIsBetter: report.higherIsBetter, resamples: opts.resamples,
     randomControls: report.randomControls, selection: report.selection?.warning ?? null, notes,
   });
-  write('summary.md', md + '\n' + armsTable(report).join('\n') + '\n');
+  write('summary.md', md + '\n' + [...armsTable(report), ...(report.levels.length ? ['', ...levelTable(report.levels)] : [])].join('\n') + '\n');
   return { report, files };
 }

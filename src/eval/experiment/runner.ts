@@ -71,10 +71,11 @@ interface Unit {
   items: WorkItem[];
 }
 
-/** The items of the run: per language, the first `limit` aligned ids (translate: every language but the source). */
+/** The items of the run: per language, the dataset's aligned ids (translate: every language but the source). */
 export function workItems(spec: ExperimentSpec, dataset: Dataset): WorkItem[] {
   const langs = spec.task === 'translate' ? spec.dataset.languages.filter((l) => l !== spec.translate!.source) : spec.dataset.languages;
-  const ids = spec.dataset.limit ? dataset.ids.slice(0, spec.dataset.limit) : dataset.ids;
+  // The loader already applied dataset.limit (per level for a multi-level PolyMath split).
+  const ids = dataset.ids;
   return langs.flatMap((language) => ids.map((id, index) => ({ language, id, index })));
 }
 
@@ -117,7 +118,7 @@ export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[]
   const padId = engine.tokenizer?.padId ?? engine.tokenizer?.eosIds[0] ?? 0;
   const ids = rows.map((r) => [...Array<number>(T - r.length).fill(padId), ...r]);
   const mask = rows.map((r) => [...Array<number>(T - r.length).fill(0), ...Array<number>(r.length).fill(1)]);
-  const route = (steering?: SteeringInput) => engine.forward(ids, { attentionMask: mask, steering, capture: true, logits: 'none' });
+  const route = (steering?: SteeringInput) => engine.forward(ids, { attentionMask: mask, steering, capture: true, routerLogits: false, logits: 'none' });
   const base = (await route()).routing!;
   const k = engine.info.topK;
   const unchangedRandom: string[] = [];

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { DATASET_KINDS, TEMPLATES, type DatasetKind } from '../../datasets/index.js';
+import { BOXED_INSTRUCTIONS, DATASET_KINDS, INSTRUCTIONS, TEMPLATES, type DatasetKind, type InstructionChoice } from '../../datasets/index.js';
 
 export class ExperimentSpecError extends Error {
   constructor(
@@ -45,6 +45,11 @@ export interface PromptSpec {
   enableThinking: boolean;
   /** Text appended after the item's text (a newline between), per language or for all, e.g. "put the answer in \\boxed{}". */
   suffix?: string | Record<string, string>;
+  /**
+   * The \\boxed{} answer instruction appended like a suffix: PolyMath's English sentence for every language, or
+   * Routescope's own translation in the item's language (src/datasets/templates.ts BOXED_INSTRUCTIONS).
+   */
+  instruction?: InstructionChoice;
 }
 
 export interface DecodingSpec {
@@ -272,7 +277,7 @@ function parseDataset(v: Json, at: At, base: string): DatasetSpec {
 }
 
 function parsePrompt(v: Json, at: At): PromptSpec {
-  const o = obj(v ?? {}, at, ['template', 'chat', 'enable_thinking', 'enableThinking', 'suffix']);
+  const o = obj(v ?? {}, at, ['template', 'chat', 'enable_thinking', 'enableThinking', 'suffix', 'instruction']);
   const template = o.template === undefined ? undefined : oneOf(o.template, at.child('template'), Object.keys(TEMPLATES));
   const chat = o.chat === undefined ? undefined : bool(o.chat, at.child('chat'), false);
   const thinkingKey = o.enable_thinking !== undefined ? 'enable_thinking' : 'enableThinking';
@@ -282,7 +287,12 @@ function parsePrompt(v: Json, at: At): PromptSpec {
     else if (isObj(o.suffix)) suffix = Object.fromEntries(Object.entries(o.suffix).map(([k, s]) => [k, str(s, at.child('suffix').child(k))]));
     else at.child('suffix').fail(`must be a string or {"<language>": string}, got ${describe(o.suffix)}`);
   }
-  return { ...(template ? { template } : {}), ...(chat !== undefined ? { chat } : {}), enableThinking: bool(o[thinkingKey], at.child(thinkingKey), false), ...(suffix !== undefined ? { suffix } : {}) };
+  const instruction = o.instruction === undefined ? undefined : oneOf(o.instruction, at.child('instruction'), INSTRUCTIONS);
+  if (instruction && suffix !== undefined) at.child('instruction').fail('give prompt.instruction or prompt.suffix, not both (the instruction is appended as the suffix)');
+  return {
+    ...(template ? { template } : {}), ...(chat !== undefined ? { chat } : {}), enableThinking: bool(o[thinkingKey], at.child(thinkingKey), false),
+    ...(suffix !== undefined ? { suffix } : {}), ...(instruction ? { instruction } : {}),
+  };
 }
 
 function parseDecoding(v: Json, at: At): DecodingSpec {
@@ -429,6 +439,10 @@ export function parseExperimentSpec(doc: Json, baseDir = process.cwd()): Experim
   const task = oneOf(o.task, root.child('task'), TASKS);
   const dataset = parseDataset(o.dataset, root.child('dataset'), baseDir);
   const prompt = parsePrompt(o.prompt, root.child('prompt'));
+  if (prompt.instruction === 'boxed-native') {
+    const missing = dataset.languages.filter((l) => !BOXED_INSTRUCTIONS[l]);
+    if (missing.length) root.child('prompt').child('instruction').fail(`boxed-native has no instruction for ${missing.join(', ')} (available: ${Object.keys(BOXED_INSTRUCTIONS).join(', ')}); use boxed-english or a prompt.suffix map`);
+  }
   const decoding = parseDecoding(o.decoding, root.child('decoding'));
   const scoring = parseScoring(o.scoring, root.child('scoring'));
   if ((task === 'nll' || task === 'choice') && o.decoding !== undefined) root.child('decoding').fail(`a '${task}' task scores given text and generates nothing; remove "decoding"`);

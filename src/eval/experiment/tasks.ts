@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createEngineBackend } from '../../capture/engine-backend.js';
-import { getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from '../../datasets/index.js';
-import type { Engine, SequenceRouting, SteeringInput } from '../../engine/index.js';
+import { boxedInstruction, getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from '../../datasets/index.js';
+import type { Engine, SequenceRouting, SteeringInput, TokenRouting } from '../../engine/index.js';
 import { findLanguage } from '../../languages/index.js';
 import type { ExperimentResult } from '../../store/index.js';
 import { scoreChoice, type Scorer, type ScoringTask } from '../scoring/index.js';
@@ -52,6 +52,8 @@ export interface PreparedItem extends WorkItem {
   /** Gold: answer text, option index (choice), or the reference translation. */
   answer: string | null;
   goldOption: number | null;
+  /** PolyMath difficulty level (item meta.level), recorded in each result's extra for the weighted accuracy. */
+  level: string | null;
 }
 
 /** Seed of one (item, sample): every arm of the item samples with it, so a no-op arm reproduces the baseline. */
@@ -81,7 +83,7 @@ export function renderPrompt(spec: ExperimentSpec, dataset: Dataset, item: Datas
   } else {
     r = getTemplate(spec.prompt.template ?? dataset.defaultTemplate).render(item);
   }
-  const suffix = typeof spec.prompt.suffix === 'string' ? spec.prompt.suffix : spec.prompt.suffix?.[language];
+  const suffix = spec.prompt.instruction ? boxedInstruction(spec.prompt.instruction, language) : typeof spec.prompt.suffix === 'string' ? spec.prompt.suffix : spec.prompt.suffix?.[language];
   r = withSuffix(r, suffix);
   if (spec.prompt.chat === false && r.kind === 'chat') r = { kind: 'raw', text: r.messages.map((m) => m.content).join('\n') };
   if (spec.prompt.chat === true && r.kind === 'raw') r = { kind: 'chat', messages: [{ role: 'user', content: r.text }], addGenerationPrompt: true, enableThinking: false };
@@ -108,10 +110,11 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
   return work.map((w) => {
     const item = dataset.item(w.language, w.id);
     const where = `${w.language} item ${w.id}`;
+    const level = typeof item.meta?.level === 'string' ? item.meta.level : null;
     if (spec.task === 'nll') {
       const ids = tk.encode(item.text, { addSpecialTokens: true });
       if (ids.length < 2) throw new ExperimentError(`${where}: the text has ${ids.length} token(s); nll needs at least 2 (the first is context)`);
-      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionTexts: [], answer: null, goldOption: null };
+      return { ...w, promptText: item.text, promptIds: ids.slice(0, 1), continuations: [ids.slice(1)], optionTexts: [], answer: null, goldOption: null, level };
     }
     const rendered = renderPrompt(spec, dataset, item, w.language);
     const promptIds = backend.encode(rendered).ids;
@@ -126,11 +129,11 @@ export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Data
         if (ids.length === 0) throw new ExperimentError(`${where}: option ${i + 1} encodes to no tokens`);
         return ids;
       });
-      return { ...w, promptText, promptIds, continuations, optionTexts: item.options.map((o) => lead + o), answer: item.answer ?? null, goldOption: goldOption(item, where) };
+      return { ...w, promptText, promptIds, continuations, optionTexts: item.options.map((o) => lead + o), answer: item.answer ?? null, goldOption: goldOption(item, where), level };
     }
     const answer = spec.task === 'translate' ? item.text : (item.answer ?? null);
     if (answer === null) throw new ExperimentError(`${where}: a generate task needs a gold answer; the item has none`);
-    return { ...w, promptText, promptIds, continuations: [], optionTexts: [], answer, goldOption: null };
+    return { ...w, promptText, promptIds, continuations: [], optionTexts: [], answer, goldOption: null, level };
   });
 }
 
@@ -167,8 +170,58 @@ export interface UnitContext {
 
 function routingSummary(ctx: UnitContext, r: SequenceRouting | undefined, from: number, to: number): Record<string, (number | null)[]> | null {
   if (!r) return null;
-  const arms = ctx.arm.kind === 'baseline' ? ctx.treatments : [ctx.arm];
-  return Object.fromEntries(arms.map((a) => [a.name, routingShare(r, from, to, a.experts)]));
+  return Object.fromEntries(summaryArms(ctx).map((a) => [a.name, routingShare(r, from, to, a.experts)]));
+}
+
+/** The arms whose experts a unit's rows record their routing share on (see routingSummary). */
+function summaryArms(ctx: UnitContext): ResolvedArm[] {
+  return ctx.arm.kind === 'baseline' ? ctx.treatments : [ctx.arm];
+}
+
+/**
+ * routingShare computed token by token, for generation: per sequence, arm and MoE layer, the routing mass on the
+ * arm's experts and in all, summed over the tokens from position `from` on (the generated ones), in the same order
+ * as routingShare sums, so the result is the same to the last bit while no token's routing is kept.
+ */
+export class RoutingShareAccumulator {
+  private sets: Set<number>[][];
+  private on: Float64Array[][];
+  private all: Float64Array[][];
+
+  constructor(
+    private arms: { name: string; experts: number[][] }[],
+    private from: number[],
+    layers: number,
+  ) {
+    this.sets = arms.map((a) => Array.from({ length: layers }, (_, l) => new Set(a.experts[l] ?? [])));
+    this.on = from.map(() => arms.map(() => new Float64Array(layers)));
+    this.all = from.map(() => arms.map(() => new Float64Array(layers)));
+  }
+
+  add(sequence: number, position: number, r: TokenRouting): void {
+    if (position < this.from[sequence]!) return;
+    this.arms.forEach((_, a) => {
+      const on = this.on[sequence]![a]!;
+      const all = this.all[sequence]![a]!;
+      r.experts.forEach((ids, l) => {
+        const set = this.sets[a]![l]!;
+        if (set.size === 0) return;
+        const w = r.weights[l]!;
+        for (let i = 0; i < ids.length; i++) {
+          all[l] += w[i]!;
+          if (set.has(ids[i]!)) on[l] += w[i]!;
+        }
+      });
+    });
+  }
+
+  summary(sequence: number): Record<string, (number | null)[]> {
+    return Object.fromEntries(this.arms.map((a, i) => {
+      const on = this.on[sequence]![i]!;
+      const all = this.all[sequence]![i]!;
+      return [a.name, Array.from(all, (x, l) => (this.sets[i]![l]!.size > 0 && x > 0 ? on[l]! / x : null))];
+    }));
+  }
 }
 
 const steeringOf = (arm: ResolvedArm): SteeringInput | undefined => arm.steering;
@@ -185,7 +238,7 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
   const { engine, spec } = ctx;
   const steering = steeringOf(ctx.arm);
   if (spec.task === 'nll') {
-    const scored = await engine.score(items.map((p) => ({ prompt: p.promptIds, continuation: p.continuations[0]! })), { steering, capture: true, batchSize: items.length, signal: ctx.signal });
+    const scored = await engine.score(items.map((p) => ({ prompt: p.promptIds, continuation: p.continuations[0]! })), { steering, capture: true, routerLogits: false, batchSize: items.length, signal: ctx.signal });
     let tokens = 0;
     const rows = items.map((p, i) => {
       const s = scored[i]!;
@@ -199,7 +252,7 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
   }
   if (spec.task === 'choice') {
     const flat = items.flatMap((p) => p.continuations.map((c) => ({ prompt: p.promptIds, continuation: c })));
-    const scored = await engine.score(flat, { steering, capture: true, batchSize: Math.max(1, items.length), signal: ctx.signal });
+    const scored = await engine.score(flat, { steering, capture: true, routerLogits: false, batchSize: Math.max(1, items.length), signal: ctx.signal });
     let at = 0;
     let tokens = 0;
     const rows = items.map((p) => {
@@ -223,8 +276,11 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
   }
   const d = spec.decoding;
   const seeds = items.map((p) => itemSeed(d.seed, p.language, p.id, ctx.sample));
+  // Only the routing summary of the generated tokens is stored: accumulate it token by token and keep no routing.
+  const shares = new RoutingShareAccumulator(summaryArms(ctx), items.map((p) => p.promptIds.length), engine.info.moeLayers.length);
   const generated = await engine.generate({
-    prompts: items.map((p) => p.promptIds), maxNewTokens: d.maxNewTokens, steering, capture: true, signal: ctx.signal,
+    prompts: items.map((p) => p.promptIds), maxNewTokens: d.maxNewTokens, steering, signal: ctx.signal,
+    capture: true, routerLogits: false, keepRouting: false, onTokenRouting: (b, position, r) => shares.add(b, position, r),
     sampling: { temperature: d.temperature, topP: d.topP, topK: d.topK, seeds },
   });
   const tk = engine.tokenizer!;
@@ -236,12 +292,11 @@ export async function runUnit(ctx: UnitContext, items: PreparedItem[]): Promise<
     const output = tk.decode(g.generatedIds, { skipSpecialTokens: true });
     tokens += g.generatedIds.length;
     const s = ctx.scorer!.score(scoringTask, { output, answer: p.answer!, lang: p.language }, { fallback: spec.scoring.fallback, lenient: spec.scoring.lenient, xquadEmpty: spec.scoring.xquadEmpty });
-    const total = p.promptIds.length + g.generatedIds.length;
     return {
       ...base(p, ctx, seeds[i]!), output, extracted: s.extracted, score: s.score, correct: spec.task === 'translate' ? null : s.correct, noAnswer: s.noAnswer,
       detectedLang: s.detectedLang, consistent: s.consistent, numTokens: g.generatedIds.length, finishReason: g.finishReason,
-      routing: routingSummary(ctx, g.routing, p.promptIds.length, total),
-      extra: { rule: s.rule, answer: p.answer, ...(s.f1 !== undefined ? { f1: s.f1 } : {}), ...(s.chrf !== undefined ? { chrf: s.chrf } : {}) },
+      routing: shares.summary(i),
+      extra: { rule: s.rule, answer: p.answer, ...(p.level !== null ? { level: p.level } : {}), ...(s.f1 !== undefined ? { f1: s.f1 } : {}), ...(s.chrf !== undefined ? { chrf: s.chrf } : {}) },
     };
   });
   return { rows, tokens };
