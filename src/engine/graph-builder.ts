@@ -19,6 +19,7 @@ import type { WeightStore } from './safetensors.js';
 import type { DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
+import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -71,6 +72,11 @@ export interface BuildOptions {
    * F16/BF16 lm_head is never cast to an fp32 copy at load (default true).
    */
   withLogits?: boolean;
+  /**
+   * fp16 precision (dispatch kernel only): expert matrices at 16 bits, mapped from the checkpoint or its
+   * fp16 cache, cast to fp32 inside each expert's If branch so only routed experts are ever widened.
+   */
+  halfExperts?: HalfExpertCache;
 }
 
 export interface BuiltDecoderModel {
@@ -103,6 +109,7 @@ class DecoderGraphBuilder {
   private moeKernel: MoeKernelName;
   private fusedCache?: FusedExpertCache;
   private withLogits: boolean;
+  private halfExperts?: HalfExpertCache;
 
   constructor(
     private spec: DecoderSpec,
@@ -114,11 +121,18 @@ class DecoderGraphBuilder {
     this.moeKernel = opts.moeKernel;
     this.fusedCache = opts.fusedCache;
     this.withLogits = opts.withLogits ?? true;
+    this.halfExperts = opts.halfExperts;
     this.baseDir = this.modelDir;
     if (this.moeKernel === 'fused') {
       if (!this.fusedCache) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
+      if (this.halfExperts) throw new EngineError('internal error: fp16 experts run on the dispatch kernel');
       const base = commonAncestor(this.modelDir, this.fusedCache.file);
       if (!base) throw new EngineError(`the expert cache ${this.fusedCache.file} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
+      this.baseDir = base;
+    }
+    if (this.halfExperts?.file) {
+      const base = commonAncestor(this.modelDir, this.halfExperts.file);
+      if (!base) throw new EngineError(`the fp16 expert cache ${this.halfExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
   }
@@ -305,7 +319,7 @@ class DecoderGraphBuilder {
     }
     g.output(topI, GraphNames.topkExperts(moeIndex), DataType.INT64, ['tokens', m.topK]);
     g.output(topW, GraphNames.topkWeights(moeIndex), DataType.FLOAT, ['tokens', m.topK]);
-    const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(m, x, topI, topW);
+    const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(moeIndex, m, x, topI, topW);
     if (!m.shared) return routed;
     const sharedOut = this.gatedMlp(x, m.shared.mlp);
     return g.add(routed, g.mul(sharedOut, g.op('Sigmoid', [this.linear(x, m.shared.gate)])));
@@ -342,7 +356,41 @@ class DecoderGraphBuilder {
     return renormalised ? out : g.mul(out, g.reduceSum(topW, [-1]));
   }
 
-  private dispatchExperts(m: MoeSpec, x: string, topI: string, topW: string): string {
+  /**
+   * A 16-bit expert matrix as fp32, widened at run time. The Reshape's shape depends on a run-time zero, so
+   * onnxruntime cannot constant-fold the Cast into a resident fp32 copy (it would, for a Cast of an initializer).
+   */
+  private halfLinear(x: string, src: HalfSource, name: string, runtimeZero: string): string {
+    const g = this.g;
+    let raw: string;
+    let dtype: DataType;
+    let dims: number[];
+    let layout: 'out_in' | 'in_out';
+    if (src.kind === 'cache') {
+      dtype = src.dtype === 'F16' ? DataType.FLOAT16 : DataType.FLOAT;
+      dims = src.shape;
+      layout = 'out_in';
+      const location = this.location(this.halfExperts!.file!);
+      raw = g.initializer({ name, dataType: dtype, dims, payload: { kind: 'external', location, ...src.segment } });
+    } else {
+      ({ raw, dtype } = this.rawWeight(src.linear.weight));
+      dims = src.linear.weight.shape;
+      layout = src.linear.layout;
+    }
+    let w = raw;
+    if (dtype !== DataType.FLOAT) w = g.cast(g.reshape(raw, g.add(g.int64(dims), runtimeZero)), DataType.FLOAT);
+    return layout === 'out_in' ? g.linear(x, w) : g.op('MatMul', [x, w]);
+  }
+
+  /** down(silu(gate(x)) * up(x)) on 16-bit weights. */
+  private halfMlp(x: string, e: HalfExpert, prefix: string, runtimeZero: string): string {
+    const g = this.g;
+    const gate = this.halfLinear(x, e.gate, `${prefix}.gate`, runtimeZero);
+    const up = this.halfLinear(x, e.up, `${prefix}.up`, runtimeZero);
+    return this.halfLinear(g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up), e.down, `${prefix}.down`, runtimeZero);
+  }
+
+  private dispatchExperts(moeIndex: number, m: MoeSpec, x: string, topI: string, topW: string): string {
     const g = this.g;
 
     // Sparse dispatch: each expert runs only on the (token, slot) pairs that selected it; the outputs are
@@ -350,11 +398,26 @@ class DecoderGraphBuilder {
     const flat = g.reshape(topI, g.int64([-1]));
     const outputs: string[] = [];
     const positions: string[] = [];
+    const half = this.halfExperts?.layers[moeIndex];
+    if (this.halfExperts && (!half || half.length !== m.experts.length)) throw new EngineError(`internal error: the fp16 expert cache has no entry for MoE layer ${moeIndex}`);
+    const size = half ? g.op('Size', [flat]) : '';
+    const runtimeZero = half ? g.sub(size, size) : '';
     m.experts.forEach((expert, e) => {
       const savedScope = g.scope;
       g.scope = `${savedScope}e${e}_`;
       const pos = g.squeeze(g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]), [0]);
       const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
+      if (half) {
+        // Only a routed expert's branch runs, so only its weights are widened to fp32 (and only briefly).
+        const out = { elemType: DataType.FLOAT, shape: [`moe${moeIndex}_e${e}_rows`, this.spec.hiddenSize] }; // a dim name per expert: equal names promise equal sizes
+        const thenBranch = g.subgraph(`moe${moeIndex}_e${e}_run`, out, () => this.halfMlp(rows, half[e]!, `moe${moeIndex}.e${e}`, runtimeZero));
+        const elseBranch = g.subgraph(`moe${moeIndex}_e${e}_skip`, out, () => rows);
+        const routed = g.op('Greater', [g.op('Size', [pos]), g.scalarI(0)]);
+        outputs.push(g.op('If', [routed], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } }));
+        positions.push(pos);
+        g.scope = savedScope;
+        return;
+      }
       outputs.push(this.gatedMlp(rows, expert));
       positions.push(pos);
       g.scope = savedScope;
@@ -431,3 +494,4 @@ export function buildDecoderModel(spec: DecoderSpec, weights: WeightStore, model
   const b = new DecoderGraphBuilder(spec, weights, modelDir, opts);
   return { model: b.build(), moeKernel: opts.moeKernel, externalDataDir: b.baseDir };
 }
+

@@ -10,7 +10,9 @@ import { EngineError } from './errors.js';
 import { chooseExecutionProvider, createInferenceSession, type ExecutionProviderChoice, type ExecutionProviderPreference } from './execution-provider.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheProgress } from './expert-cache.js';
+import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
+import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
@@ -88,6 +90,20 @@ export interface ModelInfo {
   executionProvider: ExecutionProviderChoice;
   /** How the experts run (fused com.microsoft.MoE or standard-op dispatch) and why. */
   moeKernel?: MoeKernelChoice;
+  /** The weight precision the session runs at, why, and its memory plan. */
+  precision?: PrecisionInfo;
+}
+
+export interface PrecisionInfo {
+  name: Precision;
+  reason: string;
+  plan: MemoryPlan;
+  /** fp16: expert matrices kept at fp32 because fp16 would overflow. */
+  keptFp32?: KeptFp32[];
+  /** fp16: non-zero expert weights below the fp16 normal range (stored with fewer significant bits). */
+  subnormalWeights?: number;
+  /** fp16: the converted expert cache (absent when every expert matrix is mapped from an F16 checkpoint). */
+  cacheFile?: string;
 }
 
 export interface SessionOptions {
@@ -107,9 +123,16 @@ export interface SessionOptions {
    * ever made); such a session refuses calls that ask for logits.
    */
   logits?: LogitsMode;
+  /**
+   * Weight precision (default: ROUTESCOPE_PRECISION, else auto = the most faithful precision whose memory
+   * plan fits this machine). See precision.ts.
+   */
+  precision?: PrecisionPreference;
+  /** Context length the memory plan budgets the KV cache for (default 4096). */
+  planContext?: number;
 }
 
-export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice): ModelInfo {
+export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
     architecture: spec.architecture,
     numLayers: spec.numLayers,
@@ -123,6 +146,7 @@ export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice
     headDim: spec.headDim,
     executionProvider: provider,
     ...(moeKernel ? { moeKernel } : {}),
+    ...(precision ? { precision } : {}),
   };
 }
 
@@ -170,14 +194,31 @@ export class DecoderSession {
     const t0 = performance.now();
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
-    const kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, signal: opts.signal }) : undefined;
+    const precisionPref = opts.precision ?? parsePrecision(process.env.ROUTESCOPE_PRECISION, 'ROUTESCOPE_PRECISION');
+    // Decided from config and headers only, so a model that does not fit is refused before any allocation.
+    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext });
+    let kernel: MoeKernelChoice;
+    if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
+      if (opts.moeKernel === 'fused') {
+        throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
+      }
+      kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+    } else {
+      kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
+    }
+    const progress = { onProgress: opts.onCacheProgress, signal: opts.signal };
+    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
+    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
+    const precisionInfo: PrecisionInfo = {
+      ...precision,
+      ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
+    };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, withLogits: defaultLogits !== 'none' });
+    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();
-    const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) });
+    const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits);
   }
 
