@@ -13,6 +13,7 @@ import { EngineBackend } from '../capture/engine-backend.js';
 import { resumeCapture, startCapture, type CaptureProgress } from '../capture/job.js';
 import { loadUdhrDataset, type UdhrSplitOption } from '../corpus/udhr.js';
 import { summarizeModel } from '../engine/index.js';
+import type { PrecisionPreference } from '../engine/precision.js';
 import { resolvePlan } from '../engine/steering-plan.js';
 import { Store, listRuns, loadRunRouting, type RunRecord } from '../store/index.js';
 import { checkDemoResources, DEFAULT_RESOURCES, DemoResourceError, RESOURCES_DIR, type DemoResourcePaths } from './resources.js';
@@ -35,6 +36,8 @@ export interface DemoOptions {
   pivot?: string;
   batchSize?: number;
   threads?: number;
+  /** Weight precision of the engine (default: ROUTESCOPE_PRECISION, else auto). */
+  precision?: PrecisionPreference;
   /** Capture again even when the database already holds a matching completed run. */
   fresh?: boolean;
   signal?: AbortSignal;
@@ -117,7 +120,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       how = 'reused';
       log(`reusing completed run ${runId} in ${db} (pass --fresh to capture again)`);
     } else {
-      const backend = await EngineBackend.load(modelDir, { threads: o.threads, maxBatchTokens: 2048 });
+      const backend = await EngineBackend.load(modelDir, { threads: o.threads, maxBatchTokens: 2048, precision: o.precision });
       try {
         const m = backend.model;
         log(`${m.architecture}: ${m.numMoeLayers} MoE layers x ${m.numExperts} experts, top-${m.topK}, on ${m.executionProvider}; ` +

@@ -131,7 +131,20 @@ export function fitOf(plan: MemoryPlan, machine: MachineMemory): Fit {
   return plan.totalBytes <= machine.totalBytes ? 'tight' : 'no';
 }
 
+/**
+ * Share of (token, MoE layer) decisions whose top-k set equals fp32's, measured by `npm run bench:precision`
+ * (docs/precision.md). Shown by `routescope inspect` so the choice of precision is an informed one.
+ */
+export const EXPECTED_AGREEMENT: Record<Precision, string> = {
+  fp32: 'reference',
+  fp16: 'see docs/precision.md',
+  int8: 'not measured',
+  int4: 'not measured',
+};
+
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+/** GiB from 1 GiB up, MiB below (inspect's table). */
+export const sizeText = (b: number) => (b >= 2 ** 30 ? gib(b) : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 export interface PrecisionChoice {
   name: Precision;
