@@ -8,6 +8,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
+import { scoreCommand } from './commands/score.js';
 /**
  * The command table. Each command lives in its own file under src/cli/commands/ and is registered here;
  * helpers add their line, nothing else in this file should change.
@@ -28,4 +29,5 @@ export const commands: Record<string, Command> = {
   import: importCommand,
   capture: captureCommand,
   demo: demoCommand,
+  score: scoreCommand,
 };

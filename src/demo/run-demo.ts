@@ -158,7 +158,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     const planJson = steerPlanJson(decoderLayerPlan(plan, data.moeLayers));
     const shape = summarizeModel(modelDir);
     // The plan must be one the engine accepts as is (`routescope forward --plan`, `capture --plan`).
-    resolvePlan(JSON.parse(planJson), { numLayers: shape.numLayers, numExperts: shape.numExperts, moeLayers: shape.moeLayers }, 'demo steering plan');
+    resolvePlan(JSON.parse(planJson), { numLayers: shape.numLayers, numExperts: shape.numExperts, moeLayers: shape.moeLayers, topK: shape.topK }, 'demo steering plan');
     const planFile = join(out, `steer-${target}-toward-${pivot}.json`);
     writeFileSync(planFile, planJson + '\n');
     files.push(planFile);

@@ -48,7 +48,7 @@ export async function loadEngine(dir: string, opts: SessionOptions = {}): Promis
     spec: session.spec,
     folder: session.folder,
     tokenizer,
-    steeringModel: { numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers },
+    steeringModel: { numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers, topK: session.info.topK },
     timings: session.timings,
     forward: (ids, o) => session.forward(ids, o),
     generate: (req) => generate(session, { stopIds: tokenizer?.eosIds, padId: tokenizer?.padId, ...req }),

@@ -9,11 +9,12 @@ import type { DecoderSpec } from './architectures/types.js';
 import { EngineError } from './errors.js';
 import { chooseExecutionProvider, createInferenceSession, type ExecutionProviderChoice, type ExecutionProviderPreference } from './execution-provider.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
-import { defaultCacheRoot, prepareFusedExpertCache, type CacheProgress } from './expert-cache.js';
+import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { assertFiniteRouting } from './routing-check.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
 export interface SteeringInput {
@@ -115,6 +116,8 @@ export interface SessionOptions {
   cacheDir?: string;
   /** Called while the expert cache is written (first load of a checkpoint with the fused kernel). */
   onCacheProgress?: (p: CacheProgress) => void;
+  /** Hears that the expert cache is rebuilt (corrupt, truncated) or re-verified; default: one line on stderr. */
+  onCacheNotice?: CacheNotice;
   /** Cancels writing the expert cache (the only long step of loading). */
   signal?: AbortSignal;
   /**
@@ -207,7 +210,8 @@ export class DecoderSession {
       kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const progress = { onProgress: opts.onCacheProgress, signal: opts.signal };
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
+    const fusedProgress = { ...progress, onNotice: opts.onCacheNotice };
+    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, fusedProgress) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
     const precisionInfo: PrecisionInfo = {
       ...precision,
@@ -337,6 +341,7 @@ export class DecoderSession {
         experts: Int32Array.from(out[GraphNames.topkExperts(i)]!.data as BigInt64Array, (v) => Number(v)),
         weights: out[GraphNames.topkWeights(i)]!.data as Float32Array,
       }));
+      assertFiniteRouting(result.routing, s.moeLayers, { seq: T, numExperts: s.numExperts, topK: s.topK }, (row) => mask[Math.floor(row / T)]![past.length + (row % T)] !== 0);
     }
     return result;
   }

@@ -12,6 +12,12 @@
  * - reference steering (arXiv 2601.14050 code): {"lambda": x, "steer_dict": {"<layer>": {"<expert>": s}}} => scale = lambda * s
  * - reference masking: {"<layer>": [expert, ...]}
  * - project format: {"format": "routescope-plan", "version": 1, "layers": {"<layer>": {"bias"|"scale"|"std"|"force": {"<e>": v}, "mask": [e, ...]}}}
+ *
+ * Masks that leave a layer without its k experts: masking EVERY expert is refused (all logits tie at -1e9, so
+ * the layer would silently route to experts 0..k-1 with equal weights: never what a plan means). Leaving
+ * 1..k-1 experts unmasked is allowed with a warning: the routing stays well defined (the unmasked experts share
+ * all the weight; the remaining top-k slots go to masked experts at weight 0), but those slots show up in the
+ * captured expert ids.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -36,6 +42,13 @@ export interface SteeringModelShape {
   numExperts: number;
   /** Decoder layer index of each MoE layer, ascending. */
   moeLayers: number[];
+  /** Experts each token is routed to (masks leaving fewer unmasked are warned about). */
+  topK: number;
+}
+
+/** A validated plan: its tensors and what the caller should tell the user (one line each, naming the plan and layer). */
+export interface ResolvedPlan extends SteeringTensors {
+  warnings: string[];
 }
 
 export const PLAN_FORMAT = 'routescope-plan';
@@ -46,7 +59,7 @@ export const MASKED_LOGIT = -1e9;
 const FIELDS = ['bias', 'scale', 'std', 'force'] as const;
 type Field = (typeof FIELDS)[number];
 
-export function neutralSteering(model: SteeringModelShape): SteeringTensors {
+export function neutralSteering(model: Omit<SteeringModelShape, 'topK'>): SteeringTensors {
   return {
     perMoeLayer: model.moeLayers.map(() => ({
       bias: new Float32Array(model.numExperts),
@@ -179,8 +192,28 @@ function applyProjectPlan(ctx: PlanContext, plan: Record<string, unknown>): void
   }
 }
 
-/** Validates `plan` against the model and returns the steering tensors; `source` names the plan in errors. */
-export function resolvePlan(plan: unknown, model: SteeringModelShape, source = 'steering plan'): SteeringTensors {
+/** Refuses layers whose every expert is masked; returns a warning per layer left with fewer than top-k experts. */
+function checkMaskCoverage(ctx: PlanContext): string[] {
+  const { numExperts, topK, moeLayers } = ctx.model;
+  const warnings: string[] = [];
+  ctx.out.perMoeLayer.forEach((l, slot) => {
+    const layer = String(moeLayers[slot]);
+    const open = l.mask.reduce((n, m) => n + (m ? 0 : 1), 0);
+    if (open === 0) {
+      ctx.fail(`every expert is masked, so the layer would route to expert(s) 0..${topK - 1} with equal weights; leave at least one expert unmasked`, layer);
+    }
+    if (open < topK) {
+      warnings.push(
+        `${ctx.source}: layer ${layer}: only ${open} of ${numExperts} experts stay unmasked, fewer than the model's top-${topK}; ` +
+          `they share all the routing weight and the other ${topK - open} slot(s) go to masked experts at weight 0 (listed in the captured expert ids)`,
+      );
+    }
+  });
+  return warnings;
+}
+
+/** Validates `plan` against the model and returns the steering tensors; `source` names the plan in errors and warnings. */
+export function resolvePlan(plan: unknown, model: SteeringModelShape, source = 'steering plan'): ResolvedPlan {
   const out = neutralSteering(model);
   const ctx: PlanContext = new PlanContext(source, model, out);
   if (!isPlainObject(plan)) ctx.fail('a plan must be a JSON object');
@@ -194,11 +227,11 @@ export function resolvePlan(plan: unknown, model: SteeringModelShape, source = '
   } else {
     ctx.fail('not a recognised plan: expected {"format": "routescope-plan", ...}, {"lambda", "steer_dict"} or {"<layer>": [experts]}');
   }
-  return out;
+  return { ...out, warnings: checkMaskCoverage(ctx) };
 }
 
 /** Reads a plan file (JSON) and resolves it; errors name the file. */
-export function loadPlanFile(path: string, model: SteeringModelShape): SteeringTensors {
+export function loadPlanFile(path: string, model: SteeringModelShape): ResolvedPlan {
   const file = resolve(path);
   let text: string;
   try {

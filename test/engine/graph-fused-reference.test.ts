@@ -4,14 +4,17 @@
  * selected experts whose weight is 0, every expert masked; and the expert cache (outside the model folder,
  * reused, never writing into the model folder).
  */
-import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { prepareFusedExpertCache } from '../../src/engine/expert-cache.js';
+import { readModelFolder } from '../../src/engine/model-folder.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 import { expectMatchesReference, referenceSuite } from './reference-suite.js';
 
 referenceSuite('fused');
@@ -110,6 +113,69 @@ describe('fused expert cache', () => {
     expect(Array.from((await b.forward(ids)).logits)).toEqual(Array.from(first.logits));
     await b.dispose();
     expect(listing(tmp.dir)).toEqual(before);
+  });
+
+  it('a byte flip that keeps size and mtime is caught on the next load, announced, and the cache rebuilt', async () => {
+    const root = tempDir('fused-corrupt-root');
+    try {
+      const a = await DecoderSession.load(tmp.dir, { moeKernel: 'fused', cacheDir: root.dir });
+      const ids = [seededIds(5, a.info.vocabSize, 1)];
+      const good = await a.forward(ids);
+      const file = a.info.moeKernel!.cacheFile!;
+      const secondMoeLayer = a.info.moeLayers[1]!;
+      await a.dispose();
+      const pristine = readFileSync(file);
+      // Inside the fc1 experts of the second MoE layer: the cache's layout is in its manifest.
+      const manifest = JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as { layers: { fc1: { offset: number; length: number } }[] };
+      const seg = manifest.layers[1]!.fc1;
+      flipBytes(file, seg.offset + Math.floor(seg.length / 2), 8);
+      const notices: string[] = [];
+      const b = await DecoderSession.load(tmp.dir, { moeKernel: 'fused', cacheDir: root.dir, onCacheNotice: (m) => notices.push(m) });
+      expect(b.info.moeKernel?.cacheReused).toBe(false);
+      const rebuilt = new RegExp(`expert cache .* does not match its checksum in decoder layer ${secondMoeLayer}'s fc1 experts .*; rebuilding it`);
+      expect(notices.filter((m) => rebuilt.test(m)), notices.join('\n')).toHaveLength(1);
+      expect(readFileSync(b.info.moeKernel!.cacheFile!).equals(pristine)).toBe(true);
+      expect(Array.from((await b.forward(ids)).logits)).toEqual(Array.from(good.logits));
+      await b.dispose();
+    } finally {
+      root.cleanup();
+    }
+  });
+
+  it('trusts an unchanged file without reading it, re-hashes a touched one, and rebuilds truncated or orphaned entries', async () => {
+    const root = tempDir('fused-verify-root');
+    try {
+      const folder = readModelFolder(tmp.dir);
+      const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
+      const notices: string[] = [];
+      const prepare = () => prepareFusedExpertCache(spec, folder.weights, folder.dir, root.dir, { onNotice: (m) => notices.push(m) });
+      const written = await prepare();
+      expect([written.reused, written.verifiedBy]).toEqual([false, 'written']);
+      expect((await prepare()).verifiedBy).toBe('unchanged-file');
+      expect(notices).toEqual([]);
+      const pristine = readFileSync(written.file);
+      // Same bytes, same mtime, but the file was written to: its checksums are checked once, then trusted again.
+      flipBytes(written.file, written.layers[0]!.fc1.offset, 4);
+      flipBytes(written.file, written.layers[0]!.fc1.offset, 4);
+      expect(readFileSync(written.file).equals(pristine)).toBe(true);
+      const touched = await prepare();
+      expect([touched.reused, touched.verifiedBy]).toEqual([true, 'checksums']);
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(/changed on disk since it was last verified; checking its checksums/);
+      expect((await prepare()).verifiedBy).toBe('unchanged-file');
+      // A truncated file (size no longer the manifest's), then a data file without its manifest: both rebuilt, said once each.
+      truncateSync(written.file, written.bytes - 100);
+      const afterTruncate = await prepare();
+      expect(afterTruncate.verifiedBy).toBe('written');
+      expect(notices[1]).toMatch(new RegExp(`is ${written.bytes - 100} bytes long where its manifest says ${written.bytes}; rebuilding it`));
+      rmSync(written.file.replace(/\.bin$/, '.json'));
+      expect((await prepare()).verifiedBy).toBe('written');
+      expect(notices[2]).toMatch(/has no manifest; rebuilding it/);
+      expect(notices).toHaveLength(3);
+      expect(readFileSync(written.file).equals(pristine)).toBe(true);
+    } finally {
+      root.cleanup();
+    }
   });
 
   it('writing the cache can be cancelled and leaves no partial file', async () => {

@@ -1,5 +1,6 @@
 /** Shared bits of the graph tests: temp model folders and numeric comparison. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,4 +32,25 @@ export function seededIds(count: number, vocab: number, seed: number): number[] 
     s = (s * 1664525 + 1013904223) >>> 0;
     return s % vocab;
   });
+}
+
+/**
+ * Flips `count` bytes at `at` in place (XOR 0x5a) and restores the mtime to the nanosecond with GNU touch, so
+ * size and mtime look untouched (only ctime, which no call can set back, tells).
+ */
+export function flipBytes(file: string, at: number, count: number): void {
+  const before = statSync(file, { bigint: true });
+  const fd = openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(count);
+    readSync(fd, b, 0, count, at);
+    for (let i = 0; i < count; i++) b[i] = b[i]! ^ 0x5a;
+    writeSync(fd, b, 0, count, at);
+  } finally {
+    closeSync(fd);
+  }
+  const ns = before.mtimeNs;
+  execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, file]);
+  const after = statSync(file, { bigint: true });
+  if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) throw new Error(`flipBytes: could not restore the size and mtime of ${file}`);
 }

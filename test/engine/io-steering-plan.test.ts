@@ -8,8 +8,8 @@ import { isNeutralSteering, loadPlanFile, neutralSteering, resolvePlan, toProjec
 const root = mkdtempSync(join(tmpdir(), 'rs-plan-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-// 4 decoder layers, layer 1 dense (like a Qwen3 config with mlp_only_layers [1]).
-const model = { numLayers: 4, numExperts: 8, moeLayers: [0, 2, 3] };
+// 4 decoder layers, layer 1 dense (like a Qwen3 config with mlp_only_layers [1]); top-2 routing.
+const model = { numLayers: 4, numExperts: 8, moeLayers: [0, 2, 3], topK: 2 };
 
 function expectPlanError(fn: () => unknown, ...parts: string[]): void {
   let caught: unknown;
@@ -87,6 +87,28 @@ describe('resolvePlan', () => {
     expectPlanError(() => resolvePlan({ format: 'routescope-plan', version: 1, layers: { '3': { force: { '2': null } } } }, model, src), 'layer 3', 'expert 2');
     expectPlanError(() => resolvePlan({ '0': 'all' }, model, src), 'not a recognised plan');
     expectPlanError(() => resolvePlan([1, 2], model, src), 'JSON object');
+  });
+
+  it('refuses a plan that masks every expert of a layer, naming the plan and the layer', () => {
+    const src = '/plans/mask-all.json';
+    const all = [0, 1, 2, 3, 4, 5, 6, 7];
+    expectPlanError(() => resolvePlan({ '2': all }, model, src), src, 'layer 2', 'every expert', 'masked');
+    expectPlanError(() => resolvePlan({ format: 'routescope-plan', version: 1, layers: { '3': { mask: all, bias: { '1': 1 } } } }, model, src), src, 'layer 3', 'every expert');
+    // Repeats do not count twice: 7 distinct experts leave one unmasked.
+    expect(() => resolvePlan({ '2': [0, 0, 1, 2, 3, 4, 5, 6] }, model, src)).not.toThrow();
+  });
+
+  it('warns (and still resolves) when fewer than top-k experts of a layer stay unmasked', () => {
+    const src = '/plans/mask-most.json';
+    const t = resolvePlan({ '0': [0, 1, 2, 3, 4, 5, 6], '2': [0, 1, 2, 3, 4, 5] }, model, src);
+    expect(Array.from(t.perMoeLayer[0]!.mask)).toEqual([1, 1, 1, 1, 1, 1, 1, 0]);
+    // Layer 0 keeps 1 expert (< top-2): one warning naming the plan, the layer and the counts; layer 2 keeps exactly 2.
+    expect(t.warnings).toHaveLength(1);
+    for (const part of [src, 'layer 0', '1 of 8', 'top-2', 'weight 0']) expect(t.warnings[0]).toContain(part);
+    expect(resolvePlan({ '0': [1, 2] }, model, src).warnings).toEqual([]);
+    const file = join(root, 'mask-most.json');
+    writeFileSync(file, JSON.stringify({ '3': [1, 2, 3, 4, 5, 6, 7] }));
+    expect(loadPlanFile(file, model).warnings[0]).toContain('layer 3');
   });
 
   it('loadPlanFile names the file for unreadable and invalid plans', () => {

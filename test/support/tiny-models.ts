@@ -11,8 +11,9 @@
  * - GraniteMoE is always fused in its own names: `block_sparse_moe.input_linear.weight` [E, 2I, H],
  *   `block_sparse_moe.output_linear.weight` [E, H, I], router `block_sparse_moe.router.layer.weight` [E, H].
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { seededRandom } from '../../src/numeric/random.js';
 
@@ -558,4 +559,17 @@ function writeWeights(dir: string, tensors: Record<string, TensorToWrite>, shard
     writeSafetensors(join(dir, file), part, { format: 'pt' });
   }
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2));
+}
+
+/** Overwrites elements `index..` of an F32 tensor in place (e.g. a NaN in a checkpoint), keeping the file's size. */
+export function overwriteF32(dir: string, tensor: string, index: number, values: number[]): void {
+  const info = WeightStore.fromFolder(dir).info(tensor);
+  if (info.dtype !== 'F32' || (index + values.length) * 4 > info.byteLength) throw new Error(`overwriteF32: ${tensor} is ${info.dtype} of ${info.byteLength} bytes`);
+  const fd = openSync(info.file, 'r+');
+  try {
+    const bytes = new Uint8Array(Float32Array.from(values).buffer);
+    writeSync(fd, bytes, 0, bytes.length, info.fileOffset + index * 4);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -247,7 +247,7 @@ export const captureCommand: Command = {
       const res = await runWithBackend(modelDir, v, (backend, signal, onProgress) => {
         if (plan !== undefined) {
           try {
-            resolvePlan(plan, backend.engine.steeringModel, v.plan);
+            for (const w of resolvePlan(plan, backend.engine.steeringModel, v.plan).warnings) process.stderr.write(`warning: ${w}\n`);
           } catch (err) {
             throw new CliError(`--plan: ${(err as Error).message}`);
           }

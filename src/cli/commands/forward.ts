@@ -3,10 +3,12 @@ import { loadPlanFile } from '../../engine/steering-plan.js';
 import { parseCommandArgs, parsePrecisionFlag } from '../args.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
+import { readTextFile } from '../text-file.js';
 
-const USAGE = `routescope forward <modelDir> (--text "..." | --ids 1,2,3) [--plan plan.json] [--json] [--ep auto|cpu|cuda]
+const USAGE = `routescope forward <modelDir> (--text "..." | --text-file <path>|- | --ids 1,2,3) [--plan plan.json] [--json] [--ep auto|cpu|cuda]
                          [--precision auto|fp32|fp16|int8|int4]
-Runs one forward pass and reports, per position, the logits and for every MoE layer the raw router logits and
+--text-file reads the text from a UTF-8 file (or stdin for -), exactly as stored (a leading BOM is dropped);
+use it for text longer than a command-line argument may be. Runs one forward pass and reports, per position, the logits and for every MoE layer the raw router logits and
 the experts and weights used (after the plan's steering). --json prints only this JSON to stdout:
   { "tokens", "ids", "moe_layers", "logits": [pos][vocab], "router_logits": [moeLayer][pos][expert],
     "experts": [moeLayer][pos][k], "weights": [moeLayer][pos][k] }
@@ -32,6 +34,7 @@ export const forwardCommand: Command = {
   async run(args) {
     const { values, positionals } = parseCommandArgs('forward', args, {
       text: { type: 'string' },
+      'text-file': { type: 'string' },
       ids: { type: 'string' },
       plan: { type: 'string' },
       json: { type: 'boolean' },
@@ -44,10 +47,13 @@ export const forwardCommand: Command = {
       return 0;
     }
     if (positionals.length !== 1) throw new CliError(`forward takes one model folder\n${USAGE}`);
-    if ((values.text === undefined) === (values.ids === undefined)) throw new CliError('give exactly one of --text or --ids');
+    const given = [values.text, values['text-file'], values.ids].filter((v) => v !== undefined).length;
+    if (given !== 1) throw new CliError('give exactly one of --text, --text-file or --ids');
     const ep = values.ep ?? 'auto';
     if (ep !== 'auto' && ep !== 'cpu' && ep !== 'cuda') throw new CliError(`--ep must be auto, cpu or cuda, got '${ep}'`);
     const explicitIds = values.ids !== undefined ? parseIds(values.ids) : undefined;
+    // Read before the model loads, so a bad file fails fast.
+    const text = values['text-file'] !== undefined ? readTextFile(values['text-file']) : values.text;
 
     const engine: Engine = await loadEngine(positionals[0]!, { executionProvider: ep, precision: parsePrecisionFlag(values.precision) });
     try {
@@ -56,11 +62,12 @@ export const forwardCommand: Command = {
       let ids: number[];
       if (explicitIds) ids = explicitIds;
       else {
-        if (!engine.tokenizer) throw new CliError(`${engine.folder.dir} has no tokenizer.json; use --ids instead of --text`);
-        ids = engine.tokenizer.encode(values.text!, { addSpecialTokens: true });
-        if (ids.length === 0) throw new CliError('--text encodes to no tokens');
+        if (!engine.tokenizer) throw new CliError(`${engine.folder.dir} has no tokenizer.json; use --ids instead of text`);
+        ids = engine.tokenizer.encode(text!, { addSpecialTokens: true });
+        if (ids.length === 0) throw new CliError('the text encodes to no tokens');
       }
       const steering = values.plan ? loadPlanFile(values.plan, engine.steeringModel) : undefined;
+      for (const w of steering?.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       const r = await engine.forward([ids], { steering });
       const tokens = engine.tokenizer ? engine.tokenizer.tokenStrings(ids) : ids.map(String);
       const { numExperts: E, topK: k, moeLayers } = engine.info;
