@@ -5,17 +5,19 @@
  * so the tolerance stays the fp32 one (1e-4). Against the unrounded fp32 reference it is within the fp16
  * tolerance stated in docs/precision.md, with the same top-k sets. Also: the cache (outside the model folder,
  * reused, rebuilt when from another format), an overflowing expert kept at fp32, the memory plan, `auto`,
- * and the refusals.
+ * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text.
  */
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadUdhrCorpus } from '../../src/corpus/udhr.js';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { readModelFolder } from '../../src/engine/model-folder.js';
 import { choosePrecision, memoryPlan, parsePrecision } from '../../src/engine/precision.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
+import { loadTokenizer } from '../../src/engine/tokenizer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
@@ -219,5 +221,35 @@ describe('memory plan and precision choice', () => {
     const { spec, weights } = specOf();
     expect(() => choosePrecision(spec, weights, 'int4')).toThrow(/int4 is not implemented yet/);
     await expect(DecoderSession.load(tmp.dir, { precision: 'fp16', moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/fp16 runs the experts on the dispatch kernel/);
+  });
+});
+
+describe('fp16 on the demo model', () => {
+  const demo = join(__dirname, '../../resources/demo-model');
+
+  it('keeps the top-k sets of at least 99% of (token, layer) decisions on UDHR held-out text, logits within the fp16 tolerance', async () => {
+    const tok = await loadTokenizer(demo);
+    const corpus = loadUdhrCorpus({ split: 'heldout', languages: ['eng', 'swh', 'yor', 'hin', 'arb'] });
+    const sequences = corpus.items.slice(0, 2).flatMap((it) => Object.values(it.texts).map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 48)));
+    const fp32 = await DecoderSession.load(demo, { precision: 'fp32', cacheDir: cache.dir });
+    const fp16 = await DecoderSession.load(demo, { precision: 'fp16', cacheDir: cache.dir });
+    let same = 0;
+    let total = 0;
+    for (const ids of sequences) {
+      const [a, b] = [await fp32.forward([ids]), await fp16.forward([ids])];
+      expect(relativeError(b.logits, a.logits)).toBeLessThan(FP16_TOL);
+      const k = fp32.info.topK;
+      a.routing!.forEach((layer, i) => {
+        for (let r = 0; r < ids.length; r++) {
+          total++;
+          const set = new Set(row(layer.experts, r, k));
+          if (row(b.routing![i]!.experts, r, k).every((e) => set.has(e))) same++;
+        }
+      });
+    }
+    expect(total).toBeGreaterThan(400);
+    expect(same / total).toBeGreaterThanOrEqual(0.99);
+    await fp32.dispose();
+    await fp16.dispose();
   });
 });
