@@ -64,7 +64,7 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && !/^[a-zA-Z]:/.test(rel));
 }
 
-function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, languages: string[], limit: number | undefined): boolean {
+function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, languages: string[], limit: number | undefined, precision?: string): boolean {
   return (
     r.source === 'capture' &&
     r.model?.fingerprint === fingerprint &&
@@ -72,7 +72,8 @@ function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, 
     JSON.stringify(r.languages) === JSON.stringify(languages) &&
     r.itemLimit === (limit ?? null) &&
     r.promptTemplate === 'raw' &&
-    r.plan === null
+    r.plan === null &&
+    (precision === undefined || r.precision === precision)
   );
 }
 
@@ -109,7 +110,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   mkdirSync(dirname(db), { recursive: true });
   const store = Store.open(db);
   try {
-    const previous = o.fresh ? [] : listRuns(store).filter((r) => sameRun(r, res.modelFingerprint, dataset.fingerprint, languages, o.limit));
+    // An explicit precision only reuses runs captured at it; auto reuses any (the log names the run's precision).
+    const wanted = o.precision && o.precision !== 'auto' ? o.precision : undefined;
+    const previous = o.fresh ? [] : listRuns(store).filter((r) => sameRun(r, res.modelFingerprint, dataset.fingerprint, languages, o.limit, wanted));
     const done = previous.filter((r) => r.status === 'completed').at(-1);
     const unfinished = previous.filter((r) => r.status !== 'completed').at(-1);
     let runId: number;
@@ -118,7 +121,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     if (done) {
       runId = done.id;
       how = 'reused';
-      log(`reusing completed run ${runId} in ${db} (pass --fresh to capture again)`);
+      log(`reusing completed run ${runId} in ${db}${done.precision ? ` (captured at ${done.precision})` : ''} (pass --fresh to capture again)`);
     } else {
       const backend = await EngineBackend.load(modelDir, { threads: o.threads, maxBatchTokens: 2048, precision: o.precision });
       try {
