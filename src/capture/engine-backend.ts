@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { RenderedPrompt } from '../datasets/templates.js';
 import { loadEngine, type Engine, type SessionOptions, type SteeringInput } from '../engine/index.js';
 import { resolvePlan } from '../engine/steering-plan.js';
-import { modelFingerprint } from '../store/fingerprint.js';
+import { fingerprintModel } from '../store/fingerprint.js';
 import type { CaptureBackend, CaptureModel, EncodedPrompt, RouteOptions, RoutedSequence } from './backend.js';
 import { CaptureError } from './job.js';
 
@@ -84,6 +84,11 @@ export function templateMaskOf(pieces: string[], rendered: string, contents: str
   return mask;
 }
 
+function fingerprintOf(dir: string) {
+  const { fingerprint, detail } = fingerprintModel(dir);
+  return { fingerprint, fingerprintDetail: detail };
+}
+
 export class EngineBackend implements CaptureBackend {
   readonly model: CaptureModel;
   private planCache: { key: string; steering: SteeringInput } | null = null;
@@ -108,7 +113,7 @@ export class EngineBackend implements CaptureBackend {
       moeLayers: info.moeLayers,
       numExperts: info.numExperts,
       topK: info.topK,
-      fingerprint: options.fingerprint ?? modelFingerprint(dir),
+      ...(options.fingerprint ? { fingerprint: options.fingerprint } : fingerprintOf(dir)),
       executionProvider: info.executionProvider.name,
       ...(info.precision ? { precision: info.precision.name } : {}),
       engineVersion: options.engineVersion ?? engineVersion(),

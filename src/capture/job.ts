@@ -8,9 +8,10 @@ import { hostname } from 'node:os';
 import type { Dataset } from '../datasets/types.js';
 import { getTemplate } from '../datasets/templates.js';
 import {
-  Store, StoreError, createRun, getRun, setRunStatus, storedKeys, sequenceKey, writeBatch, type RunRecord, type TraceSequence,
+  Store, StoreError, createRun, describeModelChanges, getRun, legacyModelFingerprint, listRuns, markWorking, processIdentity, setRunStatus, storedKeys, sequenceKey, writeBatch,
+  type RunRecord, type TraceSequence,
 } from '../store/index.js';
-import type { CaptureBackend, EncodedPrompt } from './backend.js';
+import type { CaptureBackend, CaptureModel, EncodedPrompt } from './backend.js';
 
 export class CaptureError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -102,7 +103,7 @@ export async function startCapture(o: StartCaptureOptions): Promise<CaptureResul
   const runId = createRun(o.store, {
     projectName: o.projectName,
     name: o.name,
-    model: { path: m.path, name: m.name, architecture: m.architecture, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, fingerprint: m.fingerprint },
+    model: { path: m.path, name: m.name, architecture: m.architecture, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, fingerprint: m.fingerprint, fingerprintDetail: m.fingerprintDetail },
     dataset: { kind: o.dataset.kind, source: o.dataset.source, languages: o.dataset.languages, itemCount: o.dataset.ids.length, fingerprint: o.dataset.fingerprint },
     languages, promptTemplate: template, plan: o.plan, seed: o.seed, engineVersion: m.engineVersion, executionProvider: m.executionProvider,
     precision: m.precision, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, storeLogits: o.storeLogits,
@@ -116,8 +117,9 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
   if (run.status === 'completed') throw new CaptureError(`run ${run.id} is already completed`);
   if (run.source !== 'capture') throw new CaptureError(`run ${run.id} was ${run.source === 'recorder' ? 'imported from recorder files' : 'imported'}, not captured; it cannot be resumed`);
   const m = o.backend.model;
-  if (run.model && run.model.fingerprint !== m.fingerprint) {
-    throw new CaptureError(`run ${run.id} was captured with model ${run.model.path} (fingerprint ${run.model.fingerprint}); the backend's model ${m.path} has fingerprint ${m.fingerprint}: the folder changed, start a new run`);
+  const changed = run.model ? modelChanges(run.model, m) : null;
+  if (changed) {
+    throw new CaptureError(`run ${run.id} was captured with a different model than ${m.path} holds now (${changed}); resuming would mix two models in one run: start a new run`);
   }
   if (run.dataset && run.dataset.fingerprint !== o.dataset.fingerprint) {
     throw new CaptureError(`run ${run.id} was captured on dataset ${run.dataset.source} with fingerprint ${run.dataset.fingerprint}; the dataset given now differs (${o.dataset.fingerprint}): load the same files, languages and options`);
@@ -125,22 +127,47 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
   if (run.precision !== null && m.precision !== undefined && run.precision !== m.precision) {
     throw new CaptureError(`run ${run.id} was captured at precision ${run.precision}; resuming it at ${m.precision} would mix precisions in one run: load the model with --precision ${run.precision}, or start a new run`);
   }
-  if (run.status === 'running' && workerAlive(o.store, run.id)) {
-    throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine; cancel that one first`);
+  if (run.status === 'running' && run.worker?.state === 'alive') {
+    throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine (pid ${run.worker.pid}); cancel that one first`);
   }
   return runLoop(o.store, o.backend, o.dataset, run, o.signal, o.onProgress);
 }
 
-/** Whether the process recorded as the run's worker still exists (same host only; elsewhere we cannot tell). */
-function workerAlive(store: Store, runId: number): boolean {
-  const row = store.db.prepare('SELECT worker_host, worker_pid FROM capture_run WHERE id = ?').get(runId) as { worker_host: string | null; worker_pid: number | null };
-  if (!row.worker_pid || row.worker_host !== hostname() || row.worker_pid === process.pid) return false;
-  try {
-    process.kill(row.worker_pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
+/** Why the backend's model is not the one a run was captured with, or null when it is the same. */
+function modelChanges(was: NonNullable<RunRecord['model']>, now: CaptureModel): string | null {
+  if (was.fingerprint === now.fingerprint) return null;
+  if (was.fingerprintDetail && now.fingerprintDetail) {
+    return describeModelChanges(was.fingerprintDetail, now.fingerprintDetail).join('; ') || `fingerprint ${was.fingerprint} -> ${now.fingerprint}`;
   }
+  if (!was.fingerprintDetail && now.fingerprintDetail) {
+    // Recorded before schema 2, when the fingerprint covered config.json and safetensors headers only: that much
+    // can still be checked.
+    try {
+      if (legacyModelFingerprint(now.path) === was.fingerprint) return null;
+    } catch {
+      // The folder cannot be read the old way; report the difference below.
+    }
+    return `config.json or the safetensors headers differ from ${was.path}'s when the run started`;
+  }
+  return `fingerprint ${was.fingerprint} -> ${now.fingerprint}`;
+}
+
+/**
+ * The most recent run that `startCapture(o)` would recreate exactly (same model and dataset fingerprints,
+ * languages, template, limit, batch size, plan, logits, seed, name and project) and that never completed: rerunning
+ * an identical command should continue it rather than start again from zero.
+ */
+export function findUnfinishedRun(o: Omit<StartCaptureOptions, 'signal' | 'onProgress'>): RunRecord | null {
+  const languages = o.languages ?? o.dataset.languages;
+  const template = o.template ?? o.dataset.defaultTemplate;
+  const m = o.backend.model;
+  const same = (r: RunRecord) =>
+    r.source === 'capture' && r.status !== 'completed' && r.model?.fingerprint === m.fingerprint && r.model.path === m.path &&
+    r.dataset?.fingerprint === o.dataset.fingerprint && JSON.stringify(r.languages) === JSON.stringify(languages) &&
+    r.promptTemplate === template && r.itemLimit === (o.limit ?? null) && r.batchSize === (o.batchSize ?? 8) &&
+    JSON.stringify(r.plan) === JSON.stringify(o.plan ?? null) && r.storeLogits === (o.storeLogits ?? false) &&
+    r.seed === (o.seed ?? null) && r.name === (o.name ?? null) && r.projectName === (o.projectName ?? null);
+  return listRuns(o.store).filter(same).at(-1) ?? null;
 }
 
 function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -151,9 +178,11 @@ async function runLoop(store: Store, backend: CaptureBackend, dataset: Dataset, 
   const modelKey = `${backend.model.fingerprint}@${backend.model.executionProvider}`;
   if (activeModels.has(modelKey)) throw new CaptureError(`another capture is already running on model ${backend.model.path} (${backend.model.executionProvider}); wait for it or cancel it`);
   activeModels.add(modelKey);
+  markWorking(store.file, run.id, true);
   try {
     return await loop(store, backend, dataset, run, signal, onProgress);
   } finally {
+    markWorking(store.file, run.id, false);
     activeModels.delete(modelKey);
   }
 }
@@ -171,7 +200,9 @@ async function loop(store: Store, backend: CaptureBackend, dataset: Dataset, run
   const done = storedKeys(store, run.id);
   setRunStatus(store, run.id, 'running');
   store.write(`recording the worker of run ${run.id}`, () => {
-    store.db.prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ? WHERE id = ?').run(hostname(), process.pid, run.id);
+    store.db
+      .prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ?, worker_started = ? WHERE id = ?')
+      .run(hostname(), process.pid, processIdentity(process.pid), run.id);
   });
   const t0 = performance.now();
   let sessionTokens = 0;

@@ -8,7 +8,8 @@ import { genealogyFromLookup, type Genealogy, type LanguageLookup } from '../ana
 import { loadRecorderFolder } from '../analysis/recorder-json.js';
 import type { RoutingData } from '../analysis/routing-data.js';
 import { findLanguage } from '../languages/index.js';
-import { loadRunRouting, type TokenScope } from '../store/index.js';
+import { describeIncomplete, loadRunRouting, runCoverage, Store, type TokenScope } from '../store/index.js';
+import { damageWarning } from './open-store.js';
 
 /** The parseArgs options of the routing-source flags, shared by the commands that load routing. */
 export const ROUTING_SOURCE_FLAGS = {
@@ -30,6 +31,8 @@ export interface RoutingSourceOptions {
   scope?: string;
   /** Store runs only: also load per-sequence distributions ('gate' or 'frequency'). Text as the user typed it. */
   sequences?: string;
+  /** Store runs only: told about a damaged database or an incomplete run (the data still loads). */
+  onWarning?: (message: string) => void;
 }
 
 /** Checks --scope / --sequences text; they need per-token data, which only store runs have. */
@@ -58,13 +61,29 @@ export async function loadRoutingSource(o: RoutingSourceOptions): Promise<Routin
     if (!o.db || !o.run) throw new AnalysisInputError('--db and --run go together (the store file and the run id)');
     if (!existsSync(o.db)) throw new AnalysisInputError(`--db ${o.db}: no such file`);
     if (!/^\d+$/.test(o.run)) throw new AnalysisInputError(`--run must be a run id (a whole number), got '${o.run}'`);
+    let store: Store;
     try {
-      const data = loadRunRouting(o.db, Number(o.run), { scope: scope ?? 'all', ...(sequences ? { sequences } : {}) });
+      store = Store.open(o.db, { readonly: true, quickCheck: true });
+    } catch (err) {
+      throw new AnalysisInputError(`--db ${o.db}: ${(err as Error).message}`);
+    }
+    try {
+      const damage = damageWarning(store);
+      if (damage) o.onWarning?.(damage);
+      const runId = Number(o.run);
+      // An analysis of a half-captured run looks just like a finished one; say so, and what is missing.
+      const incomplete = describeIncomplete(runCoverage(store, runId));
+      if (incomplete) o.onWarning?.(incomplete);
+      const data = loadRunRouting(store, runId, { scope: scope ?? 'all', ...(sequences ? { sequences } : {}) });
       data.tokenScope = scope ?? 'all';
       if (scope === 'content') data.source += ', content tokens only';
+      if (incomplete) data.source += ` (INCOMPLETE: ${incomplete})`;
+      if (damage) data.source += ' (DAMAGED DATABASE)';
       return data;
     } catch (err) {
       throw new AnalysisInputError(`--db ${o.db} --run ${o.run}: ${(err as Error).message}`);
+    } finally {
+      store.close();
     }
   }
   throw new AnalysisInputError('missing --routing <folder> (or --db <file> --run <id>)');

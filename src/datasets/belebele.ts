@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { field, listDir, pickLanguages, readJsonl, requireDir } from './files.js';
+import { field, listDir, pickLanguages, readJsonl, requireDir, textField } from './files.js';
 import { type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 const WHAT = 'Belebele';
@@ -21,9 +21,9 @@ export async function loadBelebele(dir: string, options: LoadOptions = {}): Prom
     const file = join(base, `${lang}.jsonl`);
     perLanguage.set(lang, readJsonl(file, WHAT).map(({ line, row }) => {
       const where = `${WHAT}: ${file} line ${line}`;
-      const passage = field(row, 'flores_passage', where);
-      const question = field(row, 'question', where);
-      const options = [1, 2, 3, 4].map((n) => field(row, `mc_answer${n}`, where));
+      const passage = textField(row, 'flores_passage', where);
+      const question = textField(row, 'question', where);
+      const options = [1, 2, 3, 4].map((n) => textField(row, `mc_answer${n}`, where));
       return {
         id: `${field(row, 'link', where)}#${field(row, 'question_number', where)}`,
         text: passage,

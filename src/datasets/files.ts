@@ -34,15 +34,65 @@ export function listDir(path: string): string[] {
 
 export function readText(file: string, what: string): string {
   if (!existsSync(file)) throw new DatasetError(`${what}: file ${file} does not exist`);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new DatasetError(`${what}: cannot read ${file}: ${(err as Error).message}`);
   }
+  let text = decodeUtf8(bytes, file, what);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') throw new DatasetError(`${what}: file ${file} is empty`);
   return text;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes strictly: a lenient decode would turn invalid bytes (a Latin-1 or truncated file) into U+FFFD and feed
+ * them to the tokenizer unnoticed. On failure the first bad byte is located by line and byte column.
+ */
+function decodeUtf8(bytes: Buffer, file: string, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    let lineStart = 0;
+    let line = 1;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      const slice = bytes.subarray(lineStart, i);
+      try {
+        strictUtf8.decode(slice);
+      } catch {
+        const bad = firstInvalidUtf8(slice);
+        throw new DatasetError(`${what}: ${file} line ${line}: invalid UTF-8 (byte 0x${slice[bad]!.toString(16).toUpperCase().padStart(2, '0')} at column ${bad + 1}); save the file as UTF-8`);
+      }
+      lineStart = i + 1;
+      line++;
+    }
+    throw new DatasetError(`${what}: ${file}: invalid UTF-8; save the file as UTF-8`);
+  }
+}
+
+/** Offset of the first byte that starts an invalid UTF-8 sequence (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (n === 0 || i + n >= b.length) return i;
+    const second = b[i + 1];
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (second === undefined || second < lo || second > hi) return i;
+    for (let k = 2; k <= n; k++) if (((b[i + k] ?? 0) & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return Math.max(0, b.length - 1);
 }
 
 /** Parses JSON lines, naming file and line of any malformed one; blank lines are skipped. */
@@ -64,13 +114,39 @@ export function readJsonl(file: string, what: string): { line: number; row: Reco
   return out;
 }
 
-/** A required string field of a row; numbers are accepted and turned into text (ids, answers). */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return `the number ${String(v)}`;
+  if (typeof v === 'boolean') return `the boolean ${String(v)}`;
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
+function presentField(row: Record<string, unknown>, name: string, where: string): unknown {
+  if (!(name in row) || row[name] === undefined) throw new DatasetError(`${where}: missing field '${name}' (fields present: ${Object.keys(row).join(', ') || 'none'})`);
+  if (row[name] === null) throw new DatasetError(`${where}: field '${name}' is null`);
+  return row[name];
+}
+
+/** A NUL character would reach the tokenizer as a real token; it is almost always a binary or mis-encoded file. */
+export function checkNoNul(text: string, what: string): string {
+  const at = text.indexOf('\u0000');
+  if (at >= 0) throw new DatasetError(`${what} contains a NUL character at position ${at}`);
+  return text;
+}
+
+/** A required identifier-like field (id, answer, number); numbers are accepted and turned into text. */
 export function field(row: Record<string, unknown>, name: string, where: string): string {
-  const v = row[name];
-  if (typeof v === 'string') return v;
+  const v = presentField(row, name, where);
+  if (typeof v === 'string') return checkNoNul(v, `${where}: field '${name}'`);
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  if (v === undefined || v === null) throw new DatasetError(`${where}: missing field '${name}' (fields present: ${Object.keys(row).join(', ') || 'none'})`);
-  throw new DatasetError(`${where}: field '${name}' must be text, got ${typeof v}`);
+  throw new DatasetError(`${where}: field '${name}' must be text, got ${describeValue(v)}`);
+}
+
+/** A required text field the model will read (sentence, question, passage): it must be a string, without NULs. */
+export function textField(row: Record<string, unknown>, name: string, where: string): string {
+  const v = presentField(row, name, where);
+  if (typeof v !== 'string') throw new DatasetError(`${where}: field '${name}' must be text, got ${describeValue(v)}`);
+  return checkNoNul(v, `${where}: field '${name}'`);
 }
 
 /**

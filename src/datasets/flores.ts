@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { checkLanguageCode, field, listDir, pickLanguages, readParquet, readText, requireDir } from './files.js';
+import { checkLanguageCode, checkNoNul, field, listDir, pickLanguages, readParquet, readText, requireDir, textField } from './files.js';
 import { DatasetError, type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 const WHAT = 'FLORES';
@@ -58,7 +58,7 @@ export async function loadFlores(dir: string, options: LoadOptions = {}): Promis
       if (rows.length === 0) throw new DatasetError(`${WHAT}: ${file} has no rows`);
       perLanguage.set(lang, rows.map((row, i) => {
         const where = `${WHAT}: ${file} row ${i + 1}`;
-        const text = field(row, 'text', where);
+        const text = textField(row, 'text', where);
         const id = row.id === undefined ? String(i + 1) : field(row, 'id', where);
         return { id, text, meta: { split } };
       }));
@@ -67,7 +67,7 @@ export async function loadFlores(dir: string, options: LoadOptions = {}): Promis
       if (lines.at(-1) === '') lines.pop();
       perLanguage.set(lang, lines.map((text, i) => {
         if (text.trim() === '') throw new DatasetError(`${WHAT}: ${file} line ${i + 1} is empty (one sentence per line expected)`);
-        return { id: String(i + 1), text, meta: { split } };
+        return { id: String(i + 1), text: checkNoNul(text, `${WHAT}: ${file} line ${i + 1}`), meta: { split } };
       }));
     }
   }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { listDir, parseDelimited, pickLanguages, readText, requireDir } from './files.js';
+import { checkNoNul, listDir, parseDelimited, pickLanguages, readText, requireDir } from './files.js';
 import { DatasetError, type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 const WHAT = 'MGSM';
@@ -22,6 +22,7 @@ export async function loadMgsm(dir: string, options: LoadOptions = {}): Promise<
       if (cells.length !== 2) throw new DatasetError(`${WHAT}: ${file} line ${line}: expected 2 tab-separated columns (question, answer), found ${cells.length}`);
       const [question, answer] = cells as [string, string];
       if (question.trim() === '') throw new DatasetError(`${WHAT}: ${file} line ${line}: empty question`);
+      checkNoNul(question, `${WHAT}: ${file} line ${line}: the question`);
       return { id: String(i), text: question, question, answer: answer.trim() };
     }));
   }

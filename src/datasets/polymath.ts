@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { checkLanguageCode, field, listDir, pickLanguages, readJsonl, readParquet, requireDir } from './files.js';
+import { checkLanguageCode, field, listDir, pickLanguages, readJsonl, readParquet, requireDir, textField } from './files.js';
 import { DatasetError, type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 const WHAT = 'PolyMath';
@@ -40,7 +40,7 @@ export async function loadPolymath(dir: string, options: LoadOptions = {}): Prom
     if (rows.length === 0) throw new DatasetError(`${WHAT}: ${file} has no rows`);
     perLanguage.set(lang, rows.map(({ line, row }) => {
       const where = `${WHAT}: ${file} ${file.endsWith('.jsonl') ? 'line' : 'row'} ${line}`;
-      const question = field(row, 'question', where);
+      const question = textField(row, 'question', where);
       return { id: alignedId(field(row, 'id', where), lang), text: question, question, answer: field(row, 'answer', where), meta: { level } };
     }));
   }

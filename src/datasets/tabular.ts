@@ -5,7 +5,7 @@
  */
 import { extname } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { checkLanguageCode, field, parseDelimited, pickLanguages, readJsonl, readText } from './files.js';
+import { checkLanguageCode, field, parseDelimited, pickLanguages, readJsonl, readText, textField } from './files.js';
 import { DatasetError, type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 export interface TabularOptions extends LoadOptions {
@@ -43,7 +43,7 @@ export async function loadTabular(file: string, options: TabularOptions = {}): P
     const where = `${what}: ${file} line ${line}`;
     const lang = field(row, langCol, where);
     checkLanguageCode(lang, where);
-    const text = field(row, textCol, where);
+    const text = textField(row, textCol, where);
     const item: DatasetItem = { id: field(row, idCol, where), text };
     if (typeof row.question === 'string') item.question = row.question;
     if (typeof row.passage === 'string') item.passage = row.passage;

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { buildDataset } from './dataset.js';
-import { listDir, pickLanguages, readText, requireDir } from './files.js';
+import { checkNoNul, listDir, pickLanguages, readText, requireDir } from './files.js';
 import { DatasetError, type Dataset, type DatasetItem, type LoadOptions } from './types.js';
 
 const WHAT = 'XQuAD';
@@ -33,8 +33,10 @@ export async function loadXquad(dir: string, options: LoadOptions = {}): Promise
       (article.paragraphs ?? []).forEach((p, pi) => {
         const where = `${WHAT}: ${file} data[${a}].paragraphs[${pi}]`;
         if (typeof p.context !== 'string') throw new DatasetError(`${where}: missing "context" text`);
+        checkNoNul(p.context, `${where}: "context"`);
         (p.qas ?? []).forEach((qa, qi) => {
           if (typeof qa.id !== 'string' || typeof qa.question !== 'string') throw new DatasetError(`${where}.qas[${qi}]: needs "id" and "question" strings`);
+          checkNoNul(qa.question, `${where}.qas[${qi}]: "question"`);
           const answer = qa.answers?.[0]?.text;
           items.push({ id: qa.id, text: qa.question, question: qa.question, passage: p.context as string, answer: typeof answer === 'string' ? answer : undefined, meta: { title: article.title } });
         });

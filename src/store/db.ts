@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { StoreError, translateSqliteError } from './errors.js';
 import { loadMigrations } from './migrations.js';
@@ -14,6 +15,12 @@ export interface OpenOptions {
   create?: boolean;
   /** How long to wait for another writer before reporting 'locked'; default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * Run PRAGMA quick_check after opening and keep its findings in `store.damage` (reading commands warn with
+   * them: a damaged page outside the tables a command reads would otherwise go unnoticed). It reads every page,
+   * so it costs about one sequential read of the file.
+   */
+  quickCheck?: boolean;
 }
 
 if (endianness() !== 'LE') {
@@ -22,6 +29,9 @@ if (endianness() !== 'LE') {
 }
 
 export class Store {
+  /** quick_check's findings when opened with `quickCheck`; empty when the file is sound or was not checked. */
+  damage: string[] = [];
+
   private constructor(
     readonly db: Database.Database,
     readonly file: string,
@@ -45,9 +55,13 @@ export class Store {
     try {
       const store = new Store(db, file, readonly);
       store.prepare();
+      if (options.quickCheck) store.damage = store.problems('quick_check');
       return store;
     } catch (err) {
       db.close();
+      if (readonly && isReadOnlyWalError(err, file)) {
+        throw new StoreError('read-only', `cannot read ${file}: it is in WAL journal mode (left so by an older Routescope or another SQLite tool) and its folder ${dirname(file)} is not writable, so SQLite cannot create the ${basename(file)}-shm index that reading it needs; open it once where the folder is writable (Routescope switches it to a rollback journal when it closes it), or copy it to a writable folder`, { cause: err });
+      }
       throw translateSqliteError(err, file, 'opening the database');
     }
   }
@@ -115,15 +129,69 @@ export class Store {
     }
   }
 
+  /**
+   * Runs fn inside one read transaction, so every query in it sees the same committed state even while another
+   * process (a capture) commits batches: without it, a run's aggregates and its traces can come from different
+   * moments. Inside an open transaction fn simply runs in it.
+   */
+  snapshot<T>(doing: string, fn: () => T): T {
+    if (this.db.inTransaction) return this.read(doing, fn);
+    this.read(doing, () => this.db.exec('BEGIN'));
+    try {
+      return this.read(doing, fn);
+    } finally {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    }
+  }
+
   /** PRAGMA integrity_check; returns [] when the file is sound, else SQLite's list of problems. */
   integrityProblems(): string[] {
-    const rows = this.read('checking integrity', () => this.db.pragma('integrity_check') as { integrity_check: string }[]);
-    const msgs = rows.map((r) => r.integrity_check);
+    return this.problems('integrity_check');
+  }
+
+  private problems(check: 'integrity_check' | 'quick_check'): string[] {
+    let rows: Record<string, string>[];
+    try {
+      rows = this.db.pragma(`${check}(20)`) as Record<string, string>[];
+    } catch (err) {
+      // Damage bad enough that the check itself cannot walk the file.
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return [(err as Error).message];
+      throw translateSqliteError(err, this.file, `checking integrity (${check})`);
+    }
+    const msgs = rows.map((r) => Object.values(r)[0]!);
     return msgs.length === 1 && msgs[0] === 'ok' ? [] : msgs;
   }
 
+  /**
+   * Closing a writable connection switches the file back to a rollback journal when no other connection has it
+   * open: a WAL file cannot be read where its folder is not writable (SQLite must create the -shm index next to
+   * it), while a rollback-journal file can. The next writable open turns WAL on again.
+   */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (!this.readonly) {
+      try {
+        this.db.pragma('busy_timeout = 0');
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // Another connection is still using the file; it switches the mode when it closes last.
+      }
+    }
+    this.db.close();
+  }
+}
+
+/** SQLite's answer to a read-only open of a WAL file whose -shm index cannot be created. */
+function isReadOnlyWalError(err: unknown, file: string): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  if (!code.startsWith('SQLITE_READONLY') && !code.startsWith('SQLITE_CANTOPEN')) return false;
+  if (existsSync(`${file}-shm`)) return false;
+  try {
+    accessSync(dirname(file), constants.W_OK);
+    return false;
+  } catch {
+    return true;
   }
 }
 

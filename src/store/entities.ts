@@ -1,5 +1,7 @@
 import type { Store } from './db.js';
 import { StoreError } from './errors.js';
+import { workerState, type WorkerInfo } from './worker.js';
+import type { FingerprintDetail } from './fingerprint.js';
 
 export type RunStatus = 'pending' | 'running' | 'cancelled' | 'failed' | 'completed';
 export type RunSource = 'capture' | 'recorder' | 'import';
@@ -16,6 +18,8 @@ export interface ModelInfo {
   topK: number;
   /** Content fingerprint of the folder (fingerprint.ts modelFingerprint). */
   fingerprint: string;
+  /** The per-file digests behind it (fingerprint.ts), so a changed folder can be described; absent before schema 2. */
+  fingerprintDetail?: FingerprintDetail;
 }
 
 export interface DatasetInfo {
@@ -82,6 +86,10 @@ export interface RunRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The process that last captured into the run (null for imported runs). */
+  worker: WorkerInfo | null;
+  /** Status 'running' but its worker is verifiably gone (killed, crashed): resume it. */
+  interrupted: boolean;
 }
 
 function positiveInt(v: unknown, what: string): number {
@@ -113,8 +121,8 @@ export function ensureModel(store: Store, m: ModelInfo): number {
   if (row) return row.id;
   return Number(
     db
-      .prepare('INSERT INTO model(path, name, architecture, num_moe_layers, moe_layers, num_experts, top_k, fingerprint) VALUES (?,?,?,?,?,?,?,?)')
-      .run(m.path, m.name ?? null, m.architecture, m.numMoeLayers, JSON.stringify(layers), m.numExperts, m.topK, m.fingerprint).lastInsertRowid,
+      .prepare('INSERT INTO model(path, name, architecture, num_moe_layers, moe_layers, num_experts, top_k, fingerprint, fingerprint_detail) VALUES (?,?,?,?,?,?,?,?,?)')
+      .run(m.path, m.name ?? null, m.architecture, m.numMoeLayers, JSON.stringify(layers), m.numExperts, m.topK, m.fingerprint, m.fingerprintDetail ? JSON.stringify(m.fingerprintDetail) : null).lastInsertRowid,
   );
 }
 
@@ -166,21 +174,27 @@ interface RunRow {
   item_limit: number | null; batch_size: number | null; status: RunStatus; error: string | null;
   sequences_total: number | null; sequences_done: number; tokens_done: number; batches_done: number; elapsed_ms: number;
   created_at: string; started_at: string | null; finished_at: string | null;
-  m_id: number | null; m_path: string; m_name: string | null; m_arch: string; m_layers: number; m_moe: string; m_experts: number; m_topk: number; m_fp: string;
+  worker_host: string | null; worker_pid: number | null; worker_started: string | null;
+  m_id: number | null; m_path: string; m_name: string | null; m_arch: string; m_layers: number; m_moe: string; m_experts: number; m_topk: number; m_fp: string; m_fpd: string | null;
   d_id: number | null; d_kind: string; d_source: string; d_langs: string; d_count: number; d_fp: string;
 }
 
 const RUN_SELECT = `
   SELECT r.*, p.name AS project_name,
     m.id AS m_id, m.path AS m_path, m.name AS m_name, m.architecture AS m_arch, m.num_moe_layers AS m_layers,
-    m.moe_layers AS m_moe, m.num_experts AS m_experts, m.top_k AS m_topk, m.fingerprint AS m_fp,
+    m.moe_layers AS m_moe, m.num_experts AS m_experts, m.top_k AS m_topk, m.fingerprint AS m_fp, m.fingerprint_detail AS m_fpd,
     d.id AS d_id, d.kind AS d_kind, d.source AS d_source, d.languages AS d_langs, d.item_count AS d_count, d.fingerprint AS d_fp
   FROM capture_run r
   LEFT JOIN project p ON p.id = r.project_id
   LEFT JOIN model m ON m.id = r.model_id
   LEFT JOIN dataset d ON d.id = r.dataset_id`;
 
-function toRecord(r: RunRow): RunRecord {
+function toRecord(r: RunRow, file: string): RunRecord {
+  // Liveness is only worth a look (a /proc read) while the run claims to be running.
+  const worker = r.worker_pid === null || r.worker_host === null ? null : {
+    host: r.worker_host, pid: r.worker_pid,
+    state: r.status === 'running' ? workerState(file, r.id, r.worker_host, r.worker_pid, r.worker_started) : ('dead' as const),
+  };
   return {
     id: r.id,
     projectName: r.project_name,
@@ -189,6 +203,7 @@ function toRecord(r: RunRow): RunRecord {
     model: r.m_id === null ? null : {
       id: r.m_id, path: r.m_path, name: r.m_name ?? undefined, architecture: r.m_arch, numMoeLayers: r.m_layers,
       moeLayers: JSON.parse(r.m_moe) as number[], numExperts: r.m_experts, topK: r.m_topk, fingerprint: r.m_fp,
+      ...(r.m_fpd ? { fingerprintDetail: JSON.parse(r.m_fpd) as FingerprintDetail } : {}),
     },
     dataset: r.d_id === null ? null : {
       id: r.d_id, kind: r.d_kind, source: r.d_source, languages: JSON.parse(r.d_langs) as string[], itemCount: r.d_count, fingerprint: r.d_fp,
@@ -217,17 +232,19 @@ function toRecord(r: RunRow): RunRecord {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    worker,
+    interrupted: r.status === 'running' && worker?.state === 'dead',
   };
 }
 
 export function getRun(store: Store, runId: number): RunRecord {
   const row = store.read('reading a run', () => store.db.prepare(`${RUN_SELECT} WHERE r.id = ?`).get(runId) as RunRow | undefined);
   if (!row) throw new StoreError('not-found', `run ${runId} does not exist in ${store.file}`);
-  return toRecord(row);
+  return toRecord(row, store.file);
 }
 
 export function listRuns(store: Store): RunRecord[] {
-  return store.read('listing runs', () => (store.db.prepare(`${RUN_SELECT} ORDER BY r.id`).all() as RunRow[]).map(toRecord));
+  return store.read('listing runs', () => (store.db.prepare(`${RUN_SELECT} ORDER BY r.id`).all() as RunRow[]).map((r) => toRecord(r, store.file)));
 }
 
 export function setRunStatus(store: Store, runId: number, status: RunStatus, error?: string): void {

@@ -12,4 +12,9 @@ export {
   exportRecorderFolder, type RecorderReadOptions,
 } from './recorder.js';
 export { exportRunFile, importRunFile, RUN_FILE_FORMAT, RUN_FILE_VERSION } from './runfile.js';
-export { modelFingerprint } from './fingerprint.js';
+export {
+  modelFingerprint, fingerprintModel, legacyModelFingerprint, describeModelChanges, FINGERPRINT_VERSION,
+  type FingerprintDetail, type FileDigest, type ModelFingerprint, type FingerprintOptions,
+} from './fingerprint.js';
+export { runCoverage, describeIncomplete, type RunCoverage } from './coverage.js';
+export { markWorking, processIdentity, workerState, type WorkerInfo, type WorkerState } from './worker.js';

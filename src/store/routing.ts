@@ -20,7 +20,8 @@ export interface LoadRoutingOptions {
 export function loadRunRouting(dbOrPath: Store | string, runId: number, options: LoadRoutingOptions = {}): RoutingData {
   const { store, owned } = useStore(dbOrPath, { readonly: true });
   try {
-    return loadFromStore(store, runId, options);
+    // Totals, aggregates and per-sequence rows from one snapshot, even while a capture is committing batches.
+    return store.snapshot(`reading run ${runId}`, () => loadFromStore(store, runId, options));
   } finally {
     if (owned) store.close();
   }

@@ -14,7 +14,7 @@ import { iterateSequences, writeBatch, type TraceSequence } from './traces.js';
 export const RUN_FILE_FORMAT = 'routescope-run';
 export const RUN_FILE_VERSION = 1;
 
-type Header = { format: string; version: number; run: Omit<RunRecord, 'id' | 'model' | 'dataset'> & { model: RunRecord['model']; dataset: RunRecord['dataset'] } };
+type Header = { format: string; version: number; run: Omit<RunRecord, 'id' | 'model' | 'dataset' | 'worker' | 'interrupted'> & { model: RunRecord['model']; dataset: RunRecord['dataset'] } };
 
 const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
@@ -37,37 +37,13 @@ export function exportRunFile(dbOrPath: Store | string, runId: number, file: str
   }
   let ok = false;
   try {
-    const run = getRun(store, runId);
-    const { id: _id, ...rest } = run;
-    const header: Header = { format: RUN_FILE_FORMAT, version: RUN_FILE_VERSION, run: rest };
-    writeSync(fd, JSON.stringify(header) + '\n');
-    let aggregateRows = 0;
-    for (const scope of ['all', 'content'] as const) {
-      const data = loadRunRouting(store, runId, { scope });
-      const E = data.numExperts;
-      for (const lr of data.languages) {
-        for (let l = 0; l < data.numLayers; l++) {
-          const row = { type: 'aggregate', language: lr.language, scope, layer: l, tokens: lr.totals[l], counts: Array.from(lr.counts.subarray(l * E, (l + 1) * E)), gateSums: Array.from(lr.gateSums.subarray(l * E, (l + 1) * E)) };
-          writeSync(fd, JSON.stringify(row) + '\n');
-          aggregateRows++;
-        }
-      }
-    }
-    let sequences = 0;
-    for (const s of iterateSequences(store, runId, undefined, 'batch')) {
-      const row = {
-        type: 'sequence', language: s.language, itemId: s.itemId, itemIndex: s.itemIndex, batchNo: s.batchNo, numTokens: s.numTokens,
-        tokenIds: b64(s.tokenIds), templateMask: b64(s.templateMask), expertIds: b64(s.expertIds), gateWeights: b64(s.gateBits),
-        routerLogits: s.logitBits ? b64(s.logitBits) : null,
-      };
-      writeSync(fd, JSON.stringify(row) + '\n');
-      sequences++;
-    }
-    writeSync(fd, JSON.stringify({ type: 'end', sequences, aggregateRows }) + '\n');
+    // One read transaction from the header to the end marker: a capture committing meanwhile must not make the
+    // aggregate rows and the traces describe different moments (the file would then not import again).
+    const counts = store.snapshot(`exporting run ${runId}`, () => writeRun(store, runId, fd));
     closeSync(fd);
     renameSync(partial, file);
     ok = true;
-    return { file, sequences, aggregateRows };
+    return { file, ...counts };
   } catch (err) {
     throw err instanceof StoreError ? err : new StoreError('io', `exporting run ${runId} to ${file}: ${(err as Error).message}`, { cause: err });
   } finally {
@@ -81,6 +57,38 @@ export function exportRunFile(dbOrPath: Store | string, runId: number, file: str
     }
     if (owned) store.close();
   }
+}
+
+function writeRun(store: Store, runId: number, fd: number): { sequences: number; aggregateRows: number } {
+  const run = getRun(store, runId);
+  // Which process wrote the run says nothing about it elsewhere.
+  const { id: _id, worker: _worker, interrupted: _interrupted, ...rest } = run;
+  const header: Header = { format: RUN_FILE_FORMAT, version: RUN_FILE_VERSION, run: rest };
+  writeSync(fd, JSON.stringify(header) + '\n');
+  let aggregateRows = 0;
+  for (const scope of ['all', 'content'] as const) {
+    const data = loadRunRouting(store, runId, { scope });
+    const E = data.numExperts;
+    for (const lr of data.languages) {
+      for (let l = 0; l < data.numLayers; l++) {
+        const row = { type: 'aggregate', language: lr.language, scope, layer: l, tokens: lr.totals[l], counts: Array.from(lr.counts.subarray(l * E, (l + 1) * E)), gateSums: Array.from(lr.gateSums.subarray(l * E, (l + 1) * E)) };
+        writeSync(fd, JSON.stringify(row) + '\n');
+        aggregateRows++;
+      }
+    }
+  }
+  let sequences = 0;
+  for (const s of iterateSequences(store, runId, undefined, 'batch')) {
+    const row = {
+      type: 'sequence', language: s.language, itemId: s.itemId, itemIndex: s.itemIndex, batchNo: s.batchNo, numTokens: s.numTokens,
+      tokenIds: b64(s.tokenIds), templateMask: b64(s.templateMask), expertIds: b64(s.expertIds), gateWeights: b64(s.gateBits),
+      routerLogits: s.logitBits ? b64(s.logitBits) : null,
+    };
+    writeSync(fd, JSON.stringify(row) + '\n');
+    sequences++;
+  }
+  writeSync(fd, JSON.stringify({ type: 'end', sequences, aggregateRows }) + '\n');
+  return { sequences, aggregateRows };
 }
 
 function fromB64<T>(text: unknown, C: { new (b: ArrayBuffer): T }, bytesPer: number, where: string): T {

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startCapture, resumeCapture, CaptureError, type CaptureProgress } from '../../src/capture/index.js';
+import { startCapture, resumeCapture, findUnfinishedRun, CaptureError, type CaptureProgress } from '../../src/capture/index.js';
 import { buildDataset } from '../../src/datasets/index.js';
 import { HashBackend, dataset, L, E, K } from './hash-backend.js';
-import { Store, setRunStatus, getRun, loadRunRouting, iterateSequences, StoreError } from '../../src/store/index.js';
+import { Store, setRunStatus, getRun, loadRunRouting, iterateSequences, processIdentity, StoreError } from '../../src/store/index.js';
 import { referenceAggregate, roundToHalfReference, tempDir } from '../store/helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -169,18 +169,41 @@ describe('capture job', () => {
     const res = await startCapture({ store, backend: new HashBackend(), dataset: dataset(), batchSize: 5, signal: ac.signal, onProgress: () => ac.abort() });
     const changed = new HashBackend();
     changed.model = { ...changed.model, fingerprint: 'sha256:other' };
-    await expect(resumeCapture({ store, backend: changed, dataset: dataset(), runId: res.runId })).rejects.toThrow(/the folder changed/);
+    await expect(resumeCapture({ store, backend: changed, dataset: dataset(), runId: res.runId })).rejects.toThrow(/captured with a different model .*fingerprint sha256:hash-v1 -> sha256:other/);
     const other = buildDataset({ kind: 'jsonl', name: 'toy', source: 'in-test', defaultTemplate: 'chat', perLanguage: new Map([['en', [{ id: 's0', text: 'x' }]]]) });
     await expect(resumeCapture({ store, backend: new HashBackend(), dataset: other, runId: res.runId })).rejects.toThrow(/dataset given now differs/);
     // A run left 'running' by a live process (here: this test's parent process) is not taken over.
     setRunStatus(store, res.runId, 'running');
-    store.db.prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ? WHERE id = ?').run(hostname(), process.ppid, res.runId);
+    store.db.prepare('UPDATE capture_run SET worker_host = ?, worker_pid = ?, worker_started = ? WHERE id = ?').run(hostname(), process.ppid, processIdentity(process.ppid), res.runId);
     await expect(resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId })).rejects.toThrow(/being captured right now by another process/);
+    expect(getRun(store, res.runId).interrupted).toBe(false);
+    if (process.platform === 'linux') {
+      // The pid is alive but belongs to another process than the recorded worker (pid reuse): the run is interrupted.
+      store.db.prepare('UPDATE capture_run SET worker_started = ? WHERE id = ?').run('boot-of-another-day:12345', res.runId);
+      expect(getRun(store, res.runId).interrupted).toBe(true);
+    }
     store.db.prepare('UPDATE capture_run SET worker_pid = ? WHERE id = ?').run(2 ** 22 + 12345, res.runId); // no such process
+    expect(getRun(store, res.runId).interrupted).toBe(true);
     await resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId });
     await expect(resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId })).rejects.toThrow(/already completed/);
     await expect(startCapture({ store, backend: new HashBackend(), dataset: dataset(), languages: ['de'] })).rejects.toThrow(CaptureError);
     await expect(startCapture({ store, backend: new HashBackend(), dataset: dataset(), template: 'nope' })).rejects.toThrow(/unknown prompt template 'nope'/);
+    store.close();
+  });
+
+  it('finds the unfinished run an identical capture would recreate, and only that one', async () => {
+    const store = Store.open(join(tmp.dir, 'same.db'));
+    const settings = { store, backend: new HashBackend(), dataset: dataset(), batchSize: 5, limit: 7 };
+    expect(findUnfinishedRun(settings)).toBeNull();
+    const ac = new AbortController();
+    const res = await startCapture({ ...settings, signal: ac.signal, onProgress: () => ac.abort() });
+    expect(res.status).toBe('cancelled');
+    expect(findUnfinishedRun(settings)?.id).toBe(res.runId);
+    expect(findUnfinishedRun({ ...settings, limit: 6 })).toBeNull();
+    expect(findUnfinishedRun({ ...settings, languages: ['en', 'fr'] })).toBeNull();
+    expect(findUnfinishedRun({ ...settings, name: 'other' })).toBeNull();
+    await resumeCapture({ store, backend: new HashBackend(), dataset: dataset(), runId: res.runId });
+    expect(findUnfinishedRun(settings)).toBeNull(); // completed runs are never continued
     store.close();
   });
 
@@ -216,6 +239,11 @@ describe('capture job: crash safety with a real process', () => {
         out += String(d);
         if (out.includes('committed 2\n')) {
           clearTimeout(timer);
+          const live = Store.open(file, { readonly: true });
+          const before = getRun(live, 1);
+          live.close();
+          expect(before.worker).toMatchObject({ pid: child.pid, host: hostname(), state: 'alive' });
+          expect(before.interrupted).toBe(false);
           child.kill('SIGKILL');
           resolve();
         }
@@ -227,6 +255,8 @@ describe('capture job: crash safety with a real process', () => {
     expect(store.integrityProblems()).toEqual([]);
     const run = getRun(store, 1);
     expect(run.status).toBe('running'); // the process died without a chance to record anything
+    expect(run.interrupted).toBe(true); // ... but its worker is known to be gone
+    expect(run.worker?.state).toBe('dead');
     expect(run.batchesDone).toBeGreaterThanOrEqual(3);
     expect(run.sequencesDone).toBe(run.batchesDone * 2);
     expect(run.sequencesDone).toBeLessThan(24);

@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineBackend } from '../../src/capture/engine-backend.js';
@@ -112,7 +112,7 @@ beforeAll(async () => {
 afterAll(() => tmp?.cleanup());
 
 describe('capture CLI crash safety', () => {
-  it('SIGKILL mid-run, then --resume: same aggregates as an uninterrupted run, integrity ok', async () => {
+  it('SIGKILL mid-run: runs shows it interrupted, the identical command resumes it to the same aggregates, integrity ok', async () => {
     const db = join(tmp.dir, 'killed.db');
     const child = spawn(process.execPath, captureArgs(db), { cwd: ROOT, stdio: 'ignore' });
     const seen = await waitForBatches(child, db, 5);
@@ -125,7 +125,13 @@ describe('capture CLI crash safety', () => {
     expect(mid.sequencesDone).toBeGreaterThanOrEqual(seen);
     expect(mid.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
 
-    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    // 'runs' shows the dead writer's run as interrupted, with the command that continues it.
+    const listed = await run([BIN, 'runs', '--db', db]);
+    expect(listed.stdout).toMatch(/^1\s+interrupted\s/m);
+    expect(listed.stdout).toContain(`continue with: routescope capture --resume 1 --db ${db}`);
+    // Rerunning the identical command continues that run instead of starting again from zero.
+    const resumed = await run(captureArgs(db));
+    expect(resumed.stderr).toContain('same settings');
     expect(resumed.stderr).toContain(`resuming run 1: ${mid.sequencesDone} of ${LANGS.length * ITEMS}`);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('run 1 completed');
@@ -157,6 +163,75 @@ describe('capture CLI crash safety', () => {
     const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
     expect(resumed.code).toBe(0);
     expect(aggregates(db, 1)).toEqual(aggregates(refDb, 1));
+  });
+
+  it('npx: no npm warnings before the output, and killing the pid npx printed stops the real worker (run cancelled)', async () => {
+    const db = join(tmp.dir, 'npx.db');
+    const child = spawn('npx', ['routescope', ...captureArgs(db).slice(1)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.resume();
+    await waitForBatches(child, db, 2);
+    const conn = new Database(db, { readonly: true });
+    const worker = (conn.prepare('SELECT worker_pid FROM capture_run WHERE id = 1').get() as { worker_pid: number }).worker_pid;
+    conn.close();
+    expect(worker).not.toBe(child.pid); // npx is npm; the capture runs in a grandchild
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('close', r));
+    // The worker must stop on its own soon after (it polls its launcher); the run is then marked cancelled.
+    const alive = () => {
+      try {
+        process.kill(worker, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 600 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
+    const store = Store.open(db, { readonly: true });
+    const run = getRun(store, 1);
+    store.close();
+    expect(run.status).toBe('cancelled');
+    expect(run.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
+    expect(stderr.split('\n')[0]).not.toMatch(/npm warn/);
+  });
+
+  it('refuses to resume once the router weights changed in place (same shapes), naming the tensors', async () => {
+    const tuned = join(tmp.dir, 'tuned-model');
+    cpSync(modelDir, tuned, { recursive: true });
+    const db = join(tmp.dir, 'tuned.db');
+    const store = Store.open(db);
+    const backend = await EngineBackend.load(tuned, { executionProvider: 'cpu' });
+    const ac = new AbortController();
+    try {
+      const dataset = await loadDataset('jsonl', dataFile, { languages: LANGS });
+      const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
+      expect(res.status).toBe('cancelled');
+    } finally {
+      await backend.dispose();
+      store.close();
+    }
+    // Flip the sign of every router weight in place: a fine-tuned checkpoint with identical shapes.
+    const file = join(tuned, 'model.safetensors');
+    const bytes = readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const entries = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    const routers = Object.keys(entries).filter((n) => /\.mlp\.gate\.weight$/.test(n));
+    expect(routers.length).toBeGreaterThan(0);
+    for (const name of routers) {
+      const [a0, a1] = entries[name]!.data_offsets;
+      const w = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8 + headerLength + a0, bytes.byteOffset + 8 + headerLength + a1));
+      Buffer.from(w.map((x) => -x).buffer).copy(bytes, 8 + headerLength + a0);
+    }
+    writeFileSync(file, bytes);
+    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toMatch(/captured with a different model .*model\.safetensors: router weights changed \(model\.layers\.0\.mlp\.gate\.weight/);
+    expect(resumed.stderr).toContain('start a new run');
+    const after = Store.open(db, { readonly: true });
+    expect(getRun(after, 1).sequencesDone).toBe(1); // nothing from the changed model was written
+    after.close();
   });
 
   it('refuses to resume a completed run, and bad flags get clear errors', async () => {

@@ -144,6 +144,23 @@ describe('generic JSONL / CSV', () => {
     await expect(loadTabular(join(dir, 'nope.jsonl'))).rejects.toThrow(/nope\.jsonl does not exist/);
     await expect(loadDataset('wikipedia', f)).rejects.toThrow(/unknown dataset kind 'wikipedia'/);
   });
+  it('names the row and the problem for null or numeric text, NUL bytes and invalid UTF-8', async () => {
+    const rows = (text: unknown) => [JSON.stringify({ language: 'en', id: 'a', text: 'fine' }), JSON.stringify({ language: 'en', id: 'b', text })].join('\n');
+    write(join(dir, 'null.jsonl'), rows(null));
+    await expect(loadTabular(join(dir, 'null.jsonl'))).rejects.toThrow(/null\.jsonl line 2: field 'text' is null/);
+    write(join(dir, 'number.jsonl'), rows(42));
+    await expect(loadTabular(join(dir, 'number.jsonl'))).rejects.toThrow(/number\.jsonl line 2: field 'text' must be text, got the number 42/);
+    write(join(dir, 'nul.jsonl'), rows('bad\u0000byte'));
+    await expect(loadTabular(join(dir, 'nul.jsonl'))).rejects.toThrow(/nul\.jsonl line 2: field 'text' contains a NUL character at position 3/);
+    write(join(dir, 'nul.csv'), 'language,id,text\nen,1,ok\nen,2,a\u0000b\n');
+    await expect(loadTabular(join(dir, 'nul.csv'))).rejects.toThrow(/nul\.csv line 3: field 'text' contains a NUL character at position 1/);
+    const bad = Buffer.concat([Buffer.from('{"language":"en","id":"a","text":"ok"}\n{"language":"en","id":"b","text":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
+    writeFileSync(join(dir, 'latin1.jsonl'), bad);
+    await expect(loadTabular(join(dir, 'latin1.jsonl'))).rejects.toThrow(/latin1\.jsonl line 2: invalid UTF-8 \(byte 0xC3 at column 38\)/);
+    // ids may still be numbers (FLORES+ uses integer ids)
+    write(join(dir, 'numid.jsonl'), JSON.stringify({ language: 'en', id: 7, text: 'hi' }));
+    expect((await loadTabular(join(dir, 'numid.jsonl'))).ids).toEqual(['7']);
+  });
 });
 
 const SHARED = resolve(__dirname, '../../../shared/data');

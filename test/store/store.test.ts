@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   Store, StoreError, createRun, getRun, listRuns, loadRunRouting, writeBatch, iterateSequences, storedKeys,
-  exportRunFile, importRunFile, latestSchemaVersion, decodeGates, setRunStatus, modelFingerprint, type TraceSequence,
+  exportRunFile, importRunFile, latestSchemaVersion, decodeGates, setRunStatus, modelFingerprint, fingerprintModel, legacyModelFingerprint, describeModelChanges, type TraceSequence,
 } from '../../src/store/index.js';
 import { referenceAggregate, roundToHalfReference, synthSequence, tempDir } from './helpers.js';
 
@@ -378,5 +378,62 @@ describe('model fingerprint', () => {
     writeFileSync(join(dir, 'model.safetensors'), Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]));
     expect(() => modelFingerprint(dir)).toThrow(/safetensors header length/);
     expect(() => modelFingerprint(join(tmp.dir, 'nope'))).toThrow(/does not exist/);
+  });
+
+  it('changes when weights change in place with identical shapes, and names the router tensors / file that changed', () => {
+    const dir = join(tmp.dir, 'tuned');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), '{"num_experts": 4}');
+    // Two router tensors and one large expert tensor, float32.
+    const tensors: [string, number][] = [['model.layers.0.mlp.gate.weight', 64], ['model.layers.0.mlp.experts.0.up_proj.weight', 200_000], ['model.layers.1.mlp.gate.weight', 64]];
+    const entries: Record<string, unknown> = {};
+    let off = 0;
+    for (const [name, n] of tensors) {
+      entries[name] = { dtype: 'F32', shape: [n], data_offsets: [off, off + 4 * n] };
+      off += 4 * n;
+    }
+    const header = Buffer.from(JSON.stringify(entries));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    const data = new Float32Array(off / 4).map((_, i) => Math.sin(i) + 0.1);
+    const file = join(dir, 'model.safetensors');
+    writeFileSync(file, Buffer.concat([len, header, Buffer.from(data.buffer)]));
+    const dataStart = 8 + header.length;
+    const sampled = { fullHashBelowBytes: 0 }; // the path a 60 GB checkpoint takes: routers + sampled blocks
+    const before = fingerprintModel(dir, sampled);
+    const legacyBefore = legacyModelFingerprint(dir);
+    expect(fingerprintModel(dir, sampled)).toEqual(before);
+    // Flip the sign of every router weight in place (same size, same header): what a fine-tune of the router does.
+    const fd = openSync(file, 'r+');
+    for (const name of ['model.layers.0.mlp.gate.weight', 'model.layers.1.mlp.gate.weight']) {
+      const [a0, a1] = (entries[name] as { data_offsets: [number, number] }).data_offsets;
+      const w = new Float32Array(data.buffer.slice(a0, a1)).map((x) => -x);
+      writeSync(fd, Buffer.from(w.buffer), 0, a1 - a0, dataStart + a0);
+    }
+    closeSync(fd);
+    expect(legacyModelFingerprint(dir)).toBe(legacyBefore); // the header-only fingerprint misses it (issue #11, item 2)
+    const flipped = fingerprintModel(dir, sampled);
+    expect(flipped.fingerprint).not.toBe(before.fingerprint);
+    // (the routers sit at both ends of the data, so the sampled blocks covering them differ too)
+    expect(describeModelChanges(before.detail, flipped.detail)).toEqual([
+      'model.safetensors: router weights changed (model.layers.0.mlp.gate.weight, model.layers.1.mlp.gate.weight)',
+      'model.safetensors: weights changed (sampled blocks differ)',
+    ]);
+    // A change inside a non-router tensor, at the start of the data (a sampled block), is caught too.
+    const fd2 = openSync(file, 'r+');
+    const expertAt = (entries['model.layers.0.mlp.experts.0.up_proj.weight'] as { data_offsets: [number, number] }).data_offsets[0];
+    writeSync(fd2, Buffer.from(new Float32Array([123.5]).buffer), 0, 4, dataStart + expertAt);
+    closeSync(fd2);
+    const edited = fingerprintModel(dir, sampled);
+    expect(describeModelChanges(flipped.detail, edited.detail)).toEqual(['model.safetensors: weights changed (sampled blocks differ)']);
+    // Small files are hashed whole by default, so any byte counts; tokenizer files count as well.
+    const whole = fingerprintModel(dir);
+    const fd3 = openSync(file, 'r+');
+    writeSync(fd3, Buffer.from(new Float32Array([-7]).buffer), 0, 4, dataStart + 4 * 64 + 4 * 100_000); // mid-expert: no sampled block
+    closeSync(fd3);
+    expect(describeModelChanges(whole.detail, fingerprintModel(dir).detail)).toEqual(['model.safetensors: weights other than the routers changed']);
+    const whole2 = fingerprintModel(dir);
+    writeFileSync(join(dir, 'tokenizer_config.json'), '{"chat_template": "{{ messages }}"}');
+    expect(describeModelChanges(whole2.detail, fingerprintModel(dir).detail)).toEqual(['tokenizer_config.json was added']);
   });
 });

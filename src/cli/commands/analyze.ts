@@ -47,7 +47,8 @@ export const analyzeCommand: Command = {
     const weighting = v.weighting ?? 'count';
     if (weighting !== 'count' && weighting !== 'gate') throw new CliError(`--weighting must be 'count' or 'gate', got '${weighting}'`);
     try {
-      const data = await loadRoutingSource({ routing: v.routing, pattern: v.pattern, db: v.db, run: v.run, order: 'name', scope: v.scope, sequences: v.sequences });
+      const data = await loadRoutingSource({ routing: v.routing, pattern: v.pattern, db: v.db, run: v.run, order: 'name', scope: v.scope, sequences: v.sequences,
+        onWarning: (m) => process.stderr.write(`routescope analyze: warning: ${m}\n`) });
       const lookup = languageLookup();
       let lastStage = '';
       const result = analyzeRouting(data, {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { EngineBackend } from '../../capture/engine-backend.js';
-import { CaptureError, resumeCapture, startCapture, type CaptureResult } from '../../capture/job.js';
+import { CaptureError, findUnfinishedRun, resumeCapture, startCapture, type CaptureResult } from '../../capture/job.js';
 import { DATASET_KINDS, DatasetError, TEMPLATES, type Dataset, type DatasetKind } from '../../datasets/index.js';
 import { progressBar } from '../progress-bar.js';
 import { resolvePlan } from '../../engine/steering-plan.js';
@@ -27,6 +27,8 @@ atomically, so Ctrl-C (or a crash) loses at most the batch in flight and --resum
   --batch N             prompts per batch (default 8)
   --max-batch-tokens N  split a batch into length-sorted forward passes of at most N padded tokens (default 4096)
   --logits              also store full router logits (large)
+  --new                 start a new run even when an unfinished run has exactly these settings (by default that
+                        run is continued, as --resume would)
   --name NAME  --project NAME  --seed N
   --ep auto|cpu|cuda    execution provider;  --threads N  intra-op threads
   --precision P         auto|fp32|fp16|int8|int4 weight precision (default auto; docs/precision.md)
@@ -51,6 +53,7 @@ const options = {
   threads: { type: 'string' },
   db: { type: 'string' },
   resume: { type: 'string' },
+  new: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -168,7 +171,7 @@ function report(res: CaptureResult, db: string): number {
 
 async function resume(v: Record<string, string | boolean | undefined>, db: string): Promise<number> {
   const runId = positiveInt(v.resume as string, '--resume')!;
-  for (const flag of ['dataset', 'langs', 'split', 'limit', 'template', 'plan', 'batch', 'logits', 'name', 'project', 'seed'] as const) {
+  for (const flag of ['dataset', 'langs', 'split', 'limit', 'template', 'plan', 'batch', 'logits', 'name', 'project', 'seed', 'new'] as const) {
     if (v[flag] !== undefined) throw new CliError(`--${flag} cannot be changed on --resume: the run keeps the settings it was started with`);
   }
   if (!existsSync(db)) throw new CliError(`--db ${db}: no such file`);
@@ -252,10 +255,21 @@ export const captureCommand: Command = {
             throw new CliError(`--plan: ${(err as Error).message}`);
           }
         }
-        return startCapture({
+        const settings = {
           store, backend, dataset, languages: langs, template: v.template, limit, batchSize, seed, plan, storeLogits: v.logits === true,
-          projectName: v.project, name: v.name, signal, onProgress,
-        });
+          projectName: v.project, name: v.name,
+        };
+        const previous = v.new ? null : findUnfinishedRun(settings);
+        if (previous) {
+          // The identical command again: continue the unfinished run rather than capture everything a second time.
+          if (previous.status === 'running' && previous.worker?.state !== 'dead') {
+            throw new CliError(`run ${previous.id} has the same settings and is ${previous.worker?.state === 'alive' ? `being captured right now (pid ${previous.worker.pid})` : `marked running by a process on ${previous.worker?.host ?? 'an unknown machine'}`}; wait for it, or pass --new to start a separate run`, 1);
+          }
+          process.stderr.write(`run ${previous.id} has the same settings and stopped (${previous.interrupted ? 'interrupted' : previous.status}); continuing it (pass --new to start a new run instead)\n`);
+          process.stderr.write(`resuming run ${previous.id}: ${previous.sequencesDone} of ${previous.sequencesTotal ?? '?'} sequences stored, ${(previous.sequencesTotal ?? 0) - previous.sequencesDone} to go\n`);
+          return resumeCapture({ store, backend, dataset, runId: previous.id, signal, onProgress });
+        }
+        return startCapture({ ...settings, signal, onProgress });
       });
       return report(res, db);
     } finally {

@@ -77,6 +77,7 @@ async function load(v: Record<string, string | boolean | undefined>) {
       run: v.run as string | undefined,
       order: parseOrder(v.order as string | undefined),
       scope: v.scope as string | undefined,
+      onWarning: (m) => process.stderr.write(`routescope plan: warning: ${m}\n`),
     });
   } catch (err) {
     if (err instanceof AnalysisInputError) throw new CliError(err.message);
