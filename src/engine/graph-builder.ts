@@ -20,6 +20,7 @@ import type { DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, MoeSpec, TensorS
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
+import type { QuantExpertCache } from './quant-experts.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -77,6 +78,8 @@ export interface BuildOptions {
    * fp16 cache, cast to fp32 inside each expert's If branch so only routed experts are ever widened.
    */
   halfExperts?: HalfExpertCache;
+  /** int8/int4 precision (fused kernel): block-quantised experts run by com.microsoft.QMoE (quant-experts.ts). */
+  quantExperts?: QuantExpertCache;
 }
 
 export interface BuiltDecoderModel {
@@ -110,6 +113,7 @@ class DecoderGraphBuilder {
   private fusedCache?: FusedExpertCache;
   private withLogits: boolean;
   private halfExperts?: HalfExpertCache;
+  private quantExperts?: QuantExpertCache;
 
   constructor(
     private spec: DecoderSpec,
@@ -122,12 +126,14 @@ class DecoderGraphBuilder {
     this.fusedCache = opts.fusedCache;
     this.withLogits = opts.withLogits ?? true;
     this.halfExperts = opts.halfExperts;
+    this.quantExperts = opts.quantExperts;
     this.baseDir = this.modelDir;
     if (this.moeKernel === 'fused') {
-      if (!this.fusedCache) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
+      const cacheFile = this.quantExperts?.file ?? this.fusedCache?.file;
+      if (!cacheFile) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
       if (this.halfExperts) throw new EngineError('internal error: fp16 experts run on the dispatch kernel');
-      const base = commonAncestor(this.modelDir, this.fusedCache.file);
-      if (!base) throw new EngineError(`the expert cache ${this.fusedCache.file} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
+      const base = commonAncestor(this.modelDir, cacheFile);
+      if (!base) throw new EngineError(`the expert cache ${cacheFile} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
       this.baseDir = base;
     }
     if (this.halfExperts?.file) {
@@ -141,10 +147,10 @@ class DecoderGraphBuilder {
     return relative(this.baseDir, realpathSync(file)).split(sep).join('/');
   }
 
-  /** An fp32 initializer stored in the fused expert cache file. */
-  private cachedWeight(name: string, dims: number[], segment: { offset: number; length: number }): string {
-    const location = this.location(this.fusedCache!.file);
-    return this.g.initializer({ name, dataType: DataType.FLOAT, dims, payload: { kind: 'external', location, ...segment } });
+  /** An initializer stored in the fused (fp32) or quantised expert cache file. */
+  private cachedWeight(name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT): string {
+    const location = this.location(this.quantExperts?.file ?? this.fusedCache!.file);
+    return this.g.initializer({ name, dataType, dims, payload: { kind: 'external', location, ...segment } });
   }
 
   /** The external initializer for a slice, in its stored dtype. */
@@ -337,21 +343,37 @@ class DecoderGraphBuilder {
     const H = this.spec.hiddenSize;
     const I = expertWidth(m.experts[0]!);
     if (m.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${moeIndex}: experts of different widths cannot use the fused kernel`);
-    const cached = this.fusedCache!.layers[moeIndex];
-    if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);
-    const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_interleaved`, [m.numExperts, 2 * I, H], cached.fc1);
-    const fc2 = cached.fc2.kind === 'mapped' ? this.rawWeight(cached.fc2.slice).raw : this.cachedWeight(`moe${moeIndex}.fc2`, [m.numExperts, H, I], cached.fc2.segment);
     const floor = g.op('Expand', [g.scalarF(FUSED_UNSELECTED_LOGIT), g.op('Shape', [z])]);
     const logW = g.op('Log', [g.op('Max', [topW, g.scalarF(FUSED_WEIGHT_FLOOR)])]);
     const crafted = g.op('ScatterElements', [floor, topI, logW], { axis: 1 });
-    const out = g.op('MoE', [x, crafted, fc1, '', fc2], {
+    const attrs = {
       k: m.topK,
       activation_type: 'swiglu',
       swiglu_fusion: 1,
       activation_alpha: { float: 1 },
       activation_beta: { float: 0 },
       normalize_routing_weights: 1,
-    }, MS_DOMAIN);
+    };
+    let out: string;
+    if (this.quantExperts) {
+      // QMoE's CPU routing is top-k on the given logits, then a softmax over those k: on the crafted logits that
+      // is again exactly our experts with w_i / sum(w).
+      const q = this.quantExperts;
+      const layer = q.layers[moeIndex];
+      if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
+      const scaleDims = (rows: number, cols: number) => (q.blockSize ? [m.numExperts, rows, cols / q.blockSize] : [m.numExperts, rows]);
+      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
+      const fc1Scales = this.cachedWeight(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
+      const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
+      const fc2Scales = this.cachedWeight(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
+      out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
+    } else {
+      const cached = this.fusedCache!.layers[moeIndex];
+      if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);
+      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_interleaved`, [m.numExperts, 2 * I, H], cached.fc1);
+      const fc2 = cached.fc2.kind === 'mapped' ? this.rawWeight(cached.fc2.slice).raw : this.cachedWeight(`moe${moeIndex}.fc2`, [m.numExperts, H, I], cached.fc2.segment);
+      out = g.op('MoE', [x, crafted, fc1, '', fc2], attrs, MS_DOMAIN);
+    }
     const renormalised = m.routing === 'topk_softmax' || m.normTopK;
     return renormalised ? out : g.mul(out, g.reduceSum(topW, [-1]));
   }

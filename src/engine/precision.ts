@@ -25,7 +25,7 @@ export type PrecisionPreference = 'auto' | Precision;
 /** Most faithful first: `auto` walks this list. */
 export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4'];
 /** Precisions this build can run. */
-export const IMPLEMENTED_PRECISIONS: readonly Precision[] = ['fp32', 'fp16'];
+export const IMPLEMENTED_PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4'];
 
 export function parsePrecision(value: string | undefined, source: string): PrecisionPreference {
   if (value === undefined || value === '') return 'auto';
@@ -80,8 +80,8 @@ const count = (s: TensorSlice) => s.shape.reduce((a, b) => a * b, 1);
 const linearCount = (l: LinearSpec) => count(l.weight) + (l.bias ? count(l.bias) : 0);
 const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? linearCount(m.gate) + linearCount(m.up) + linearCount(m.down) : linearCount(m.gateUp) + linearCount(m.down));
 
-/** Bytes per expert weight as held at each precision (int8/int4 include one fp16 scale per 32-weight block). */
-const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 2 / 32, int4: 0.5 + 2 / 32 };
+/** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */
+const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 / 64, int4: 0.5 + 4 / 64 };
 
 export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT): MemoryPlan {
   let experts = 0;

@@ -11,6 +11,7 @@ import { chooseExecutionProvider, createInferenceSession, type ExecutionProvider
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
+import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
@@ -103,8 +104,10 @@ export interface PrecisionInfo {
   keptFp32?: KeptFp32[];
   /** fp16: non-zero expert weights below the fp16 normal range (stored with fewer significant bits). */
   subnormalWeights?: number;
-  /** fp16: the converted expert cache (absent when every expert matrix is mapped from an F16 checkpoint). */
+  /** fp16: the converted expert cache (absent when every expert matrix is mapped from an F16 checkpoint); int8/int4: the quantised one. */
   cacheFile?: string;
+  /** int8/int4: weights per scale along the input axis (0 = one scale per row). */
+  blockSize?: number;
 }
 
 export interface SessionOptions {
@@ -206,19 +209,27 @@ export class DecoderSession {
         throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
       }
       kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+    } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
+      const ep = chooseExecutionProvider(opts.executionProvider).name;
+      if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
+      if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
+      kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
     } else {
       kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const progress = { onProgress: opts.onCacheProgress, signal: opts.signal };
     const fusedProgress = { ...progress, onNotice: opts.onCacheNotice };
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, fusedProgress) : undefined;
+    const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
+    const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, progress) : undefined;
+    const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, fusedProgress) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
     const precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
+      ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
     };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, withLogits: defaultLogits !== 'none' });
+    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();

@@ -161,7 +161,7 @@ describe('routescope forward / inspect', () => {
     expect(text.stdout).toMatch(/precision auto\s+fp32/);
   });
 
-  it('--precision fp16 runs the 16-bit experts; an unknown or unimplemented precision is refused', async () => {
+  it('--precision fp16 and int4 run; an unknown precision is refused', async () => {
     const ids = [5, 17, 42, 99, 3];
     const r = await cli(['forward', model.dir, '--ids', ids.join(','), '--json', '--precision', 'fp16']);
     expect(r.code, r.stderr).toBe(0);
@@ -172,9 +172,10 @@ describe('routescope forward / inspect', () => {
     const bad = await cli(['forward', model.dir, '--ids', '1', '--precision', 'fp8']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/--precision must be auto, fp32, fp16, int8, int4; got 'fp8'/);
-    const int4 = await cli(['forward', model.dir, '--ids', '1', '--precision', 'int4']);
-    expect(int4.code).not.toBe(0);
-    expect(int4.stderr).toMatch(/precision int4 is not implemented yet/);
+    const int4 = await cli(['forward', model.dir, '--ids', ids.join(','), '--json', '--precision', 'int4']);
+    expect(int4.code, int4.stderr).toBe(0);
+    expect(int4.stderr).toMatch(/precision int4 \(int4 requested/);
+    expect(JSON.parse(int4.stdout).experts).toHaveLength(model.moeLayers.length);
   });
 
   describe('bad input gives a clear error and a non-zero exit', () => {

@@ -5,7 +5,8 @@
  * so the tolerance stays the fp32 one (1e-4). Against the unrounded fp32 reference it is within the fp16
  * tolerance stated in docs/precision.md, with the same top-k sets. Also: the cache (outside the model folder,
  * reused, rebuilt when from another format), an overflowing expert kept at fp32, the memory plan, `auto`,
- * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text.
+ * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text. int8/int4 (QMoE): the
+ * graph equals the float64 reference run on expert weights quantised and dequantised by a second implementation.
  */
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -219,8 +220,9 @@ describe('memory plan and precision choice', () => {
   it('refuses what it cannot run, with the reason', async () => {
     expect(() => parsePrecision('fp8', '--precision')).toThrow(/--precision must be auto, fp32, fp16, int8, int4; got 'fp8'/);
     const { spec, weights } = specOf();
-    expect(() => choosePrecision(spec, weights, 'int4')).toThrow(/int4 is not implemented yet/);
     await expect(DecoderSession.load(tmp.dir, { precision: 'fp16', moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/fp16 runs the experts on the dispatch kernel/);
+    await expect(DecoderSession.load(tmp.dir, { precision: 'int8', moeKernel: 'dispatch', cacheDir: cache.dir })).rejects.toThrow(/int8 runs the experts through com.microsoft.QMoE/);
+    await expect(DecoderSession.load(tmp.dir, { precision: 'int4', executionProvider: 'cuda', cacheDir: cache.dir })).rejects.toThrow(/int4 runs onnxruntime's QMoE CPU kernel; the CUDA provider is not supported/);
   });
 });
 
@@ -251,5 +253,52 @@ describe('fp16 on the demo model', () => {
     expect(same / total).toBeGreaterThanOrEqual(0.99);
     await fp32.dispose();
     await fp16.dispose();
+  });
+});
+
+/** Second implementation of the block quantisation (quant-experts.ts), used to build the reference's weights. */
+function dequantizeRow(w: Float32Array, start: number, cols: number, bits: 8 | 4, block: number): void {
+  const qmax = bits === 8 ? 127 : 7;
+  for (let b0 = 0; b0 < cols; b0 += block) {
+    let max = 0;
+    for (let c = b0; c < b0 + block; c++) max = Math.max(max, Math.abs(w[start + c]!));
+    const scale = max > 0 ? max / qmax : 1;
+    for (let c = b0; c < b0 + block; c++) w[start + c] = Math.max(-qmax, Math.min(qmax, Math.round(w[start + c]! / scale))) * scale;
+  }
+}
+
+/** A copy of `src` whose expert matrices ([.., out, in] rows) are replaced by their quantise-dequantise round trip. */
+function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, block: number): void {
+  const store = WeightStore.fromFolder(src);
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const name of store.names()) {
+    const data = store.readFloat32(name);
+    const shape = store.info(name).shape;
+    if (isExpertTensor(name)) {
+      const cols = shape[shape.length - 1]!;
+      for (let r = 0; r < data.length / cols; r++) dequantizeRow(data, r * cols, cols, bits, block || cols);
+    }
+    tensors[name] = { dtype: 'F32', shape, data };
+  }
+  writeSafetensors(join(dst, 'model.safetensors'), tensors);
+  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
+}
+
+describe.each(TINY_ARCHS)('int8 and int4 precision through QMoE (%s)', (arch: TinyArch) => {
+  const tmp = tempDir(`quant-${arch}`);
+  const refs = { 8: tempDir(`quant8-${arch}`), 4: tempDir(`quant4-${arch}`) };
+  afterAll(() => (tmp.cleanup(), refs[8].cleanup(), refs[4].cleanup()));
+  beforeAll(() => {
+    writeTinyModel(tmp.dir, arch, { seed: 41 });
+  });
+
+  it.each([8, 4] as const)('int%i equals the reference on the dequantised expert weights within 1e-4', async (bits) => {
+    const s = await DecoderSession.load(tmp.dir, { precision: bits === 8 ? 'int8' : 'int4', cacheDir: cache.dir });
+    expect(s.info.moeKernel?.name).toBe('fused');
+    expect(s.info.precision?.cacheFile?.startsWith(cache.dir)).toBe(true);
+    writeDequantizedCopy(tmp.dir, refs[bits].dir, bits, s.info.precision!.blockSize!);
+    const ids = [seededIds(7, s.info.vocabSize, 12), seededIds(7, s.info.vocabSize, 13)];
+    expectMatchesReference(await s.forward(ids), referenceForward(refs[bits].dir, ids));
+    await s.dispose();
   });
 });
