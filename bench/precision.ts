@@ -27,7 +27,7 @@ import { REAL_CONFIGS } from '../test/support/real-configs.js';
 import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
 
 const log = (m: string) => process.stderr.write(`[bench:precision] ${m}\n`);
-const COMPARED: Precision[] = ['fp16'];
+const COMPARED: Precision[] = ['fp16', 'int8', 'int4'];
 const DEMO_MODEL = resolve(import.meta.dirname, '../resources/demo-model');
 const LARGE_DIR = join(tmpdir(), 'routescope-bench-qwen3-shape');
 

@@ -7,7 +7,8 @@
  *   1.30's CPU MoE op has no fp16 kernel (it inserts Casts and folds a resident fp32 copy, measured), and
  *   its CPU fp16 MatMul is far slower than fp32. Router gates, norms and attention are untouched, so the
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
- * - `int8`, `int4`: block-wise quantised experts (com.microsoft.QMoE) are not implemented yet: refused.
+ * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
+ *   the CPU provider, with our routing; everything else as at fp32.
  *
  * The plan estimates what a session holds resident (weights as used, KV cache at a context length, a
  * runtime allowance), compares it with this machine's memory, and `auto` takes the most faithful precision
@@ -161,16 +162,17 @@ export function choosePrecision(
   spec: DecoderSpec,
   weights: WeightStore,
   preference: PrecisionPreference,
-  opts: { context?: number; machine?: MachineMemory } = {},
+  opts: { context?: number; machine?: MachineMemory; /** What the execution provider can run (default: every implemented one). */ runnable?: readonly Precision[] } = {},
 ): PrecisionChoice {
   const machine = opts.machine ?? machineMemory();
+  const runnable = opts.runnable ?? IMPLEMENTED_PRECISIONS;
   const skip = process.env.ROUTESCOPE_SKIP_MEMORY_CHECK === '1';
   const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context));
   const figures = () =>
     plans.map((p) => `${p.precision} ${gib(p.totalBytes)}${p.implemented ? '' : ' (not implemented)'}`).join(', ') +
     `; this machine has ${gib(machine.availableBytes)} available of ${gib(machine.totalBytes)}`;
   if (preference === 'auto') {
-    const fitting = plans.find((p) => p.implemented && fitOf(p, machine) === 'fits');
+    const fitting = plans.find((p) => p.implemented && runnable.includes(p.precision) && fitOf(p, machine) === 'fits');
     if (fitting) {
       const better = plans.slice(0, plans.indexOf(fitting)).filter((p) => p.implemented);
       const why = better.length ? ` (${better.map((p) => `${p.precision} needs ${gib(p.totalBytes)}`).join(', ')})` : '';
@@ -181,7 +183,7 @@ export function choosePrecision(
   }
   const plan = plans.find((p) => p.precision === preference)!;
   if (!plan.implemented) {
-    throw new EngineError(`precision ${preference} is not implemented yet (quantised experts through com.microsoft.QMoE are planned); use ${IMPLEMENTED_PRECISIONS.join(' or ')} or auto`);
+    throw new EngineError(`precision ${preference} is not implemented in this build; use ${IMPLEMENTED_PRECISIONS.join(', ')} or auto`);
   }
   if (!skip && fitOf(plan, machine) !== 'fits') {
     const smaller = plans.find((p) => p.implemented && fitOf(p, machine) === 'fits');

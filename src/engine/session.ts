@@ -202,7 +202,9 @@ export class DecoderSession {
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
     const precisionPref = opts.precision ?? parsePrecision(process.env.ROUTESCOPE_PRECISION, 'ROUTESCOPE_PRECISION');
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
-    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext });
+    // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
+    const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
+    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
     let kernel: MoeKernelChoice;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
       if (opts.moeKernel === 'fused') {
