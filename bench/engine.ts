@@ -18,12 +18,12 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadEngine, type Engine, type LogitsMode } from '../src/engine/index.js';
 import type { MoeKernelName } from '../src/engine/graph-builder.js';
 import { writeSafetensors, type TensorToWrite } from '../src/engine/safetensors-writer.js';
 
-const SHAPE = { layers: 8, hidden: 1024, experts: 64, topK: 8, expertWidth: 512, heads: 16, kvHeads: 4, headDim: 64, vocab: 32000 };
+export const SHAPE = { layers: 8, hidden: 1024, experts: 64, topK: 8, expertWidth: 512, heads: 16, kvHeads: 4, headDim: 64, vocab: 32000 };
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const PREFILL = env('BENCH_PREFILL', 128);
 const DECODE = env('BENCH_DECODE', 32);
@@ -51,7 +51,7 @@ function randomTensor(shape: number[], std: number, seed: number, mean = 0): Ten
 }
 
 /** One shard per decoder layer keeps at most ~450 MB of weights in memory while writing. */
-function writeBenchModel(dir: string): void {
+export function writeBenchModel(dir: string): void {
   const S = SHAPE;
   const weightMap: Record<string, string> = {};
   let total = 0;
@@ -340,4 +340,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run only as a script: bench/experiment.ts imports writeBenchModel to benchmark on the same model.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -83,6 +83,8 @@ export class DemoService {
         limit: o.limit,
         split: o.split,
         fresh: o.fresh,
+        // The workbench has no experiment views yet (a separate issue); the CLI demo runs the experiment.
+        noExperiment: true,
         signal: ctx.signal,
         log: (line) => ctx.progress({ message: line }),
         onProgress: (p) => {

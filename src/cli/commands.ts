@@ -8,6 +8,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { captureCommand } from './commands/capture.js';
 import { demoCommand } from './commands/demo.js';
+import { experimentCommand } from './commands/experiment.js';
 import { scoreCommand } from './commands/score.js';
 /**
  * The command table. Each command lives in its own file under src/cli/commands/ and is registered here;
@@ -29,5 +30,6 @@ export const commands: Record<string, Command> = {
   import: importCommand,
   capture: captureCommand,
   demo: demoCommand,
+  experiment: experimentCommand,
   score: scoreCommand,
 };

@@ -19,6 +19,8 @@ import { Store, listRuns, loadRunRouting, type RunRecord } from '../store/index.
 import { checkDemoResources, DEFAULT_RESOURCES, DemoResourceError, RESOURCES_DIR, type DemoResourcePaths } from './resources.js';
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, pivotCandidates, scaledK, targetCandidates } from './settings.js';
 import { buildSummary, summaryText, type DemoSummary } from './summary.js';
+import { demoExperimentText, runDemoExperiment, type DemoExperimentSummary } from './experiment.js';
+import type { ExperimentProgress } from '../eval/experiment/index.js';
 
 export interface DemoOptions {
   /** Model folder; default the embedded resources/demo-model. */
@@ -42,6 +44,9 @@ export interface DemoOptions {
   fresh?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: CaptureProgress) => void;
+  /** Skip the closing NLL experiment (resources/experiments/demo-nll.json). */
+  noExperiment?: boolean;
+  onExperimentProgress?: (p: ExperimentProgress) => void;
   log?: (line: string) => void;
 }
 
@@ -56,6 +61,7 @@ export interface DemoResult {
   analysisSeconds: number;
   files: string[];
   summary?: DemoSummary;
+  experiment?: DemoExperimentSummary;
   text?: string;
 }
 
@@ -166,13 +172,23 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     writeFileSync(planFile, planJson + '\n');
     files.push(planFile);
     const summary = buildSummary({ analysis, data, runId, db, target, pivot, plan, planFile, middle, split, modelDir, captureSeconds, steerK, steerThr });
-    const text = summaryText(summary);
+    let text = summaryText(summary);
+    let experiment: DemoExperimentSummary | undefined;
+    const analysisSeconds = (performance.now() - t1) / 1000;
+    if (!o.noExperiment) {
+      // The closing question: does the proposed plan change held-out NLL, and more than random experts would?
+      experiment = await runDemoExperiment({
+        store, modelDir, target, pivot, plan: JSON.parse(planJson), out, limit: o.limit, threads: o.threads, signal: o.signal, onProgress: o.onExperimentProgress, log,
+      });
+      text += demoExperimentText(experiment).join('\n') + '\n';
+      if (experiment.reportDir) files.push(join(experiment.reportDir, 'summary.md'), join(experiment.reportDir, 'report.json'));
+    }
     const jsonFile = join(out, 'demo.json');
     const mdFile = join(out, 'demo-summary.md');
-    writeFileSync(jsonFile, JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(jsonFile, JSON.stringify(experiment ? { ...summary, experiment } : summary, null, 2) + '\n');
     writeFileSync(mdFile, text);
     files.push(jsonFile, mdFile);
-    return { status: 'completed', runId, db, out, capture: how, captureSeconds, analysisSeconds: (performance.now() - t1) / 1000, files, summary, text };
+    return { status: 'completed', runId, db, out, capture: how, captureSeconds, analysisSeconds, files, summary, experiment, text };
   } finally {
     store.close();
   }

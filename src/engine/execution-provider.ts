@@ -67,6 +67,21 @@ function optionsFor(ep: ExecutionProviderName, s: SessionSettings): ort.Inferenc
   };
 }
 
+/**
+ * Turns off onnxruntime's usage telemetry before its environment is created (the first session of the process).
+ * Why: since 1.29 the Linux/macOS builds start Microsoft's 1DS telemetry client when that environment is created,
+ * and on Linux it derives an app id by running a std::regex over /proc/self/cmdline. libstdc++'s regex matcher
+ * recurses once per character (about 290 bytes of stack each), so a command line of ~29,000 characters (a long
+ * --text, --plan or --name argument) overflows the 8 MB main-thread stack and the process dies with SIGSEGV and
+ * no message, before any model is read. ORT_DISABLE_TELEMETRY=1 is onnxruntime's documented switch (docs/Privacy.md);
+ * it is read when the environment is created, so setting it here, before the first create(), is enough. It is
+ * forced, not defaulted: a research tool has no reason to report usage, and with it on, a long argument crashes.
+ * The graph itself is not the problem: a 48-layer, 128-expert session is created and run with a 256 KB stack.
+ */
+export function disableOnnxruntimeTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY = '1';
+}
+
 /** Creates the session on the chosen provider; a failed CUDA start in auto mode falls back to CPU. */
 export async function createInferenceSession(
   model: Uint8Array,
@@ -74,6 +89,7 @@ export async function createInferenceSession(
   preference?: ExecutionProviderPreference,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProviderChoice }> {
   const choice = chooseExecutionProvider(preference);
+  disableOnnxruntimeTelemetry();
   try {
     const session = await ort.InferenceSession.create(model, optionsFor(choice.name, settings));
     return { session, provider: choice };

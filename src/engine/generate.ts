@@ -12,6 +12,11 @@ export interface SamplingOptions {
   topP?: number;
   topK?: number;
   seed?: number;
+  /**
+   * One seed per prompt: each row samples from its own generator, so a row's tokens do not depend on which other
+   * prompts share its batch (experiments give every arm of an item the same seed). Overrides `seed`.
+   */
+  seeds?: number[];
 }
 
 /** Routing of the real tokens of one sequence: per MoE layer, rows in token order. */
@@ -120,18 +125,38 @@ function leftPad(rows: number[][], padId: number): { ids: number[][]; mask: numb
   };
 }
 
+/**
+ * Generation that could run past max_position_embeddings is refused before any work, not cut short: every
+ * token is fed back (its routing is captured), so a sequence needs prompt + maxNewTokens positions, and a
+ * refusal after hours of decoding, or a quietly shorter answer, would both be worse than lowering maxNewTokens.
+ */
+function checkGenerationFits(prompts: number[][], maxNewTokens: number, limit: number | null): void {
+  if (limit === null) return;
+  prompts.forEach((p, i) => {
+    if (p.length + maxNewTokens <= limit) return;
+    const advice = p.length >= limit ? `shorten the prompt to fewer than ${limit} tokens` : `lower maxNewTokens to at most ${limit - p.length}`;
+    throw new EngineError(
+      `prompt ${i} has ${p.length} tokens; with maxNewTokens ${maxNewTokens} the sequence could reach ${p.length + maxNewTokens} tokens, ` +
+        `beyond this model's max_position_embeddings (config.json) of ${limit}: ${advice}`,
+    );
+  });
+}
+
 export async function generate(session: DecoderSession, req: GenerateRequest): Promise<GeneratedSequence[]> {
   const B = req.prompts.length;
   if (B === 0) return [];
   if (req.prompts.some((p) => p.length === 0)) throw new EngineError('every prompt needs at least one token');
   if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 0) throw new EngineError(`maxNewTokens must be a non-negative integer, got ${req.maxNewTokens}`);
+  checkGenerationFits(req.prompts, req.maxNewTokens, session.info.maxPositions);
   const capture = req.capture ?? true;
   const { numExperts: E, topK: k, moeLayers, vocabSize: V } = session.info;
   const stop = new Set(req.stopIds ?? []);
   const sampling = req.sampling ?? {};
-  const rng = createRng(sampling.seed ?? 0);
-  const pick = (logits: Float32Array) =>
-    pickToken(logits, { temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, rng });
+  if (sampling.seeds && sampling.seeds.length !== B) throw new EngineError(`sampling.seeds has ${sampling.seeds.length} seeds for ${B} prompts; give one per prompt`);
+  const shared = sampling.seeds ? undefined : createRng(sampling.seed ?? 0);
+  const rngs = req.prompts.map((_, b) => shared ?? createRng(sampling.seeds![b]!));
+  const pick = (logits: Float32Array, b: number) =>
+    pickToken(logits, { temperature: sampling.temperature ?? 0, topP: sampling.topP ?? 1, topK: sampling.topK ?? 0, rng: rngs[b] });
 
   const { ids, mask, width } = leftPad(req.prompts, req.padId ?? 0);
   const collectors = req.prompts.map(() => new RoutingCollector(moeLayers.length, k, E));
@@ -148,7 +173,7 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
   const fullMask = mask.map((m) => [...m]);
   for (let step = 0; step < req.maxNewTokens; step++) {
     checkCancelled(req.signal);
-    const tokens = req.prompts.map((_, b) => (finished[b] ? (req.padId ?? 0) : pick(lastRow(b))));
+    const tokens = req.prompts.map((_, b) => (finished[b] ? (req.padId ?? 0) : pick(lastRow(b), b)));
     const active = finished.map((f) => !f);
     tokens.forEach((tok, b) => {
       if (!active[b]) return;
@@ -187,8 +212,13 @@ export async function score(session: DecoderSession, items: ScoreItem[], opts: R
   const { numExperts: E, topK: k, moeLayers, vocabSize: V } = session.info;
   const batchSize = opts.batchSize ?? 8;
   const out: ScoredSequence[] = [];
+  const limit = session.info.maxPositions;
   items.forEach((it, i) => {
     if (it.prompt.length === 0) throw new EngineError(`score item ${i}: the prompt must have at least one token (the first continuation token is predicted from it)`);
+    const length = it.prompt.length + it.continuation.length;
+    if (limit !== null && length > limit) {
+      throw new EngineError(`score item ${i} is ${length} tokens long (prompt ${it.prompt.length} + continuation ${it.continuation.length}), beyond this model's max_position_embeddings (config.json) of ${limit}`);
+    }
   });
   for (let start = 0; start < items.length; start += batchSize) {
     checkCancelled(opts.signal);

@@ -81,6 +81,8 @@ export interface ForwardResult {
 export interface ModelInfo {
   architecture: string;
   numLayers: number;
+  /** config.json's max_position_embeddings: the most tokens one sequence may hold (null: no limit given). */
+  maxPositions: number | null;
   moeLayers: number[];
   numExperts: number;
   topK: number;
@@ -130,6 +132,18 @@ export interface SessionOptions {
    */
   logits?: LogitsMode;
   /**
+   * Most new positions one onnxruntime run processes. Default: chosen per call so that one attention score
+   * tensor [B, heads, chunk, past + T] (fp32) stays within `attentionScoreBudget` bytes (at least 32 positions).
+   * Longer input is fed in chunks through the KV cache (same results; memory linear, not quadratic, in the
+   * context length). Tests and benchmarks set it; the budget is the knob for memory.
+   */
+  prefillChunk?: number;
+  /**
+   * Bytes one attention score tensor of a run may take when the chunk is chosen automatically. Default: 1/32 of
+   * the checkpoint's weight bytes, within 64 MiB..1 GiB (defaultAttentionScoreBudget).
+   */
+  attentionScoreBudget?: number;
+  /**
    * Weight precision (default: ROUTESCOPE_PRECISION, else auto = the most faithful precision whose memory
    * plan fits this machine). See precision.ts.
    */
@@ -138,10 +152,26 @@ export interface SessionOptions {
   planContext?: number;
 }
 
+/**
+ * The attention of one run materialises [B, heads, chunk, S] fp32 scores (several such tensors live at once:
+ * product, scaled, biased, softmax). Capping one of them keeps memory linear in S: 13,000 tokens in one run
+ * would need 2.7 GB per tensor on the 4-head demo model. onnxruntime's fused CPU attention does not avoid this
+ * (GroupQueryAttention allocates B x heads x S x T probabilities too, and assumes no padding), so the engine chunks.
+ * The default cap scales with the model: every run streams the weights of nearly every expert (tens of GB for a
+ * real MoE on CPU), so a big model wants few, large chunks, and scores of 1/32 of its weights (about 1/8 with
+ * the tensors alive at once) are small next to them; a small model gets 64 MiB, which is also faster there.
+ */
+export function defaultAttentionScoreBudget(weightBytes: number): number {
+  return Math.min(2 ** 30, Math.max(64 * 2 ** 20, Math.floor(weightBytes / 32)));
+}
+/** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
+const MIN_PREFILL_CHUNK = 32;
+
 export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
     architecture: spec.architecture,
     numLayers: spec.numLayers,
+    maxPositions: spec.maxPositions,
     moeLayers: spec.moeLayers,
     numExperts: spec.numExperts,
     topK: spec.topK,
@@ -185,6 +215,8 @@ export class DecoderSession {
     readonly timings: { cacheMs: number; buildMs: number; sessionMs: number },
     /** Logits mode of forward() calls that do not choose one. */
     readonly defaultLogits: LogitsMode = 'all',
+    /** How long inputs are split (SessionOptions.prefillChunk / attentionScoreBudget). */
+    private readonly chunking: { fixed?: number; budget: number } = { budget: defaultAttentionScoreBudget(0) },
   ) {
     const zeros = new Float32Array(spec.numExperts);
     spec.moeLayers.forEach((_, i) => {
@@ -196,6 +228,9 @@ export class DecoderSession {
 
   static async load(dir: string, opts: SessionOptions = {}): Promise<DecoderSession> {
     const defaultLogits = opts.logits === undefined ? 'all' : parseLogitsMode(opts.logits, 'the logits option');
+    for (const [name, v] of [['prefillChunk', opts.prefillChunk], ['attentionScoreBudget', opts.attentionScoreBudget]] as const) {
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new EngineError(`the ${name} option must be a positive integer, got ${v}`);
+    }
     const folder = readModelFolder(dir);
     const t0 = performance.now();
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
@@ -236,7 +271,10 @@ export class DecoderSession {
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
-    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits);
+    return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
+      fixed: opts.prefillChunk,
+      budget: opts.attentionScoreBudget ?? defaultAttentionScoreBudget(folder.weights.names().reduce((a, n) => a + folder.weights.info(n).byteLength, 0)),
+    });
   }
 
   private emptyCache(batch: number): KvCache {
@@ -312,24 +350,135 @@ export class DecoderSession {
     }
     const positions = opts.positionIds ?? defaultPositionIds(mask, T);
     if (positions.length !== B || positions.some((r) => r.length !== T)) throw new EngineError(`position_ids must be [${B}][${T}]`);
+    this.checkContextLength(positions, mask, past.length);
     const logitsRows = this.logitsRows(opts.logits ?? this.defaultLogits, B, T);
     const withLogits = this.defaultLogits !== 'none';
     if (!withLogits && logitsRows.length > 0) {
       throw new EngineError(`this engine was loaded with logits 'none' (routing only, no lm_head); load it with logits 'all' or 'last' to get logits`);
     }
+    const steering = this.steeringFeeds(opts.steering);
+    const capture = opts.capture ?? true;
+    const chunk = this.chunkLength(B, S);
+    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture);
+    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture);
+  }
 
+  /**
+   * Refuses tokens at positions the model was not trained for (RoPE beyond max_position_embeddings gives
+   * silently degraded output): the limit applies to every real token, cached ones included.
+   */
+  private checkContextLength(positions: number[][], mask: number[][], pastLength: number): void {
+    const limit = this.spec.maxPositions;
+    if (limit === null) return;
+    positions.forEach((row, b) => {
+      let last = -1;
+      row.forEach((p, t) => {
+        if (mask[b]![pastLength + t]) last = Math.max(last, p);
+      });
+      if (last >= limit) {
+        throw new EngineError(
+          `input row ${b} is too long: it reaches position ${last} (${last + 1} tokens${pastLength > 0 ? `, ${pastLength} of them cached` : ''}), ` +
+            `but this model's max_position_embeddings (config.json) is ${limit}; shorten it to at most ${limit} tokens`,
+        );
+      }
+    });
+  }
+
+  /** New positions per run: fixed by the session option, else as many as the attention score budget allows. */
+  private chunkLength(B: number, S: number): number {
+    if (this.chunking.fixed !== undefined) return this.chunking.fixed;
+    const bytesPerQuery = B * this.spec.numHeads * S * 4;
+    return Math.max(MIN_PREFILL_CHUNK, Math.floor(this.chunking.budget / bytesPerQuery));
+  }
+
+  /**
+   * The same forward pass as one run, fed `chunk` positions at a time through the KV cache (every chunk
+   * attends to the cache of the chunks before it, exactly as decoding does), reassembled into one result:
+   * logits in the requested row order, routing in (batch, position) order over all T positions.
+   */
+  private async runInChunks(
+    chunk: number,
+    inputIds: number[][],
+    mask: number[][],
+    positions: number[][],
+    past: KvCache,
+    logitsRows: Int32Array,
+    steering: Record<string, ort.Tensor>,
+    capture: boolean,
+  ): Promise<ForwardResult> {
+    const s = this.spec;
+    const B = inputIds.length;
+    const T = inputIds[0]!.length;
+    const V = s.vocabSize;
+    const logits = new Float32Array(logitsRows.length * V);
+    const routing: LayerRouting[] | undefined = capture
+      ? s.moeLayers.map(() => ({ routerLogits: new Float32Array(B * T * s.numExperts), experts: new Int32Array(B * T * s.topK), weights: new Float32Array(B * T * s.topK) }))
+      : undefined;
+    let cache = past;
+    for (let start = 0; start < T; start += chunk) {
+      const end = Math.min(T, start + chunk);
+      const n = end - start;
+      // Requested logits rows that fall in this chunk, as chunk-local rows, and their places in the result.
+      const local: number[] = [];
+      const dest: number[] = [];
+      logitsRows.forEach((r, j) => {
+        const t = r % T;
+        if (t >= start && t < end) {
+          local.push(Math.floor(r / T) * n + t - start);
+          dest.push(j);
+        }
+      });
+      const part = await this.run(
+        inputIds.map((r) => r.slice(start, end)),
+        mask.map((r) => r.slice(0, past.length + end)),
+        positions.map((r) => r.slice(start, end)),
+        cache,
+        Int32Array.from(local),
+        steering,
+        capture,
+      );
+      dest.forEach((j, i) => logits.set(part.logits.subarray(i * V, (i + 1) * V), j * V));
+      part.routing?.forEach((l, i) => {
+        const whole = routing![i]!;
+        for (let b = 0; b < B; b++) {
+          const from = b * n;
+          const to = b * T + start;
+          whole.routerLogits.set(l.routerLogits.subarray(from * s.numExperts, (from + n) * s.numExperts), to * s.numExperts);
+          whole.experts.set(l.experts.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
+          whole.weights.set(l.weights.subarray(from * s.topK, (from + n) * s.topK), to * s.topK);
+        }
+      });
+      cache = part.cache;
+    }
+    return { batch: B, seq: T, vocabSize: V, logits, logitsRows, ...(routing ? { routing } : {}), cache };
+  }
+
+  /** One onnxruntime run over inputs already validated by forward(). */
+  private async run(
+    inputIds: number[][],
+    mask: number[][],
+    positions: number[][],
+    past: KvCache,
+    logitsRows: Int32Array,
+    steering: Record<string, ort.Tensor>,
+    capture: boolean,
+  ): Promise<ForwardResult> {
+    const s = this.spec;
+    const B = inputIds.length;
+    const T = inputIds[0]!.length;
+    const S = past.length + T;
+    const withLogits = this.defaultLogits !== 'none';
     const feeds: Record<string, ort.Tensor> = {
       [GraphNames.inputIds]: int64Tensor(inputIds, [B, T]),
       [GraphNames.attentionMask]: int64Tensor(mask, [B, S]),
       [GraphNames.positionIds]: int64Tensor(positions, [B, T]),
-      ...this.steeringFeeds(opts.steering),
+      ...steering,
     };
     if (withLogits) feeds[GraphNames.logitsRows] = new ort.Tensor('int64', BigInt64Array.from(logitsRows, (r) => BigInt(r)), [logitsRows.length]);
     for (let l = 0; l < s.numLayers; l++) {
       feeds[GraphNames.pastKey(l)] = past.keys[l]!;
       feeds[GraphNames.pastValue(l)] = past.values[l]!;
     }
-    const capture = opts.capture ?? true;
     const fetches: string[] = withLogits ? [GraphNames.logits] : [];
     for (let l = 0; l < s.numLayers; l++) fetches.push(GraphNames.presentKey(l), GraphNames.presentValue(l));
     if (capture) {

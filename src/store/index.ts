@@ -18,3 +18,8 @@ export {
 } from './fingerprint.js';
 export { runCoverage, describeIncomplete, type RunCoverage } from './coverage.js';
 export { markWorking, processIdentity, workerState, type WorkerInfo, type WorkerState } from './worker.js';
+export {
+  createExperiment, getExperiment, listExperiments, experimentArms, setExperimentStatus, claimExperiment, experimentWorkerAlive, resultKey,
+  storedResultKeys, writeResults, experimentResults,
+  type NewExperiment, type ExperimentArmRecord, type ExperimentRecord, type ExperimentResult, type ExperimentStatus,
+} from './experiments.js';

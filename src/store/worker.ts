@@ -49,9 +49,15 @@ function pidExists(pid: number): boolean {
 }
 
 export function workerState(file: string, runId: number, host: string | null, pid: number | null, started: string | null): WorkerState {
+  if (pid === process.pid && host === hostname()) return inProcess.has(key(file, runId)) ? 'alive' : 'dead';
+  return otherWorkerState(host, pid, started);
+}
+
+/** State of a worker that is not this process (capture runs and experiments record the same three facts). */
+export function otherWorkerState(host: string | null, pid: number | null, started: string | null): WorkerState {
   if (!pid || !host) return 'unknown';
   if (host !== hostname()) return 'unknown';
-  if (pid === process.pid) return inProcess.has(key(file, runId)) ? 'alive' : 'dead';
+  if (pid === process.pid) return 'dead';
   if (!pidExists(pid)) return 'dead';
   if (started === null) return 'alive'; // recorded without an identity: the pid alone has to do
   const now = processIdentity(pid);

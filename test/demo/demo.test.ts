@@ -105,15 +105,43 @@ describe('routescope demo', () => {
     });
   });
 
+  it('ends with the NLL experiment of the plan: baseline vs steered vs 8 random controls, stated with its CI', () => {
+    const e = first.experiment!;
+    expect(e.target).toBe('swh');
+    expect(e.pivot).toBe('eng');
+    expect(e.randomControls).toBe(8);
+    expect(first.text).toContain('Does the plan help?');
+    expect(first.text).toContain(`Result: ${e.verdict}.`);
+    // On this tiny model (seed 21) the plan does change routing, so the experiment runs.
+    expect(e.how).toBe('ran');
+    expect(existsSync(join(first.out, 'experiment', 'summary.md'))).toBe(true);
+    // The stated effect is the mean paired NLL difference of the stored rows (2 held-out items).
+    const conn = new Database(first.db, { readonly: true });
+    const rows = conn.prepare("SELECT arm, item_id, score FROM experiment_result WHERE experiment_id = ? AND language = 'swh'").all(e.experimentId) as { arm: string; item_id: string; score: number }[];
+    conn.close();
+    const base = new Map(rows.filter((r) => r.arm === 'baseline').map((r) => [r.item_id, r.score]));
+    const diffs = rows.filter((r) => r.arm === 'steer').map((r) => r.score - base.get(r.item_id)!);
+    expect(diffs).toHaveLength(2);
+    expect(e.target_effect!.n).toBe(2);
+    expect(e.target_effect!.delta).toBeCloseTo((diffs[0]! + diffs[1]!) / 2, 12);
+    expect(new Set(rows.map((r) => r.arm)).size).toBe(10);
+    expect(e.percentile).toBeGreaterThanOrEqual(0);
+    expect(e.percentile).toBeLessThanOrEqual(100);
+    const excludesZero = e.target_effect!.ci[0] > 0 || e.target_effect!.ci[1] < 0;
+    if (!excludesZero) expect(e.verdict).toMatch(/no effect on swh NLL distinguishable from zero/);
+  });
+
   it('reuses a matching completed run instead of capturing again', async () => {
     const again = await runDemo({ modelDir: model.dir, languages: LANGS, limit: 2, out: join(tmp.dir, 'out') });
     expect(again.capture).toBe('reused');
+    expect(again.experiment!.how).toBe('reused');
+    expect(again.experiment!.target_effect).toEqual(first.experiment!.target_effect);
     expect(again.runId).toBe(first.runId);
     expect(again.summary!.layers).toEqual(first.summary!.layers);
   });
 
   it('runs from the CLI and prints the results', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/routescope.mjs'), 'demo', '--model', model.dir, '--langs', 'eng,fra,swh,cmn', '--limit', '1', '--out', join(tmp.dir, 'cli')], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/routescope.mjs'), 'demo', '--model', model.dir, '--langs', 'eng,fra,swh,cmn', '--limit', '1', '--no-experiment', '--out', join(tmp.dir, 'cli')], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('Per layer');
     expect(r.stdout).toContain('Steering plan for swh toward eng');
@@ -125,7 +153,8 @@ describe('routescope demo', () => {
 // The embedded model is trained separately (tools/train-demo-model); until it is committed there is nothing to run.
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('demo on the embedded model (resources/demo-model)', () => {
   it('runs with the default model and language table, and a small language subset', async () => {
-    const r = await runDemo({ languages: ['eng', 'deu', 'fra', 'rus', 'swh', 'yor', 'cmn'], limit: 1, out: join(tmp.dir, 'embedded') });
+    // The closing experiment is covered on the tiny model above; here only the capture and analysis path.
+    const r = await runDemo({ languages: ['eng', 'deu', 'fra', 'rus', 'swh', 'yor', 'cmn'], limit: 1, out: join(tmp.dir, 'embedded'), noExperiment: true });
     expect(r.status).toBe('completed');
     expect(r.summary!.model).toBe(DEMO_MODEL_DIR.replace(/\/$/, ''));
     expect(r.summary!.layers.length).toBe(r.summary!.numMoeLayers);

@@ -223,7 +223,9 @@ function buildConfig(arch: TinyArch, d: Dims, opts: TinyModelOptions, specialIds
     num_attention_heads: d.nH,
     num_key_value_heads: d.nKV,
     hidden_act: 'silu',
-    max_position_embeddings: 512,
+    // The tiny tokenizer's 40 merges give ~3x the tokens of a real one (a UDHR article reaches ~600), and the
+    // engine refuses input past this limit: match the tokenizer's model_max_length.
+    max_position_embeddings: 4096,
     initializer_range: 0.02,
     attention_dropout: 0.0,
     use_cache: true,

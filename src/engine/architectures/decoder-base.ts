@@ -7,7 +7,7 @@ import type { AttentionSpec, DecoderSpec, LayerSpec, TensorSlice } from './types
 
 export type BaseDims = Pick<
   DecoderSpec,
-  'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'rmsNormEps' | 'ropeTheta'
+  'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'rmsNormEps' | 'ropeTheta' | 'maxPositions'
 >;
 
 export function readBaseDims(c: ConfigReader): BaseDims {
@@ -29,6 +29,7 @@ export function readBaseDims(c: ConfigReader): BaseDims {
     headDim,
     rmsNormEps: c.num('rms_norm_eps', 1e-6),
     ropeTheta: c.ropeTheta(10000),
+    maxPositions: c.has('max_position_embeddings') ? c.positiveInt('max_position_embeddings') : null,
   };
 }
 

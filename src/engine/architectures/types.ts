@@ -64,6 +64,11 @@ export interface DecoderSpec {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /**
+   * config.json's max_position_embeddings: position ids must stay below it (the context the model was trained
+   * for; the engine refuses longer input, see session.ts). null when the config has no such field.
+   */
+  maxPositions: number | null;
   /** Keys further back than this (in cache positions) are not attended to; null = full attention. */
   slidingWindow: number | null;
   attentionScale: number;
