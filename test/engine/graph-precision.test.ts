@@ -302,3 +302,18 @@ describe.each(TINY_ARCHS)('int8 and int4 precision through QMoE (%s)', (arch: Ti
     await s.dispose();
   });
 });
+
+describe('cache writing is cancellable and leaves nothing half-written', () => {
+  const tmp = tempDir('precision-cancel');
+  const root = tempDir('precision-cancel-cache');
+  afterAll(() => (tmp.cleanup(), root.cleanup()));
+
+  it.each(['fp16', 'int8', 'int4'] as const)('%s: an aborted load writes no cache entry', async (precision) => {
+    writeTinyModel(tmp.dir, 'qwen2_moe', { seed: 3 });
+    const ac = new AbortController();
+    ac.abort();
+    await expect(DecoderSession.load(tmp.dir, { precision, cacheDir: root.dir, signal: ac.signal })).rejects.toThrow(/cache was cancelled/);
+    const dir = join(root.dir, precision === 'fp16' ? 'fp16-experts' : `${precision}-experts`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
