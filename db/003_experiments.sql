@@ -1,4 +1,4 @@
--- Routescope store, schema version 2: guided steering experiments (docs/experiments.md).
+-- Routescope store, schema version 3: guided steering experiments (docs/experiments.md).
 -- An experiment runs several arms (baseline, plans, random controls, sweep points) over the same items; every
 -- (arm, item, sample) result is one row, committed in units of one batch, so a resumed run redoes nothing finished.
 

@@ -41,20 +41,22 @@ describe.skipIf(reason !== '')(`Electron app window${reason ? ` — skipped: ${r
     }
   });
 
-  it.skipIf(!existsSync(resolve(root, 'resources/demo-model/model.safetensors')))('runs the demo over IPC, with progress events from the utility process', async () => {
+  it.skipIf(!existsSync(resolve(root, 'resources/demo-model/model.safetensors')))('captures in the demo project over IPC, with progress events from the utility process', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'routescope-electron-'));
     const app = await _electron.launch({ executablePath: binary!, args: [root], env: { ...process.env, ROUTESCOPE_DATA_DIR: dataDir } });
     try {
       const win = await app.firstWindow();
-      await win.getByTestId('start').waitFor();
-      const languages = Number(await win.getByTestId('demo-languages').textContent());
-      await win.locator('details.options summary').click();
+      await win.getByTestId('create-demo').click();
+      await win.getByTestId('capture').waitFor();
+      const selected = Number(await win.getByTestId('selected-count').textContent());
       await win.getByTestId('limit').fill('2');
-      await win.getByTestId('run-demo').click();
+      await win.getByTestId('start-capture').click();
       await win.getByTestId('progress-bar').waitFor();
+      await win.getByTestId('capture-done').waitFor({ timeout: 100_000 });
+      await win.getByTestId('open-analysis').click();
       await win.getByTestId('results').waitFor({ timeout: 100_000 });
-      expect(Number(await win.getByTestId('languages-count').textContent())).toBe(languages);
-      expect(existsSync(join(dataDir, 'demo.db'))).toBe(true);
+      expect(Number(await win.getByTestId('languages-count').textContent())).toBe(selected);
+      expect(existsSync(join(dataDir, 'projects', 'demo', 'project.db'))).toBe(true);
     } finally {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,19 +1,23 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
+import { resolve } from 'node:path';
+import { DEMO_MODEL_DIR } from '../demo/resources.js';
 import { chooseExecutionProvider } from '../engine/execution-provider.js';
-import { listRuns, Store } from '../store/index.js';
-import { DemoService } from './demo-service.js';
+import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
+import { CaptureService } from './capture-service.js';
+import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
+import { addDataset, allLanguages, listDatasets } from './datasets-service.js';
+import { ApiError } from './errors.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
+import { addModel, inspectModel, listModels } from './models-service.js';
 import { RunAnalysis } from './run-analysis.js';
-import { checkJobId, checkLayerArgs, checkOverviewArgs, noArgs } from './validate.js';
+import { Workspace } from './workspace.js';
 
+/** Handlers receive arguments already checked against the contract's schemas (dispatch does it). */
 export type ApiHandlers = { [M in ApiMethod]: (args: ApiArgs<M>) => Promise<ApiResult<M>> };
 
 export interface BackendOptions {
-  /** Folder for the workbench database (demo.db) and the demo's report files; created on first use. */
+  /** Folder holding the projects (<dataDir>/projects/<id>/project.db) and the recent list; created on first use. */
   dataDir: string;
   events?: EventHub;
 }
@@ -21,67 +25,143 @@ export interface BackendOptions {
 export interface Backend {
   handlers: ApiHandlers;
   events: EventHub;
+  workspace: Workspace;
   /** Cancels running jobs (on shutdown). */
   dispose(): void;
 }
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { name: string; version: string };
 
-/** The default data folder of `routescope serve`: the same one `routescope demo` writes, so its runs show up. */
-export const DEFAULT_DATA_DIR = 'routescope-demo';
+/** The default data folder of `routescope serve`. */
+export const DEFAULT_DATA_DIR = 'routescope-workbench';
+
+function runSummary(r: RunRecord): RunSummary {
+  return {
+    id: r.id, name: r.name, status: r.status, model: r.model?.name ?? r.model?.architecture ?? null, dataset: r.dataset?.kind ?? null,
+    languages: r.languages.length, sequencesDone: r.sequencesDone, sequencesTotal: r.sequencesTotal, tokensDone: r.tokensDone,
+    createdAt: r.createdAt, finishedAt: r.finishedAt,
+  };
+}
 
 /** The back end of the API contract, shared by the Electron utility process and `routescope serve`. */
 export function createBackend(transport: AppInfo['transport'], options: BackendOptions): Backend {
   const dataDir = resolve(options.dataDir);
-  const db = join(dataDir, 'demo.db');
+  const workspace = new Workspace(dataDir);
   const events = options.events ?? new EventHub();
-  const jobs = new JobRegistry(events);
-  const demo = new DemoService({ out: dataDir, db }, jobs);
-  const runs = new RunAnalysis(db);
+  const jobs = new JobRegistry(events, workspace);
+  const capture = new CaptureService(workspace, jobs);
+  const analyses = new Map<string, RunAnalysis>();
+  const analysis = (projectId: string) => {
+    let a = analyses.get(projectId);
+    if (!workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist (it may have been deleted in another window)`, { projectId });
+    if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
+    return a;
+  };
+  const refuseWhileRunning = (projectId: string, what: string, runId?: number) => {
+    const busy = jobs.running(projectId).find((j) => runId === undefined || j.runId === runId);
+    if (busy) throw new ApiError('conflict', `${what}: a capture is running${runId === undefined ? ' in this project' : ` on run ${runId}`} (job ${busy.id}); cancel it first`, { jobId: busy.id });
+  };
+
   const handlers: ApiHandlers = {
-    async 'app.info'(args) {
-      noArgs('app.info', args);
+    async 'app.info'() {
       return { name: pkg.name, version: pkg.version, executionProvider: chooseExecutionProvider(), transport, dataDir };
     },
-    async 'demo.info'(args) {
-      noArgs('demo.info', args);
-      return demo.info();
+
+    async 'projects.list'() {
+      return workspace.list();
     },
-    async 'demo.start'(args) {
-      mkdirSync(dataDir, { recursive: true });
-      return demo.start(args);
+    async 'projects.create'(a) {
+      const template = a.template ?? 'blank';
+      const id = workspace.create(a.name, template);
+      // The demo project comes with the embedded model ready to capture on the embedded UDHR corpus.
+      if (template === 'demo') workspace.with(id, (store) => addModel(store, DEMO_MODEL_DIR));
+      workspace.touch(id);
+      return workspace.view(id);
     },
-    async 'jobs.get'(args) {
-      return jobs.get(checkJobId('jobs.get', args));
+    async 'projects.open'(a) {
+      const view = workspace.view(a.projectId);
+      workspace.touch(a.projectId);
+      return { ...view, openedAt: new Date().toISOString() };
     },
-    async 'jobs.list'(args) {
-      noArgs('jobs.list', args);
-      return jobs.list();
+    async 'projects.rename'(a) {
+      workspace.rename(a.projectId, a.name);
+      return workspace.view(a.projectId);
     },
-    async 'jobs.cancel'(args) {
-      return jobs.cancel(checkJobId('jobs.cancel', args));
+    async 'projects.delete'(a) {
+      refuseWhileRunning(a.projectId, 'projects.delete');
+      analyses.delete(a.projectId);
+      workspace.delete(a.projectId, a.confirmName);
+      return { deleted: a.projectId };
     },
-    async 'runs.list'(args) {
-      noArgs('runs.list', args);
-      if (!existsSync(db)) return [];
-      const store = Store.open(db, { readonly: true });
+
+    async 'models.inspect'(a) {
+      return inspectModel(a.path);
+    },
+    async 'models.add'(a) {
+      return workspace.with(a.projectId, (store) => addModel(store, a.path));
+    },
+    async 'models.list'(a) {
+      return workspace.with(a.projectId, (store) => listModels(store));
+    },
+
+    async 'datasets.list'(a) {
+      return workspace.with(a.projectId, (store) => listDatasets(store));
+    },
+    async 'datasets.add'(a) {
+      const store = workspace.open(a.projectId);
       try {
-        return listRuns(store).map((r): RunSummary => ({
-          id: r.id, name: r.name, status: r.status, model: r.model?.name ?? r.model?.architecture ?? null, languages: r.languages.length,
-          sequencesDone: r.sequencesDone, sequencesTotal: r.sequencesTotal, tokensDone: r.tokensDone, createdAt: r.createdAt, finishedAt: r.finishedAt,
-        }));
+        return await addDataset(store, a.kind, a.path, a.split);
       } finally {
         store.close();
       }
     },
-    async 'analysis.overview'(args) {
-      const a = checkOverviewArgs(args);
-      return runs.overview(a.runId, a.pivot, a.target);
+    async 'languages.list'() {
+      return allLanguages();
     },
-    async 'analysis.layer'(args) {
-      const a = checkLayerArgs(args);
-      return runs.layer(a.runId, a.layer, a.metric, a.pivot);
+
+    async 'runs.list'(a) {
+      return workspace.with(a.projectId, (store) => listRuns(store).map(runSummary).reverse());
+    },
+    async 'runs.rename'(a) {
+      return workspace.with(a.projectId, (store) => {
+        renameRun(store, a.runId, a.name);
+        return runSummary(getRun(store, a.runId));
+      });
+    },
+    async 'runs.delete'(a) {
+      refuseWhileRunning(a.projectId, 'runs.delete', a.runId);
+      workspace.with(a.projectId, (store) => deleteRun(store, a.runId));
+      // Run ids can be reused after a delete; drop cached analyses of this project.
+      analyses.delete(a.projectId);
+      return { deleted: a.runId };
+    },
+
+    async 'capture.start'(a) {
+      return capture.start(a);
+    },
+    async 'capture.resume'(a) {
+      return capture.resume(a);
+    },
+
+    async 'jobs.list'(a) {
+      return jobs.list(a.projectId);
+    },
+    async 'jobs.get'(a) {
+      return jobs.get(a.jobId);
+    },
+    async 'jobs.cancel'(a) {
+      return jobs.cancel(a.jobId);
+    },
+
+    async 'analysis.overview'(a) {
+      return analysis(a.projectId).overview(a.runId, a.pivot, a.target);
+    },
+    async 'analysis.experts'(a) {
+      return analysis(a.projectId).experts(a.runId, a.layer, a.k, a.thr);
+    },
+    async 'analysis.layer'(a) {
+      return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
     },
   };
-  return { handlers, events, dispose: () => jobs.cancelAll() };
+  return { handlers, events, workspace, dispose: () => jobs.cancelAll() };
 }

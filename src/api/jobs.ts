@@ -1,12 +1,15 @@
 /**
- * Background jobs behind the API: each has an id, a progress record the UI polls (jobs.get) or receives as
- * events, and an AbortController for jobs.cancel. Progress events are throttled so a fast capture does not flood
- * the transport; status changes are always sent.
+ * Background jobs behind the API, recorded in their project's database (src/store/jobs.ts) so that after a restart
+ * a job whose process died shows as interrupted, with Resume where its run has work left. Live jobs also keep an
+ * AbortController (jobs.cancel) and push progress events, throttled so a fast capture does not flood the
+ * transport; status changes are always sent and written.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobInfo, JobProgress } from './contract.js';
+import { getRun, insertJob, listJobs, updateJob, type JobRecord, type Store } from '../store/index.js';
+import { ApiError } from './errors.js';
 import type { EventHub } from './events.js';
-import { ApiArgError } from './validate.js';
+import type { JobInfo, JobProgress } from './schemas/jobs.js';
+import type { Workspace } from './workspace.js';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -17,26 +20,54 @@ export interface JobContext {
 export interface JobOutcome {
   status: 'completed' | 'cancelled';
   runId: number | null;
-  capture?: JobInfo['capture'];
-  files?: string[];
+}
+
+export interface JobSpec {
+  kind: JobInfo['kind'];
+  projectId: string;
+  /** What started the job, written with it. */
+  params: unknown;
+  runId?: number | null;
 }
 
 const KEEP_FINISHED = 20;
+/** Progress is written to the database at most this often (events go out more often). */
+const PERSIST_MS = 2000;
+
+const START_PROGRESS: JobProgress = { stage: 'preparing', fraction: null, sequencesDone: 0, sequencesTotal: 0, tokensDone: 0, tokensPerSecond: 0, etaSeconds: null, message: 'starting' };
+
+interface Live {
+  info: JobInfo;
+  controller: AbortController;
+  lastEmit: number;
+  lastPersist: number;
+  store: Store;
+}
 
 export class JobRegistry {
-  private jobs = new Map<string, { info: JobInfo; controller: AbortController; lastEmit: number }>();
+  private jobs = new Map<string, Live>();
 
-  constructor(private readonly events: EventHub, private readonly minEventMs = 150) {}
+  constructor(
+    private readonly events: EventHub,
+    private readonly workspace: Workspace,
+    private readonly minEventMs = 150,
+  ) {}
 
-  start(kind: JobInfo['kind'], work: (ctx: JobContext) => Promise<JobOutcome>): JobInfo {
+  start(spec: JobSpec, work: (ctx: JobContext) => Promise<JobOutcome>): JobInfo {
     const id = randomUUID();
+    const store = this.workspace.open(spec.projectId);
+    try {
+      insertJob(store, { id, kind: spec.kind, params: spec.params, runId: spec.runId ?? null });
+    } catch (err) {
+      store.close();
+      throw err;
+    }
     const controller = new AbortController();
     const info: JobInfo = {
-      id, kind, status: 'running', error: null, runId: null, capture: null, files: [],
-      progress: { stage: 'preparing', fraction: null, sequencesDone: 0, sequencesTotal: 0, tokensDone: 0, tokensPerSecond: 0, etaSeconds: null, message: 'starting' },
-      startedAt: new Date().toISOString(), finishedAt: null,
+      id, kind: spec.kind, projectId: spec.projectId, status: 'running', error: null, runId: spec.runId ?? null, resumable: false,
+      progress: { ...START_PROGRESS }, startedAt: new Date().toISOString(), finishedAt: null,
     };
-    const entry = { info, controller, lastEmit: 0 };
+    const entry: Live = { info, controller, lastEmit: 0, lastPersist: 0, store };
     this.jobs.set(id, entry);
     this.prune();
     const ctx: JobContext = {
@@ -49,9 +80,15 @@ export class JobRegistry {
           entry.lastEmit = now;
           this.emit(info);
         }
+        if (now - entry.lastPersist >= PERSIST_MS) {
+          entry.lastPersist = now;
+          this.persist(entry, { progress: info.progress });
+        }
       },
       setRun: (runId) => {
+        if (info.runId === runId) return;
         info.runId = runId;
+        this.persist(entry, { runId });
       },
     };
     this.emit(info);
@@ -63,8 +100,6 @@ export class JobRegistry {
         .then((out) => {
           info.status = out.status;
           if (out.runId !== null) info.runId = out.runId;
-          info.capture = out.capture ?? null;
-          info.files = out.files ?? [];
           info.progress = { ...info.progress, stage: 'done', ...(out.status === 'completed' ? { fraction: 1, etaSeconds: 0 } : {}) };
         })
         .catch((err: unknown) => {
@@ -77,25 +112,65 @@ export class JobRegistry {
         .finally(() => {
           info.finishedAt = new Date().toISOString();
           if (info.status === 'cancelled') info.progress = { ...info.progress, message: 'cancelled' };
+          info.resumable = info.status !== 'completed' && info.runId !== null;
+          this.persist(entry, { status: info.status, runId: info.runId, progress: info.progress, error: info.error });
+          entry.store.close();
           this.emit(info);
         });
     });
     return snapshot(info);
   }
 
+  private persist(entry: Live, u: Parameters<typeof updateJob>[2]): void {
+    try {
+      updateJob(entry.store, entry.info.id, u);
+    } catch {
+      // The project may have been deleted under the job, or the disk filled; the job itself goes on and its
+      // events still reach the page.
+    }
+  }
+
+  isLive(id: string): boolean {
+    return this.jobs.get(id)?.info.status === 'running';
+  }
+
+  /** A job of this process (running, or finished since the start). */
   get(id: string, method = 'jobs.get'): JobInfo {
     const entry = this.jobs.get(id);
-    if (!entry) throw new ApiArgError(`${method}: no job with id ${JSON.stringify(id)} (jobs are kept in memory; it may have finished before a restart)`);
+    if (!entry) throw new ApiError('not-found', `${method}: no job with id ${JSON.stringify(id)} in this session (jobs.list shows a project's recorded jobs)`, { jobId: id });
     return snapshot(entry.info);
   }
 
-  list(): JobInfo[] {
-    return [...this.jobs.values()].map((e) => snapshot(e.info));
+  /** A project's jobs from its database, newest first, with live progress for this process' own. */
+  list(projectId: string): JobInfo[] {
+    return this.workspace.with(projectId, (store) => {
+      const records = listJobs(store, (id) => this.isLive(id));
+      const runDone = new Map<number, boolean>();
+      const done = (runId: number) => {
+        if (!runDone.has(runId)) {
+          let completed = true;
+          try {
+            completed = getRun(store, runId).status === 'completed';
+          } catch {
+            // a deleted run has nothing to resume
+          }
+          runDone.set(runId, completed);
+        }
+        return runDone.get(runId)!;
+      };
+      const newestForRun = new Set<number>();
+      return records.map((r) => {
+        const live = this.jobs.get(r.id);
+        const first = r.runId !== null && !newestForRun.has(r.runId);
+        if (r.runId !== null) newestForRun.add(r.runId);
+        if (live) return snapshot(live.info);
+        return fromRecord(r, projectId, first && r.status !== 'completed' && r.status !== 'running' && r.runId !== null && !done(r.runId));
+      });
+    });
   }
 
-  running(kind: JobInfo['kind']): JobInfo | undefined {
-    const e = [...this.jobs.values()].find((x) => x.info.kind === kind && x.info.status === 'running');
-    return e && snapshot(e.info);
+  running(projectId: string): JobInfo[] {
+    return [...this.jobs.values()].filter((e) => e.info.projectId === projectId && e.info.status === 'running').map((e) => snapshot(e.info));
   }
 
   /** Asks the job to stop; the capture stops after the batch in flight, keeping what it committed. */
@@ -124,6 +199,15 @@ export class JobRegistry {
   }
 }
 
+function fromRecord(r: JobRecord, projectId: string, resumable: boolean): JobInfo {
+  const p = (typeof r.progress === 'object' && r.progress !== null ? r.progress : {}) as Partial<JobProgress>;
+  return {
+    id: r.id, kind: r.kind as JobInfo['kind'], projectId, status: r.status, error: r.error, runId: r.runId, resumable,
+    progress: { ...START_PROGRESS, ...p, message: r.status === 'interrupted' ? 'interrupted: the process running it stopped' : (p.message ?? '') },
+    startedAt: r.startedAt, finishedAt: r.finishedAt,
+  };
+}
+
 function snapshot(info: JobInfo): JobInfo {
-  return { ...info, progress: { ...info.progress }, files: [...info.files] };
+  return { ...info, progress: { ...info.progress } };
 }

@@ -6,21 +6,18 @@
  */
 import { existsSync } from 'node:fs';
 import {
-  analyzeRouting, genealogyFromLookup, steeringPlan, steerPlanJson, uShapeVerdict,
+  analyzeRouting, computeShares, genealogyFromLookup, specialisationTable, steeringPlan, steerPlanJson, uShapeVerdict,
   type AnalysisResult, type RoutingData, type SteerPlan,
 } from '../analysis/index.js';
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { findLanguage } from '../languages/index.js';
-import { getRun, loadRunRouting, Store } from '../store/index.js';
-import type { AnalysisOverview, Band, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
-import { ApiArgError } from './validate.js';
+import { getRun, loadRunRouting, Store, StoreError } from '../store/index.js';
+import type { AnalysisOverview, Band, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
+import { languageView } from './datasets-service.js';
+import { ApiError } from './errors.js';
 
 const LINKAGE = 'average' as const;
 
-export function languageView(code: string): LanguageView {
-  const info = findLanguage(code);
-  return { code, name: info?.name ?? code, family: info?.family ?? null, branch: info?.branch ?? null, resource: info?.resource ?? null };
-}
 
 interface Computed {
   data: RoutingData;
@@ -32,7 +29,7 @@ interface Computed {
 
 function pickLanguage(langs: string[], given: string | undefined, field: 'pivot' | 'target', candidates: string[]): string | null {
   if (given !== undefined) {
-    if (!langs.includes(given)) throw new ApiArgError(`analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
+    if (!langs.includes(given)) throw new ApiError('invalid-argument', `analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
     return given;
   }
   return candidates[0] ?? null;
@@ -49,7 +46,7 @@ export class RunAnalysis {
 
   private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Computed {
     const store = this.openStore();
-    if (!store) throw new ApiArgError(`analysis: no database yet at ${this.dbFile}; run the demo first`);
+    if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
     let computed: Computed;
     let key: string;
     try {
@@ -57,9 +54,9 @@ export class RunAnalysis {
       try {
         run = getRun(store, runId);
       } catch (err) {
-        throw new ApiArgError(`analysis: ${(err as Error).message}`);
+        throw new ApiError(err instanceof StoreError && err.code === 'not-found' ? 'not-found' : 'storage', `analysis: ${(err as Error).message}`, { runId });
       }
-      if (run.status !== 'completed') throw new ApiArgError(`analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
+      if (run.status !== 'completed') throw new ApiError('conflict', `analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
       // The run's timestamps are part of the key: a deleted run's id can be reused by a new run.
       key = [runId, run.createdAt, run.finishedAt, pivotArg ?? '', targetArg ?? ''].join('\0');
       const hit = this.cache.get(key);
@@ -130,9 +127,28 @@ export class RunAnalysis {
     };
   }
 
+  /**
+   * The specialisation table of one layer with the caller's k and thr: shares r of the top-k-masked frequencies,
+   * shared = r > 0 for some language and r < thr for all, exclusive = r > thr for one language (arXiv 2601.14050).
+   */
+  experts(runId: number, layer: number, kArg: number | undefined, thrArg: number | undefined): ExpertTable {
+    const { data } = this.compute(runId, undefined);
+    if (layer >= data.numLayers) throw new ApiError('invalid-argument', `analysis.experts: layer must be 0-${data.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`, { field: 'layer' });
+    const k = kArg ?? scaledK(DEMO_SPECIALISATION.paperK, data.numExperts, data.topK);
+    const thr = thrArg ?? DEMO_SPECIALISATION.thr;
+    if (k > data.numExperts) throw new ApiError('invalid-argument', `analysis.experts: k must be at most the number of experts (${data.numExperts}), got ${k}`, { field: 'k' });
+    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]));
+    const rows = table.experts.filter((e) => e.layer === layer);
+    return {
+      runId, layer, decoderLayer: data.moeLayers[layer]!, k, thr, languages: table.languages,
+      rule: `share r = a language's top-${k} activation frequency divided by the sum over all ${table.languages.length} languages; shared: r > 0 in some language and r < ${thr} in every language; exclusive: r > ${thr} in one language`,
+      experts: rows.map((e) => ({ expert: e.expert, kind: e.kind, owner: e.owner ?? null, share: e.share, frequency: e.frequency })),
+    };
+  }
+
   layer(runId: number, layer: number, metric: MatrixMetric, pivot?: string): LayerDetail {
     const { data, analysis: r } = this.compute(runId, pivot);
-    if (layer >= r.numLayers) throw new ApiArgError(`analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
+    if (layer >= r.numLayers) throw new ApiError('invalid-argument', `analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
     const n = r.languages.length;
     const m = r.matrices[layer]![metric];
     const d = r.dendrograms[layer]!.trees[LINKAGE];

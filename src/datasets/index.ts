@@ -9,3 +9,4 @@ export { loadTabular, type TabularOptions } from './tabular.js';
 export { TEMPLATES, getTemplate, belebeleText, contentText, type ChatMessage, type RenderedPrompt, type PromptTemplate } from './templates.js';
 export { DATASET_KINDS, loadDataset, type DatasetKindInfo } from './registry.js';
 export { checkLanguageCode } from './files.js';
+export { reloadDataset, DATASET_SPLITS, type RecordedDataset } from './reload.js';

@@ -1,22 +1,19 @@
 import { utilityProcess, type UtilityProcess } from 'electron';
 import type { ApiEvent, ApiMethod } from '../api/contract.js';
+import { ApiError, type ApiReply } from '../api/errors.js';
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-}
-
-type ChildMessage = { id: number; ok: boolean; result?: unknown; error?: string } | { event: ApiEvent };
+type ChildMessage = { id: number; reply: ApiReply } | { event: ApiEvent };
 
 /**
  * Runs the engine and store in a utility process: onnxruntime's run() blocks its thread, and a crash or
- * out-of-memory there must not take the window down. Requests carry ids; a dead child fails them all and is
- * restarted. Events the child posts (job progress) go to `onEvent`.
+ * out-of-memory there must not take the window down. Requests carry ids; replies keep the back end's error code and
+ * details (ApiReply). A dead child answers every pending call with an 'unavailable' error and is restarted.
+ * Events the child posts (job progress) go to `onEvent`.
  */
 export class EngineHost {
   private child: UtilityProcess;
   private nextId = 1;
-  private pending = new Map<number, Pending>();
+  private pending = new Map<number, (reply: ApiReply) => void>();
 
   constructor(
     private readonly entry: string,
@@ -33,24 +30,24 @@ export class EngineHost {
         this.onEvent(msg.event);
         return;
       }
-      const p = this.pending.get(msg.id);
-      if (!p) return;
+      const answer = this.pending.get(msg.id);
+      if (!answer) return;
       this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new Error(msg.error ?? 'engine error'));
+      answer(msg.reply);
     });
     child.on('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`engine process exited (code ${code}); running jobs were lost, captured batches are kept`));
+      const lost = new ApiError('unavailable', `engine process exited (code ${code}); running jobs were interrupted, captured batches are kept`, { exitCode: code });
+      for (const answer of this.pending.values()) answer({ ok: false, error: lost.toJSON() });
       this.pending.clear();
       this.child = this.spawn();
     });
     return child;
   }
 
-  call(method: ApiMethod, args: unknown): Promise<unknown> {
+  call(method: ApiMethod, args: unknown): Promise<ApiReply> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
       this.child.postMessage({ id, method, args });
     });
   }

@@ -1,8 +1,8 @@
-import { isApiMethod } from '../api/contract.js';
 import { createBackend } from '../api/handlers.js';
+import { dispatch } from '../api/dispatch.js';
 
-// Electron utility-process entry: the same back end `routescope serve` uses, behind process.parentPort.
-// Replies carry the request id; events (job progress) go out as { event } messages for main to forward.
+// Electron utility-process entry: the same back end and dispatch `routescope serve` uses, behind process.parentPort.
+// Replies carry the request id and the shared reply shape; events (job progress) go out as { event } messages.
 interface ParentPort {
   on(ev: 'message', cb: (e: { data: unknown }) => void): void;
   postMessage(m: unknown): void;
@@ -18,11 +18,5 @@ backend.events.subscribe((event) => port.postMessage({ event }));
 
 port.on('message', async ({ data }) => {
   const { id, method, args } = data as { id: number; method: unknown; args: unknown };
-  try {
-    if (!isApiMethod(method)) throw new Error(`unknown API method ${String(method)}`);
-    const result = await backend.handlers[method](args as never);
-    port.postMessage({ id, ok: true, result });
-  } catch (err) {
-    port.postMessage({ id, ok: false, error: err instanceof Error ? err.message : String(err) });
-  }
+  port.postMessage({ id, reply: await dispatch(backend.handlers, method, args) });
 });

@@ -1,10 +1,19 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { EVENT_CHANNEL, type ApiArgs, type ApiEvent, type ApiMethod, type ApiResult } from '../api/contract.js';
+import { API_CHANNEL, EVENT_CHANNEL, PICK_FOLDER_CHANNEL, type ApiArgs, type ApiEvent, type ApiMethod, type ApiResult } from '../api/contract.js';
+import { ApiError, type ApiReply } from '../api/errors.js';
 
 // A narrow bridge: the renderer can only call contract methods and listen to contract events, never raw ipcRenderer.
+// Errors arrive as the shared JSON shape and are rebuilt here, so the renderer sees the back end's code and details.
 const api = {
-  call<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
-    return ipcRenderer.invoke('routescope:api', method, args) as Promise<ApiResult<M>>;
+  async call<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
+    const reply = (await ipcRenderer.invoke(API_CHANNEL, method, args)) as ApiReply<ApiResult<M>>;
+    if (!reply.ok) throw ApiError.fromJSON(reply.error);
+    return reply.result;
+  },
+  /** The native folder picker (Models view); null when cancelled. */
+  async pickFolder(): Promise<string | null> {
+    const picked: unknown = await ipcRenderer.invoke(PICK_FOLDER_CHANNEL);
+    return typeof picked === 'string' ? picked : null;
   },
   /** Subscribes to back-end events; returns the function that unsubscribes. */
   onEvent(listener: (event: ApiEvent) => void): () => void {

@@ -23,3 +23,4 @@ export {
   storedResultKeys, writeResults, experimentResults,
   type NewExperiment, type ExperimentArmRecord, type ExperimentRecord, type ExperimentResult, type ExperimentStatus,
 } from './experiments.js';
+export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend, DEFAULT_DATA_DIR } from '../../api/handlers.js';
-import { startHttpServer } from '../../api/http-server.js';
+import { isLoopbackHost, startHttpServer, TOKEN_PARAM } from '../../api/http-server.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
 import type { Command } from '../commands.js';
@@ -11,9 +12,14 @@ const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 const USAGE = `routescope serve [--port 5178] [--host 127.0.0.1] [--ui out/renderer] [--data ${DEFAULT_DATA_DIR}]
 Serves the workbench UI and its API (POST /api/<method>, progress events on the WebSocket /api/events) for a browser.
+Prints the address to open, with a fresh secret token (http://127.0.0.1:PORT/?token=...): every API call and the
+event socket need it, so other pages and other users of this machine cannot drive the workbench.
+  --host NAME  the address to listen on; anything but a loopback address (127.0.0.1, ::1, localhost) exposes the
+               workbench (which reads and writes files) to the network, and serve warns about it
   --ui DIR     the built renderer (npm run build writes out/renderer)
-  --data DIR   where the database (DIR/demo.db) and demo reports go; default ./${DEFAULT_DATA_DIR}, the folder
-               \`routescope demo\` writes, so runs captured there show up in the UI`;
+  --data DIR   where the projects go (DIR/projects/<id>/project.db, one database per project); default
+               ./${DEFAULT_DATA_DIR}
+Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.`;
 
 export const serveCommand: Command = {
   summary: 'serve the workbench UI and API over HTTP for a browser',
@@ -39,8 +45,16 @@ export const serveCommand: Command = {
     if (values.data !== undefined && values.data.trim() === '') throw new CliError('--data must name a folder');
     const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
     const backend = createBackend('http', { dataDir });
-    const http = await startHttpServer({ host: values.host!, port, staticDir, handlers: backend.handlers, events: backend.events });
-    process.stderr.write(`routescope: serving ${staticDir} at http://${values.host}:${http.port}/ with data in ${dataDir} (Ctrl-C to stop)\n`);
+    const host = values.host!;
+    const token = process.env.ROUTESCOPE_TOKEN || randomBytes(24).toString('base64url');
+    if (token.length < 16) throw new CliError('ROUTESCOPE_TOKEN must be at least 16 characters');
+    const http = await startHttpServer({ host, port, staticDir, handlers: backend.handlers, events: backend.events, token });
+    if (!isLoopbackHost(host)) {
+      process.stderr.write(`routescope: WARNING: --host ${host} is not a loopback address; anyone who can reach this machine and learns the token can read and write files through the workbench. Prefer 127.0.0.1 and an SSH tunnel.\n`);
+    }
+    const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    process.stderr.write(`routescope: serving ${staticDir} with data in ${dataDir} (Ctrl-C to stop)\n`);
+    process.stderr.write(`routescope: open http://${shown}:${http.port}/?${TOKEN_PARAM}=${token}\n`);
     await new Promise<void>((res) => {
       const stop = () => {
         backend.dispose();

@@ -1,27 +1,52 @@
 import { EVENTS_PATH, type ApiArgs, type ApiEvent, type ApiMethod, type ApiResult } from '../../api/contract';
+import { ApiError, type ApiReply } from '../../api/errors';
 
 export interface Bridge {
   call<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>>;
   /** Subscribes to back-end events (job progress); returns the function that unsubscribes. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /** Electron only: the native folder picker; resolves null when the user cancels. */
+  pickFolder?: () => Promise<string | null>;
 }
 
 let cached: Bridge | null = null;
 
 /** The same contract over either transport: the Electron preload bridge, or HTTP + WebSocket to `routescope serve`. */
 export function apiClient(): Bridge {
-  cached ??= (globalThis as { routescope?: Bridge }).routescope ?? httpBridge();
+  cached ??= (globalThis as { routescope?: Bridge }).routescope ?? httpBridge(takeToken());
   return cached;
 }
 
-function httpBridge(): Bridge {
+const TOKEN_KEY = 'routescope.token';
+
+/**
+ * `routescope serve` prints the address with ?token=...; the page keeps the token for this tab (sessionStorage, so
+ * a reload keeps working) and removes it from the address bar, so it is not bookmarked, shared or kept in history.
+ */
+function takeToken(): string | null {
+  const url = new URL(location.href);
+  const given = url.searchParams.get('token');
+  if (given) {
+    sessionStorage.setItem(TOKEN_KEY, given);
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+    return given;
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+const NO_TOKEN =
+  'This page has no API token. Open the address `routescope serve` printed in its terminal (it ends in ?token=...).';
+
+function httpBridge(token: string | null): Bridge {
   const listeners = new Set<(e: ApiEvent) => void>();
   let socket: WebSocket | null = null;
   let retryMs = 500;
 
   // One socket shared by all listeners, reopened with backoff if the server restarts.
   function connect() {
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${EVENTS_PATH}`;
+    if (!token) return;
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${EVENTS_PATH}?token=${encodeURIComponent(token)}`;
     socket = new WebSocket(url);
     socket.onopen = () => (retryMs = 500);
     socket.onmessage = (m) => {
@@ -41,24 +66,30 @@ function httpBridge(): Bridge {
 
   return {
     async call(method, args) {
+      if (!token) throw new ApiError('unauthorized', NO_TOKEN);
       let res: Response;
       try {
         res = await fetch(`/api/${method}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
           body: JSON.stringify(args ?? null),
         });
       } catch (err) {
-        throw new Error(`cannot reach the Routescope server (${(err as Error).message}); is \`routescope serve\` still running?`);
+        throw new ApiError('unavailable', `cannot reach the Routescope server (${(err as Error).message}); is \`routescope serve\` still running?`);
       }
-      let body: { ok: boolean; result?: unknown; error?: string };
+      let reply: ApiReply;
       try {
-        body = (await res.json()) as typeof body;
+        reply = (await res.json()) as ApiReply;
       } catch {
-        throw new Error(`${method}: the server answered HTTP ${res.status} without a JSON body`);
+        throw new ApiError('internal', `${method}: the server answered HTTP ${res.status} without a JSON body`);
       }
-      if (!body.ok) throw new Error(body.error ?? `${method}: HTTP ${res.status}`);
-      return body.result as never;
+      if (!reply.ok) {
+        const err = ApiError.fromJSON(reply.error);
+        // A server restarted with a new token: say what to do rather than only "unauthorized".
+        if (err.code === 'unauthorized') throw new ApiError('unauthorized', `${err.message}. If the server was restarted, open the new address it printed.`);
+        throw err;
+      }
+      return reply.result as never;
     },
     onEvent(listener) {
       listeners.add(listener);

@@ -1,4 +1,4 @@
-import type { Band } from '../../../api/contract';
+import type { Band } from '../../../../api/contract';
 
 const BAND_COLOURS: Record<Band['name'], string> = { early: 'rgba(59,111,216,0.08)', middle: 'rgba(46,160,67,0.10)', late: 'rgba(230,120,30,0.10)' };
 

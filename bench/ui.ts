@@ -1,0 +1,136 @@
+/**
+ * Benchmark: the workbench page in Chromium on a synthetic run of 100 languages x 48 MoE layers x 128 experts (top-8)
+ * imported into a project. Figures (issue 9's targets, each under 100 ms):
+ *  - switching layers: from the slider's input event until the heatmap and the dendrogram show the new layer
+ *    (includes the analysis.layer call to the local server, whose analysis is cached after the first layer);
+ *  - the specialisation table of one layer (128 experts x 100 languages): sort by a language's share, and filter by
+ *    class, until the table's first row is updated.
+ * Run: npm run build && npx tsx bench/ui.ts   (needs /usr/bin/chromium or CHROMIUM_PATH)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Page } from 'playwright-core';
+import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
+import { Workspace } from '../src/api/workspace.js';
+import { loadLanguageTable } from '../src/languages/index.js';
+import { importRoutingData } from '../src/store/index.js';
+
+const root = resolve(import.meta.dirname, '..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TOKEN = 'bench-token-0123456789abcdef';
+const [NL, L, E, K] = [100, 48, 128, 8];
+
+function synthetic(codes: string[]): RoutingData {
+  let s = 7;
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const languages: LanguageRouting[] = codes.map((language) => {
+    const tokens = 20000 + Math.floor(rand() * 40000);
+    const counts = new Float64Array(L * E);
+    const gateSums = new Float64Array(L * E);
+    for (let l = 0; l < L; l++) {
+      const w = Array.from({ length: E }, () => rand() ** 3 + 1e-3);
+      const sum = w.reduce((a, b) => a + b, 0);
+      for (let e = 0; e < E; e++) {
+        counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
+        gateSums[l * E + e] = counts[l * E + e]! / K;
+      }
+    }
+    return { language, counts, gateSums, totals: new Float64Array(L).fill(tokens) };
+  });
+  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'bench' };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Runs `act` in the page and waits (one animation frame at a time) until `done` holds; returns the milliseconds.
+ * Passed as source text: tsx's helpers would otherwise leak into the page.
+ */
+async function timeInPage(page: Page, act: string, done: string): Promise<number> {
+  return page.evaluate(`new Promise((res) => {
+    const t0 = performance.now();
+    ${act}
+    const check = () => ((${done}) ? res(performance.now() - t0) : requestAnimationFrame(check));
+    requestAnimationFrame(check);
+  })`) as Promise<number>;
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'routescope-bench-ui-'));
+  const data = join(tmp, 'data');
+  const workspace = new Workspace(data);
+  const projectId = workspace.create('Bench', 'blank');
+  const codes = loadLanguageTable().languages.slice(0, NL).map((l) => l.iso3);
+  const runId = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes), { name: 'synthetic', source: 'import' }));
+
+  const server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--data', data], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
+  });
+  const url = await new Promise<string>((res, rej) => {
+    let err = '';
+    server.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+      const m = /open (http:\/\/\S+)/.exec(err);
+      if (m) res(m[1]!);
+    });
+    server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('crash', () => process.stderr.write('page crashed\n'));
+    const t0 = performance.now();
+    await page.goto(`${url}#/p/${projectId}/run/${runId}`);
+    await page.getByTestId('leaf').first().waitFor({ timeout: 120_000 });
+    const firstView = performance.now() - t0;
+    const switches: number[] = [];
+    for (const layer of [0, 47, 10, 30, 5, 40, 20, 45, 2, 35, 15, 25]) {
+      // Done when the heatmap and dendrogram block shows the new layer's detail (Svelte renders both, and the heatmap's
+      // setOption runs, in the same update) and the frame after it has been reached.
+      const act = `const s = document.querySelector('[data-testid=layer-slider]'); s.value = '${layer}'; s.dispatchEvent(new Event('input', { bubbles: true }));`;
+      const done = `document.querySelector('[data-testid=layer-pair]')?.dataset.layer === '${layer}' && document.querySelectorAll('[data-testid=leaf]').length === ${NL}`;
+      switches.push(await timeInPage(page, act, done));
+
+    }
+
+    // The specialisation table: wait for 128 rows, then sort by a language's share and filter by class (exclusive,
+    // possibly no rows on this synthetic data, then all again).
+    await page.getByTestId('spec-row').nth(E - 1).waitFor();
+    const sorts: number[] = [];
+    const filters: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const code = codes[i * 7]!;
+      sorts.push(
+        await timeInPage(
+          page,
+          `document.querySelector('[data-testid=sort-${code}]').click();`,
+          // The arrow and the reordered rows come from the same update.
+          `document.querySelector('[data-testid=sort-${code}]').textContent.includes('▼')`,
+        ),
+      );
+      const kind = i % 2 === 0 ? 'exclusive' : 'all';
+      filters.push(
+        await timeInPage(
+          page,
+          `const s = document.querySelector('[data-testid=spec-kind]'); s.value = '${kind}'; s.dispatchEvent(new Event('change', { bubbles: true }));`,
+          kind === 'all' ? `document.querySelectorAll('[data-testid=spec-row]').length === ${E}` : `[...document.querySelectorAll('[data-testid=spec-row]')].every((r) => r.dataset.kind === 'exclusive')`,
+        ),
+      );
+    }
+    const f = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n ${xs.length})`;
+    process.stdout.write(`synthetic run: ${NL} languages x ${L} layers x ${E} experts, top-${K}\n`);
+    process.stdout.write(`first view (analysis of the run + page): ${firstView.toFixed(0)} ms\n`);
+    process.stdout.write(`layer switch (heatmap + dendrogram): ${f(switches)}\n`);
+    process.stdout.write(`specialisation table sort by a language's share: ${f(sorts)}\n`);
+    process.stdout.write(`specialisation table filter by class: ${f(filters)}\n`);
+  } finally {
+    await browser.close();
+    server.kill();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

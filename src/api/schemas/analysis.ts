@@ -1,0 +1,121 @@
+import { args, s } from '../schema.js';
+import { projectId, runId } from './ids.js';
+import type { LanguageView } from './datasets.js';
+
+export interface Band {
+  name: 'early' | 'middle' | 'late';
+  layers: [number, number];
+}
+
+export interface LayerRow {
+  /** MoE-layer index (the analysis' numbering) and the decoder layer it sits in. */
+  layer: number;
+  decoderLayer: number;
+  band: Band['name'] | null;
+  /** Mean cosine similarity of each language's expert-frequency vector to the pivot's (pivot excluded). */
+  alignmentToPivot: number | null;
+  /** Mean cosine similarity over all language pairs. */
+  alignmentMeanPair: number;
+  /** Family agreement of the average-linkage dendrogram: cophenetic correlation with genealogy, ARI of the family cut. */
+  cophenetic: number | null;
+  ari: number | null;
+  /** Experts shared (r < thr in every language, r > 0 in some) and exclusive (r > thr in one language, summed over languages), arXiv 2601.14050. */
+  shared: number;
+  exclusive: number;
+}
+
+export interface PlanExpert {
+  decoderLayer: number;
+  moeLayer: number;
+  expert: number;
+  coefficient: number;
+}
+
+export interface SteeringPlanView {
+  target: string;
+  pivot: string;
+  method: string;
+  moeLayers: [number, number];
+  decoderLayers: [number, number];
+  k: number;
+  thr: number;
+  lambda: number;
+  experts: PlanExpert[];
+  /** The plan file exactly as `routescope forward --plan` / `capture --plan` read it. */
+  json: string;
+  fileName: string;
+}
+
+export interface AnalysisOverview {
+  runId: number;
+  model: string | null;
+  languages: (LanguageView & { tokens: number })[];
+  numLayers: number;
+  numExperts: number;
+  topK: number;
+  pivot: string | null;
+  target: string | null;
+  bands: Band[];
+  /** Early/middle/late reading of the mean-pair alignment curve (as `routescope demo` prints it). */
+  pattern: { holds: boolean; text: string };
+  clusterMetric: string;
+  specialisation: { k: number; thr: number };
+  layers: LayerRow[];
+  /** Null when the run lacks a pivot or target language (the reason is in planNote). */
+  plan: SteeringPlanView | null;
+  planNote: string | null;
+}
+
+export const MATRIX_METRICS = ['cosine', 'jsd', 'njsd'] as const;
+export type MatrixMetric = (typeof MATRIX_METRICS)[number];
+
+export interface TreeNode {
+  height: number;
+  size: number;
+  label?: string;
+  index?: number;
+  children?: TreeNode[];
+}
+
+export interface LayerDetail {
+  runId: number;
+  layer: number;
+  decoderLayer: number;
+  metric: MatrixMetric;
+  languages: string[];
+  /** languages x languages, row-major as nested arrays; cosine is a similarity, jsd/njsd are divergences. */
+  matrix: number[][];
+  /** Average-linkage dendrogram over the run's cluster metric. */
+  tree: TreeNode;
+  family: { cophenetic: number | null; ari: number | null; families: number };
+}
+
+/** Every expert of one layer with its share per language, classified by the paper's rule (arXiv 2601.14050). */
+export interface ExpertTable {
+  runId: number;
+  layer: number;
+  decoderLayer: number;
+  k: number;
+  thr: number;
+  /** The rule in words, for the table's legend. */
+  rule: string;
+  languages: string[];
+  experts: {
+    expert: number;
+    kind: 'shared' | 'exclusive' | 'unused';
+    /** The language holding more than thr of the expert's share (exclusive experts). */
+    owner: string | null;
+    /** Per language (order of `languages`): share r after the top-k mask, and activation frequency (count / tokens). */
+    share: number[];
+    frequency: number[];
+  }[];
+}
+
+const language = s.string({ max: 40 });
+
+export const analysisArgs = {
+  'analysis.overview': args({ projectId, runId, pivot: s.optional(language), target: s.optional(language) }),
+  /** k defaults to the paper's 15 of 128 scaled to the model's experts and top-k; thr to 0.4. */
+  'analysis.experts': args({ projectId, runId, layer: s.int({ min: 0 }), k: s.optional(s.int({ min: 1 })), thr: s.optional(s.number({ min: 0, max: 1 })) }),
+  'analysis.layer': args({ projectId, runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)), pivot: s.optional(language) }),
+};

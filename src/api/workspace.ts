@@ -1,0 +1,164 @@
+/**
+ * Projects on disk: <dataDir>/projects/<id>/project.db, one Routescope store per project, whose `project` row holds
+ * the name and template. The id is the folder name (fixed at creation; renaming changes only the name), and
+ * <dataDir>/recent.json records when each project was last opened.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store, StoreError } from '../store/index.js';
+import { ApiError } from './errors.js';
+import { PROJECT_ID } from './schemas/ids.js';
+import type { ProjectTemplate, ProjectView } from './schemas/projects.js';
+
+const DB_FILE = 'project.db';
+
+interface ProjectRow {
+  name: string;
+  template: string;
+  created_at: string;
+}
+
+function slug(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48);
+  return base || 'project';
+}
+
+export class Workspace {
+  readonly projectsDir: string;
+  private readonly recentFile: string;
+
+  constructor(readonly dataDir: string) {
+    this.projectsDir = join(dataDir, 'projects');
+    this.recentFile = join(dataDir, 'recent.json');
+  }
+
+  folder(id: string): string {
+    if (!PROJECT_ID.test(id)) throw new ApiError('invalid-argument', `not a project id: ${JSON.stringify(id)}`);
+    return join(this.projectsDir, id);
+  }
+
+  dbFile(id: string): string {
+    return join(this.folder(id), DB_FILE);
+  }
+
+  exists(id: string): boolean {
+    return existsSync(this.dbFile(id));
+  }
+
+  /** Opens the project's store; a project deleted meanwhile (another window) is a not-found error saying so. */
+  open(id: string, options: { readonly?: boolean } = {}): Store {
+    if (!this.exists(id)) throw new ApiError('not-found', `project ${id} does not exist (it may have been deleted in another window)`, { projectId: id });
+    return Store.open(this.dbFile(id), { create: false, readonly: options.readonly });
+  }
+
+  /** Runs fn with the project's store open, closing it afterwards. */
+  with<T>(id: string, fn: (store: Store) => T): T {
+    const store = this.open(id);
+    try {
+      return fn(store);
+    } finally {
+      store.close();
+    }
+  }
+
+  create(name: string, template: ProjectTemplate): string {
+    mkdirSync(this.projectsDir, { recursive: true });
+    const base = slug(name);
+    let id = base;
+    for (let n = 2; existsSync(join(this.projectsDir, id)); n++) id = `${base}-${n}`;
+    // Built in a temporary folder and renamed into place, so a half-made project is never listed.
+    const tmp = join(this.projectsDir, `.creating-${id}-${process.pid}`);
+    mkdirSync(tmp, { recursive: true });
+    try {
+      const store = Store.open(join(tmp, DB_FILE));
+      try {
+        store.write('creating the project', () => {
+          store.db.prepare('INSERT INTO project(name, template) VALUES (?, ?)').run(name, template);
+        });
+      } finally {
+        store.close();
+      }
+      renameSync(tmp, join(this.projectsDir, id));
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    return id;
+  }
+
+  private row(store: Store): ProjectRow {
+    const row = store.read('reading the project', () => store.db.prepare('SELECT name, template, created_at FROM project ORDER BY id LIMIT 1').get() as ProjectRow | undefined);
+    if (!row) throw new StoreError('corrupt', `${store.file} has no project row`);
+    return row;
+  }
+
+  /** The project's name as recorded in its database (capture runs record it too). */
+  nameOf(store: Store): string {
+    return this.row(store).name;
+  }
+
+  view(id: string): ProjectView {
+    return this.with(id, (store) => {
+      const row = this.row(store);
+      const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      return {
+        id, name: row.name, folder: this.folder(id), createdAt: row.created_at, openedAt: this.recent()[id] ?? null,
+        runs: count('capture_run'), models: count('model'), demo: row.template === 'demo',
+      };
+    });
+  }
+
+  /** Every project, most recently opened first, then newest first. A damaged one is listed by id with a reason. */
+  list(): ProjectView[] {
+    if (!existsSync(this.projectsDir)) return [];
+    const ids = readdirSync(this.projectsDir).filter((d) => PROJECT_ID.test(d) && this.exists(d));
+    const views = ids.map((id) => this.view(id));
+    return views.sort((a, b) => (b.openedAt ?? '').localeCompare(a.openedAt ?? '') || b.createdAt.localeCompare(a.createdAt));
+  }
+
+  touch(id: string): void {
+    const recent = this.recent();
+    recent[id] = new Date().toISOString();
+    this.saveRecent(recent);
+  }
+
+  rename(id: string, name: string): void {
+    this.with(id, (store) =>
+      store.write('renaming the project', () => {
+        const old = this.row(store).name;
+        store.db.prepare('UPDATE project SET name = ? WHERE name = ?').run(name, old);
+      }),
+    );
+  }
+
+  delete(id: string, confirmName: string): void {
+    const name = this.with(id, (store) => this.nameOf(store));
+    if (confirmName !== name) {
+      throw new ApiError('invalid-argument', `projects.delete: confirmName must repeat the project's name ${JSON.stringify(name)}, got ${JSON.stringify(confirmName)}`, { field: 'confirmName' });
+    }
+    rmSync(this.folder(id), { recursive: true, force: true });
+    const recent = this.recent();
+    delete recent[id];
+    this.saveRecent(recent);
+  }
+
+  private recent(): Record<string, string> {
+    try {
+      const parsed = JSON.parse(readFileSync(this.recentFile, 'utf8')) as unknown;
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
+    } catch {
+      // Missing or unreadable: the recent order is a convenience, never a reason to fail.
+      return {};
+    }
+  }
+
+  private saveRecent(recent: Record<string, string>): void {
+    mkdirSync(this.dataDir, { recursive: true });
+    writeFileSync(this.recentFile, JSON.stringify(recent, null, 2) + '\n');
+  }
+}

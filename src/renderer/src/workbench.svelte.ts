@@ -1,0 +1,284 @@
+/**
+ * The workbench's state in one reactive class, handed to components through context (getWorkbench): the open
+ * project with its models, datasets, runs and jobs, the run being analysed, and the route. Components read what
+ * they draw and call its methods; every API error lands in `error`, shown in place by the shell.
+ */
+import { getContext, setContext } from 'svelte';
+import type {
+  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
+  RunSummary,
+} from '../../api/contract';
+import { apiClient, errorText, type Bridge } from './api-client';
+
+export type Section = 'models' | 'datasets' | 'capture' | 'runs';
+export type Route =
+  | { page: 'projects' }
+  | { page: 'project'; projectId: string; section: Section }
+  | { page: 'run'; projectId: string; runId: number };
+
+const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs'];
+
+/** #/ -> projects; #/p/<id>/<section>; #/p/<id>/run/<runId>. */
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'p' && parts[1]) {
+    if (parts[2] === 'run' && parts[3] && /^\d+$/.test(parts[3])) return { page: 'run', projectId: parts[1], runId: Number(parts[3]) };
+    const section = SECTIONS.includes(parts[2] as Section) ? (parts[2] as Section) : 'models';
+    return { page: 'project', projectId: parts[1], section };
+  }
+  return { page: 'projects' };
+}
+
+export function routeHash(r: Route): string {
+  if (r.page === 'projects') return '#/';
+  if (r.page === 'run') return `#/p/${encodeURIComponent(r.projectId)}/run/${r.runId}`;
+  return `#/p/${encodeURIComponent(r.projectId)}/${r.section}`;
+}
+
+export class Workbench {
+  info = $state<AppInfo | null>(null);
+  route = $state<Route>({ page: 'projects' });
+  projects = $state<ProjectView[] | null>(null);
+  project = $state<ProjectView | null>(null);
+  models = $state<ModelView[]>([]);
+  datasets = $state.raw<DatasetView[]>([]);
+  runs = $state<RunSummary[]>([]);
+  jobs = $state<JobInfo[]>([]);
+  /** Large and read-only: replaced whole, never mutated. */
+  overview = $state.raw<AnalysisOverview | null>(null);
+  loadingRun = $state(false);
+  /** The languages chosen in the picker (Datasets or Capture), kept while moving between the two. */
+  selectedLanguages = $state<string[]>([]);
+  error = $state<string | null>(null);
+
+  /** The job of this project the capture view follows (the newest running one, or the last one started here). */
+  readonly activeJob = $derived(this.jobs.find((j) => j.status === 'running') ?? this.jobs[0] ?? null);
+  readonly projectId = $derived(this.route.page === 'projects' ? null : this.route.projectId);
+
+  readonly #api: Bridge;
+  #poll: ReturnType<typeof setInterval> | null = null;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(api: Bridge = apiClient()) {
+    this.#api = api;
+  }
+
+  /** Can pick folders with a native dialog (Electron); the browser gets a path field. */
+  get canPickFolder(): boolean {
+    return typeof this.#api.pickFolder === 'function';
+  }
+
+  async pickFolder(): Promise<string | null> {
+    return this.#api.pickFolder ? this.#api.pickFolder() : null;
+  }
+
+  fail(e: unknown): void {
+    this.error = errorText(e);
+  }
+
+  /** Calls the API; an error is shown in place and the call answers null, so the page stays usable. */
+  async #call<M extends Parameters<Bridge['call']>[0]>(method: M, args: ApiArgs<M>) {
+    try {
+      return await this.#api.call(method, args);
+    } catch (e) {
+      this.fail(e);
+      return null;
+    }
+  }
+
+  start(): () => void {
+    const onHash = () => void this.#go(parseRoute(location.hash));
+    window.addEventListener('hashchange', onHash);
+    // Progress arrives as events; a slow poll covers a missed one (a reconnecting socket).
+    this.#unsubscribe = this.#api.onEvent((event) => {
+      if (event.type === 'job' && event.job.projectId === this.projectId) this.#setJob(event.job);
+    });
+    this.#poll = setInterval(() => {
+      const running = this.jobs.find((j) => j.status === 'running');
+      if (running) void this.#api.call('jobs.get', { jobId: running.id }).then((j) => this.#setJob(j), () => undefined);
+    }, 2000);
+    void this.#call('app.info', undefined).then((i) => (this.info = i));
+    void this.#go(parseRoute(location.hash));
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      this.#unsubscribe?.();
+      if (this.#poll) clearInterval(this.#poll);
+    };
+  }
+
+  navigate(r: Route): void {
+    const hash = routeHash(r);
+    if (location.hash !== hash) location.hash = hash;
+    else void this.#go(r);
+  }
+
+  async #go(r: Route): Promise<void> {
+    this.route = r;
+    if (r.page === 'projects') {
+      this.project = null;
+      this.overview = null;
+      await this.refreshProjects();
+      return;
+    }
+    if (this.project?.id !== r.projectId) {
+      const opened = await this.#call('projects.open', { projectId: r.projectId });
+      if (!opened) return;
+      this.project = opened;
+      this.overview = null;
+      await this.refreshProject();
+    }
+    if (r.page === 'run') await this.#loadRun(r.projectId, r.runId);
+    else this.overview = null;
+  }
+
+  async refreshProjects(): Promise<void> {
+    const list = await this.#call('projects.list', undefined);
+    if (list) this.projects = list;
+  }
+
+  async refreshProject(): Promise<void> {
+    const projectId = this.projectId;
+    if (!projectId) return;
+    const [models, datasets, runs, jobs] = await Promise.all([
+      this.#call('models.list', { projectId }),
+      this.#call('datasets.list', { projectId }),
+      this.#call('runs.list', { projectId }),
+      this.#call('jobs.list', { projectId }),
+    ]);
+    if (models) this.models = models;
+    if (datasets) {
+      this.datasets = datasets;
+      if (this.selectedLanguages.length === 0) this.selectedLanguages = [...(datasets[0]?.suggested ?? [])];
+    }
+    if (runs) this.runs = runs;
+    if (jobs) this.jobs = jobs;
+  }
+
+  async refreshRuns(): Promise<void> {
+    const projectId = this.projectId;
+    if (!projectId) return;
+    const [runs, jobs] = await Promise.all([this.#call('runs.list', { projectId }), this.#call('jobs.list', { projectId })]);
+    if (runs) this.runs = runs;
+    if (jobs) this.jobs = jobs;
+  }
+
+  #setJob(next: JobInfo): void {
+    const i = this.jobs.findIndex((j) => j.id === next.id);
+    const wasRunning = i >= 0 && this.jobs[i]!.status === 'running';
+    this.jobs = i >= 0 ? this.jobs.map((j) => (j.id === next.id ? next : j)) : [next, ...this.jobs];
+    if (wasRunning && next.status !== 'running') {
+      if (next.status === 'failed') this.error = `The capture failed: ${next.error}`;
+      void this.refreshRuns();
+    }
+  }
+
+  // Projects
+
+  async createProject(name: string, template: ProjectTemplate): Promise<void> {
+    const p = await this.#call('projects.create', { name, template });
+    if (p) this.navigate({ page: 'project', projectId: p.id, section: template === 'demo' ? 'capture' : 'models' });
+  }
+
+  async renameProject(projectId: string, name: string): Promise<void> {
+    const p = await this.#call('projects.rename', { projectId, name });
+    if (p && this.project?.id === projectId) this.project = p;
+    await this.refreshProjects();
+  }
+
+  async deleteProject(projectId: string, confirmName: string): Promise<boolean> {
+    const ok = await this.#call('projects.delete', { projectId, confirmName });
+    await this.refreshProjects();
+    return ok !== null;
+  }
+
+  // Models
+
+  async inspectModel(path: string): Promise<ModelFacts> {
+    return this.#api.call('models.inspect', { path });
+  }
+
+  /** Adds the folder; a folder that is not a model throws, so the view can explain it next to the field. */
+  async addModel(path: string): Promise<ModelView> {
+    const m = await this.#api.call('models.add', { projectId: this.projectId!, path });
+    const models = await this.#call('models.list', { projectId: this.projectId! });
+    if (models) this.models = models;
+    return m;
+  }
+
+  /** Reads and records a local dataset; a file that does not parse throws, so the view explains it next to the field. */
+  async addDataset(kind: ApiArgs<'datasets.add'>['kind'], path: string, split: string | undefined): Promise<DatasetView> {
+    const d = await this.#api.call('datasets.add', { projectId: this.projectId!, kind, path, ...(split ? { split } : {}) });
+    const datasets = await this.#call('datasets.list', { projectId: this.projectId! });
+    if (datasets) this.datasets = datasets;
+    return d;
+  }
+
+  // Capture
+
+  async startCapture(args: Omit<ApiArgs<'capture.start'>, 'projectId'>): Promise<void> {
+    this.error = null;
+    const job = await this.#call('capture.start', { ...args, projectId: this.projectId! });
+    if (job) this.#setJob(job);
+  }
+
+  async resume(runId: number): Promise<void> {
+    this.error = null;
+    const job = await this.#call('capture.resume', { projectId: this.projectId!, runId });
+    if (job) {
+      this.#setJob(job);
+      this.navigate({ page: 'project', projectId: this.projectId!, section: 'capture' });
+    }
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    const job = await this.#call('jobs.cancel', { jobId });
+    if (job) this.#setJob(job);
+  }
+
+  // Runs
+
+  async renameRun(runId: number, name: string): Promise<void> {
+    const r = await this.#call('runs.rename', { projectId: this.projectId!, runId, name });
+    if (r) this.runs = this.runs.map((x) => (x.id === runId ? r : x));
+  }
+
+  async deleteRun(runId: number): Promise<void> {
+    const ok = await this.#call('runs.delete', { projectId: this.projectId!, runId });
+    if (ok) await this.refreshRuns();
+  }
+
+  openRun(runId: number): void {
+    this.navigate({ page: 'run', projectId: this.projectId!, runId });
+  }
+
+  async #loadRun(projectId: string, runId: number): Promise<void> {
+    this.error = null;
+    this.loadingRun = true;
+    try {
+      this.overview = await this.#api.call('analysis.overview', { projectId, runId });
+    } catch (e) {
+      this.overview = null;
+      this.fail(e);
+    } finally {
+      this.loadingRun = false;
+    }
+  }
+
+  experts(runId: number, layer: number, k: number | null, thr: number | null): Promise<ExpertTable> {
+    return this.#api.call('analysis.experts', { projectId: this.projectId!, runId, layer, ...(k !== null ? { k } : {}), ...(thr !== null ? { thr } : {}) });
+  }
+
+  layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
+    return this.#api.call('analysis.layer', { projectId: this.projectId!, runId, layer, metric, ...(pivot ? { pivot } : {}) });
+  }
+}
+
+const KEY = Symbol('workbench');
+
+export function provideWorkbench(wb: Workbench): Workbench {
+  return setContext(KEY, wb);
+}
+
+export function getWorkbench(): Workbench {
+  return getContext<Workbench>(KEY);
+}
