@@ -68,6 +68,8 @@ export interface AnalysisResult {
   /** Tokens per language (layer 0's total) and which tokens were counted, when the source says. */
   tokens: number[];
   tokenScope?: 'all' | 'content';
+  /** Weight precision of the capture, when recorded. */
+  precision?: string;
   options: { pivot?: string; k: number; thr: number; linkages: Linkage[]; clusterMetric: Metric; weighting: Weighting };
   matrices: LayerMatrices[];
   dendrograms: LayerDendrograms[];
@@ -168,6 +170,7 @@ export function analyzeRouting(data: RoutingData, o: AnalyzeOptions = {}): Analy
     topK: data.topK,
     tokens: data.languages.map((x) => x.totals[0]),
     ...(data.tokenScope ? { tokenScope: data.tokenScope } : {}),
+    ...(data.precision ? { precision: data.precision } : {}),
     options: { ...(o.pivot ? { pivot: o.pivot } : {}), k, thr, linkages, clusterMetric, weighting },
     matrices,
     dendrograms,
@@ -343,6 +346,7 @@ export function summaryMarkdown(r: AnalysisResult): string {
   const scopeText =
     r.tokenScope === 'content' ? 'content tokens only (chat-template tokens excluded)' : r.tokenScope === 'all' ? 'all tokens (chat-template tokens included)' : 'not recorded by the source';
   lines.push(`Tokens counted: ${scopeText}; per language: ${r.languages.map((l, i) => `${l} ${r.tokens[i]}`).join(', ')}.`, '');
+  lines.push(`Weight precision of the capture: ${r.precision ?? 'not recorded by the source'}${r.precision && r.precision !== 'fp32' ? ' (routing agreement with fp32: docs/precision.md)' : ''}.`, '');
   lines.push('## U-shape (language-specific early and late, language-agnostic in the middle)', '');
   const what = r.options.pivot ? `mean cosine similarity to ${r.options.pivot}` : 'mean pairwise cosine similarity of expert-frequency vectors';
   lines.push(`Alignment = ${what}. Bands (${r.bands.how}): early ${band(r.bands.early)}, middle ${band(r.bands.middle)}, late ${band(r.bands.late)}.`, '');

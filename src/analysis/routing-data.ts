@@ -34,4 +34,6 @@ export interface RoutingData {
    * 'content' (chat-template tokens left out). Reports state it; absent means not recorded.
    */
   tokenScope?: 'all' | 'content';
+  /** Weight precision the routing was captured at (fp32, fp16...; docs/precision.md), when the producer recorded it. */
+  precision?: string;
 }

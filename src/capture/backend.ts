@@ -9,6 +9,8 @@ import type { ModelInfo } from '../store/entities.js';
 export interface CaptureModel extends ModelInfo {
   executionProvider: string;
   engineVersion: string;
+  /** Weight precision the engine runs at (recorded with the run); absent for backends without one. */
+  precision?: string;
 }
 
 export interface EncodedPrompt {

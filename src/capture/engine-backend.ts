@@ -115,6 +115,7 @@ export class EngineBackend implements CaptureBackend {
       topK: info.topK,
       ...(options.fingerprint ? { fingerprint: options.fingerprint } : fingerprintOf(dir)),
       executionProvider: info.executionProvider.name,
+      ...(info.precision ? { precision: info.precision.name } : {}),
       engineVersion: options.engineVersion ?? engineVersion(),
     };
     // Padded positions are masked out of attention and dropped from the results, so any valid id would do.

@@ -106,7 +106,7 @@ export async function startCapture(o: StartCaptureOptions): Promise<CaptureResul
     model: { path: m.path, name: m.name, architecture: m.architecture, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, fingerprint: m.fingerprint, fingerprintDetail: m.fingerprintDetail },
     dataset: { kind: o.dataset.kind, source: o.dataset.source, languages: o.dataset.languages, itemCount: o.dataset.ids.length, fingerprint: o.dataset.fingerprint },
     languages, promptTemplate: template, plan: o.plan, seed: o.seed, engineVersion: m.engineVersion, executionProvider: m.executionProvider,
-    numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, storeLogits: o.storeLogits,
+    precision: m.precision, numMoeLayers: m.numMoeLayers, moeLayers: m.moeLayers, numExperts: m.numExperts, topK: m.topK, storeLogits: o.storeLogits,
     itemLimit: o.limit, batchSize, sequencesTotal: total,
   });
   return runLoop(o.store, o.backend, o.dataset, getRun(o.store, runId), o.signal, o.onProgress);
@@ -123,6 +123,9 @@ export async function resumeCapture(o: ResumeCaptureOptions): Promise<CaptureRes
   }
   if (run.dataset && run.dataset.fingerprint !== o.dataset.fingerprint) {
     throw new CaptureError(`run ${run.id} was captured on dataset ${run.dataset.source} with fingerprint ${run.dataset.fingerprint}; the dataset given now differs (${o.dataset.fingerprint}): load the same files, languages and options`);
+  }
+  if (run.precision !== null && m.precision !== undefined && run.precision !== m.precision) {
+    throw new CaptureError(`run ${run.id} was captured at precision ${run.precision}; resuming it at ${m.precision} would mix precisions in one run: load the model with --precision ${run.precision}, or start a new run`);
   }
   if (run.status === 'running' && run.worker?.state === 'alive') {
     throw new CaptureError(`run ${run.id} is being captured right now by another process on this machine (pid ${run.worker.pid}); cancel that one first`);

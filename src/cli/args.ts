@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EngineError } from '../engine/errors.js';
+import { parsePrecision, type PrecisionPreference } from '../engine/precision.js';
 import { CliError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -53,4 +55,15 @@ export function parseLangs(text: string | undefined): string[] | undefined {
   if (langs.length === 0) throw new CliError('--langs is empty');
   if (new Set(langs).size !== langs.length) throw new CliError(`--langs lists a language twice: ${text}`);
   return langs;
+}
+
+/** --precision auto|fp32|fp16|int8|int4 (absent: the engine's default, ROUTESCOPE_PRECISION or auto). */
+export function parsePrecisionFlag(text: string | undefined): PrecisionPreference | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parsePrecision(text, '--precision');
+  } catch (err) {
+    if (err instanceof EngineError) throw new CliError(err.message);
+    throw err;
+  }
 }

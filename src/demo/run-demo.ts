@@ -13,6 +13,7 @@ import { EngineBackend } from '../capture/engine-backend.js';
 import { resumeCapture, startCapture, type CaptureProgress } from '../capture/job.js';
 import { loadUdhrDataset, type UdhrSplitOption } from '../corpus/udhr.js';
 import { summarizeModel } from '../engine/index.js';
+import type { PrecisionPreference } from '../engine/precision.js';
 import { resolvePlan } from '../engine/steering-plan.js';
 import { Store, listRuns, loadRunRouting, type RunRecord } from '../store/index.js';
 import { checkDemoResources, DEFAULT_RESOURCES, DemoResourceError, RESOURCES_DIR, type DemoResourcePaths } from './resources.js';
@@ -37,6 +38,8 @@ export interface DemoOptions {
   pivot?: string;
   batchSize?: number;
   threads?: number;
+  /** Weight precision of the engine (default: ROUTESCOPE_PRECISION, else auto). */
+  precision?: PrecisionPreference;
   /** Capture again even when the database already holds a matching completed run. */
   fresh?: boolean;
   signal?: AbortSignal;
@@ -67,7 +70,7 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && !/^[a-zA-Z]:/.test(rel));
 }
 
-function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, languages: string[], limit: number | undefined): boolean {
+function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, languages: string[], limit: number | undefined, precision?: string): boolean {
   return (
     r.source === 'capture' &&
     r.model?.fingerprint === fingerprint &&
@@ -75,7 +78,8 @@ function sameRun(r: RunRecord, fingerprint: string, datasetFingerprint: string, 
     JSON.stringify(r.languages) === JSON.stringify(languages) &&
     r.itemLimit === (limit ?? null) &&
     r.promptTemplate === 'raw' &&
-    r.plan === null
+    r.plan === null &&
+    (precision === undefined || r.precision === precision)
   );
 }
 
@@ -112,7 +116,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   mkdirSync(dirname(db), { recursive: true });
   const store = Store.open(db);
   try {
-    const previous = o.fresh ? [] : listRuns(store).filter((r) => sameRun(r, res.modelFingerprint, dataset.fingerprint, languages, o.limit));
+    // An explicit precision only reuses runs captured at it; auto reuses any (the log names the run's precision).
+    const wanted = o.precision && o.precision !== 'auto' ? o.precision : undefined;
+    const previous = o.fresh ? [] : listRuns(store).filter((r) => sameRun(r, res.modelFingerprint, dataset.fingerprint, languages, o.limit, wanted));
     const done = previous.filter((r) => r.status === 'completed').at(-1);
     const unfinished = previous.filter((r) => r.status !== 'completed').at(-1);
     let runId: number;
@@ -121,9 +127,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     if (done) {
       runId = done.id;
       how = 'reused';
-      log(`reusing completed run ${runId} in ${db} (pass --fresh to capture again)`);
+      log(`reusing completed run ${runId} in ${db}${done.precision ? ` (captured at ${done.precision})` : ''} (pass --fresh to capture again)`);
     } else {
-      const backend = await EngineBackend.load(modelDir, { threads: o.threads, maxBatchTokens: 2048 });
+      const backend = await EngineBackend.load(modelDir, { threads: o.threads, maxBatchTokens: 2048, precision: o.precision });
       try {
         const m = backend.model;
         log(`${m.architecture}: ${m.numMoeLayers} MoE layers x ${m.numExperts} experts, top-${m.topK}, on ${m.executionProvider}; ` +

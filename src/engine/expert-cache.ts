@@ -105,7 +105,7 @@ export function defaultCacheRoot(): string {
   return join(xdg && xdg.length > 0 ? xdg : join(homedir(), '.cache'), 'routescope');
 }
 
-function cacheKey(modelDir: string, weights: WeightStore, spec: DecoderSpec): string {
+export function cacheKey(modelDir: string, weights: WeightStore, spec: DecoderSpec): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ format: CACHE_FORMAT, dir: realpathSync(modelDir), hidden: spec.hiddenSize, moeLayers: spec.moeLayers }));
   for (const f of [...weights.files].sort()) {
@@ -216,7 +216,7 @@ export interface CacheProgress {
  * Deletes entries whose model folder no longer exists, or which were written for an older state of this
  * model folder (another key), so temporary and edited checkpoints do not leave gigabytes behind.
  */
-function pruneStaleEntries(dir: string, modelDir: string, keepKey: string): void {
+export function pruneStaleEntries(dir: string, modelDir: string, keepKey: string): void {
   let names: string[];
   try {
     names = readdirSync(dir);

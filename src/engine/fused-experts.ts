@@ -10,7 +10,7 @@ import type { WeightStore } from './safetensors.js';
 import type { GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
 
 /** Reads each checkpoint tensor once, so slicing a stacked 3-D tensor expert by expert stays linear. */
-class TensorReader {
+export class TensorReader {
   private cache = new Map<string, Float32Array>();
   constructor(private weights: WeightStore) {}
 
@@ -37,7 +37,7 @@ class TensorReader {
 }
 
 /** Gate and up rows of one expert, each [I, H]. */
-function gateUpRows(r: TensorReader, m: GatedMlpSpec, hidden: number, inter: number): { gate: Float32Array; up: Float32Array } {
+export function gateUpRows(r: TensorReader, m: GatedMlpSpec, hidden: number, inter: number): { gate: Float32Array; up: Float32Array } {
   if (m.kind === 'split') return { gate: r.outIn(m.gate, inter, hidden), up: r.outIn(m.up, inter, hidden) };
   const both = r.outIn(m.gateUp, 2 * inter, hidden); // rows: gate then up
   return { gate: both.subarray(0, inter * hidden), up: both.subarray(inter * hidden) };

@@ -20,6 +20,8 @@ import type { AttentionSpec, ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, Linea
 import type { FusedExpertCache } from './expert-cache.js';
 import { expertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
+import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
+import type { QuantExpertCache } from './quant-experts.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -72,6 +74,13 @@ export interface BuildOptions {
    * F16/BF16 lm_head is never cast to an fp32 copy at load (default true).
    */
   withLogits?: boolean;
+  /**
+   * fp16 precision (dispatch kernel only): expert matrices at 16 bits, mapped from the checkpoint or its
+   * fp16 cache, cast to fp32 inside each expert's If branch so only routed experts are ever widened.
+   */
+  halfExperts?: HalfExpertCache;
+  /** int8/int4 precision (fused kernel): block-quantised experts run by com.microsoft.QMoE (quant-experts.ts). */
+  quantExperts?: QuantExpertCache;
 }
 
 export interface BuiltDecoderModel {
@@ -104,6 +113,8 @@ class DecoderGraphBuilder {
   private moeKernel: MoeKernelName;
   private fusedCache?: FusedExpertCache;
   private withLogits: boolean;
+  private halfExperts?: HalfExpertCache;
+  private quantExperts?: QuantExpertCache;
 
   constructor(
     private spec: DecoderSpec,
@@ -115,11 +126,20 @@ class DecoderGraphBuilder {
     this.moeKernel = opts.moeKernel;
     this.fusedCache = opts.fusedCache;
     this.withLogits = opts.withLogits ?? true;
+    this.halfExperts = opts.halfExperts;
+    this.quantExperts = opts.quantExperts;
     this.baseDir = this.modelDir;
     if (this.moeKernel === 'fused') {
-      if (!this.fusedCache) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
-      const base = commonAncestor(this.modelDir, this.fusedCache.file);
-      if (!base) throw new EngineError(`the expert cache ${this.fusedCache.file} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
+      const cacheFile = this.quantExperts?.file ?? this.fusedCache?.file;
+      if (!cacheFile) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
+      if (this.halfExperts) throw new EngineError('internal error: fp16 experts run on the dispatch kernel');
+      const base = commonAncestor(this.modelDir, cacheFile);
+      if (!base) throw new EngineError(`the expert cache ${cacheFile} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
+      this.baseDir = base;
+    }
+    if (this.halfExperts?.file) {
+      const base = commonAncestor(this.modelDir, this.halfExperts.file);
+      if (!base) throw new EngineError(`the fp16 expert cache ${this.halfExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
   }
@@ -128,10 +148,10 @@ class DecoderGraphBuilder {
     return relative(this.baseDir, realpathSync(file)).split(sep).join('/');
   }
 
-  /** An fp32 initializer stored in the fused expert cache file. */
-  private cachedWeight(name: string, dims: number[], segment: { offset: number; length: number }): string {
-    const location = this.location(this.fusedCache!.file);
-    return this.g.initializer({ name, dataType: DataType.FLOAT, dims, payload: { kind: 'external', location, ...segment } });
+  /** An initializer stored in the fused (fp32) or quantised expert cache file. */
+  private cachedWeight(name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT): string {
+    const location = this.location(this.quantExperts?.file ?? this.fusedCache!.file);
+    return this.g.initializer({ name, dataType, dims, payload: { kind: 'external', location, ...segment } });
   }
 
   /** The external initializer for a slice, in its stored dtype. */
@@ -388,7 +408,7 @@ class DecoderGraphBuilder {
     if (this.moeKernel === 'fused' && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
       throw new EngineError(`MoE layer ${moeIndex}: experts with biases or a clamped SwiGLU run only on the dispatch kernel`);
     }
-    const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(m, x, topI, topW);
+    const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(moeIndex, m, x, topI, topW);
     if (!m.shared) return routed;
     const sharedOut = this.gatedMlp(x, m.shared.mlp);
     if (!m.shared.gate) return g.add(routed, sharedOut);
@@ -407,27 +427,77 @@ class DecoderGraphBuilder {
     const H = this.spec.hiddenSize;
     const I = expertWidth(m.experts[0]!);
     if (m.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${moeIndex}: experts of different widths cannot use the fused kernel`);
-    const cached = this.fusedCache!.layers[moeIndex];
-    if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);
-    const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_interleaved`, [m.numExperts, 2 * I, H], cached.fc1);
-    const fc2 = cached.fc2.kind === 'mapped' ? this.rawWeight(cached.fc2.slice).raw : this.cachedWeight(`moe${moeIndex}.fc2`, [m.numExperts, H, I], cached.fc2.segment);
     const floor = g.op('Expand', [g.scalarF(FUSED_UNSELECTED_LOGIT), g.op('Shape', [z])]);
     const logW = g.op('Log', [g.op('Max', [topW, g.scalarF(FUSED_WEIGHT_FLOOR)])]);
     const crafted = g.op('ScatterElements', [floor, topI, logW], { axis: 1 });
-    const out = g.op('MoE', [x, crafted, fc1, '', fc2], {
+    const attrs = {
       k: m.topK,
       activation_type: 'swiglu',
       swiglu_fusion: 1,
       activation_alpha: { float: 1 },
       activation_beta: { float: 0 },
       normalize_routing_weights: 1,
-    }, MS_DOMAIN);
+    };
+    let out: string;
+    if (this.quantExperts) {
+      // QMoE's CPU routing is top-k on the given logits, then a softmax over those k: on the crafted logits that
+      // is again exactly our experts with w_i / sum(w).
+      const q = this.quantExperts;
+      const layer = q.layers[moeIndex];
+      if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
+      const scaleDims = (rows: number, cols: number) => (q.blockSize ? [m.numExperts, rows, cols / q.blockSize] : [m.numExperts, rows]);
+      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
+      const fc1Scales = this.cachedWeight(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
+      const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
+      const fc2Scales = this.cachedWeight(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
+      out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
+    } else {
+      const cached = this.fusedCache!.layers[moeIndex];
+      if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);
+      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_interleaved`, [m.numExperts, 2 * I, H], cached.fc1);
+      const fc2 = cached.fc2.kind === 'mapped' ? this.rawWeight(cached.fc2.slice).raw : this.cachedWeight(`moe${moeIndex}.fc2`, [m.numExperts, H, I], cached.fc2.segment);
+      out = g.op('MoE', [x, crafted, fc1, '', fc2], attrs, MS_DOMAIN);
+    }
     // Sparsemixer's two weights come from two different softmaxes and do not sum to 1.
     const renormalised = m.routing === 'topk_softmax' || (m.routing === 'softmax_topk' && m.normTopK);
     return renormalised ? out : g.mul(out, g.reduceSum(topW, [-1]));
   }
 
-  private dispatchExperts(m: MoeSpec, x: string, topI: string, topW: string): string {
+  /**
+   * A 16-bit expert matrix as fp32, widened at run time. The Reshape's shape depends on a run-time zero, so
+   * onnxruntime cannot constant-fold the Cast into a resident fp32 copy (it would, for a Cast of an initializer).
+   */
+  private halfLinear(x: string, src: HalfSource, name: string, runtimeZero: string): string {
+    const g = this.g;
+    let raw: string;
+    let dtype: DataType;
+    let dims: number[];
+    let layout: 'out_in' | 'in_out';
+    if (src.kind === 'cache') {
+      dtype = src.dtype === 'F16' ? DataType.FLOAT16 : DataType.FLOAT;
+      dims = src.shape;
+      layout = 'out_in';
+      const location = this.location(this.halfExperts!.file!);
+      raw = g.initializer({ name, dataType: dtype, dims, payload: { kind: 'external', location, ...src.segment } });
+    } else {
+      ({ raw, dtype } = this.rawWeight(src.linear.weight));
+      dims = src.linear.weight.shape;
+      layout = src.linear.layout;
+    }
+    let w = raw;
+    if (dtype !== DataType.FLOAT) w = g.cast(g.reshape(raw, g.add(g.int64(dims), runtimeZero)), DataType.FLOAT);
+    return layout === 'out_in' ? g.linear(x, w) : g.op('MatMul', [x, w]);
+  }
+
+  /** down(silu(gate(x)) * up(x)) on 16-bit weights. */
+  private halfMlp(x: string, e: HalfExpert, prefix: string, runtimeZero: string): string {
+    const g = this.g;
+    const gate = this.halfLinear(x, e.gate, `${prefix}.gate`, runtimeZero);
+    const up = this.halfLinear(x, e.up, `${prefix}.up`, runtimeZero);
+    return this.halfLinear(g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up), e.down, `${prefix}.down`, runtimeZero);
+  }
+
+  private dispatchExperts(moeIndex: number, m: MoeSpec, x: string, topI: string, topW: string): string {
     const g = this.g;
 
     // Sparse dispatch: each expert runs only on the (token, slot) pairs that selected it; the outputs are
@@ -435,11 +505,29 @@ class DecoderGraphBuilder {
     const flat = g.reshape(topI, g.int64([-1]));
     const outputs: string[] = [];
     const positions: string[] = [];
+    const half = this.halfExperts?.layers[moeIndex];
+    if (this.halfExperts && (!half || half.length !== m.experts.length)) throw new EngineError(`internal error: the fp16 expert cache has no entry for MoE layer ${moeIndex}`);
+    if (half && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
+      throw new EngineError(`MoE layer ${moeIndex}: fp16 experts with biases or a clamped SwiGLU (GPT-OSS) are not implemented; use --precision fp32`);
+    }
+    const size = half ? g.op('Size', [flat]) : '';
+    const runtimeZero = half ? g.sub(size, size) : '';
     m.experts.forEach((expert, e) => {
       const savedScope = g.scope;
       g.scope = `${savedScope}e${e}_`;
       const pos = g.squeeze(g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]), [0]);
       const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
+      if (half) {
+        // Only a routed expert's branch runs, so only its weights are widened to fp32 (and only briefly).
+        const out = { elemType: DataType.FLOAT, shape: [`moe${moeIndex}_e${e}_rows`, this.spec.hiddenSize] }; // a dim name per expert: equal names promise equal sizes
+        const thenBranch = g.subgraph(`moe${moeIndex}_e${e}_run`, out, () => this.halfMlp(rows, half[e]!, `moe${moeIndex}.e${e}`, runtimeZero));
+        const elseBranch = g.subgraph(`moe${moeIndex}_e${e}_skip`, out, () => rows);
+        const routed = g.op('Greater', [g.op('Size', [pos]), g.scalarI(0)]);
+        outputs.push(g.op('If', [routed], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } }));
+        positions.push(pos);
+        g.scope = savedScope;
+        return;
+      }
       outputs.push(this.gatedMlp(rows, expert, m.expertActivation));
       positions.push(pos);
       g.scope = savedScope;
@@ -544,3 +632,4 @@ export function buildDecoderModel(spec: DecoderSpec, weights: WeightStore, model
   const b = new DecoderGraphBuilder(spec, weights, modelDir, opts);
   return { model: b.build(), moeKernel: opts.moeKernel, externalDataDir: b.baseDir };
 }
+

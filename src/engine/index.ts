@@ -8,6 +8,7 @@ import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/type
 import { chooseExecutionProvider, type ExecutionProviderChoice } from './execution-provider.js';
 import { defaultCacheRoot } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice } from './moe-kernel.js';
+import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
 import { generate, score, type GenerateRequest, type GeneratedSequence, type RunControl, type ScoreItem, type ScoredSequence } from './generate.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { DecoderSession, type ForwardOptions, type ForwardResult, type ModelInfo, type SessionOptions } from './session.js';
@@ -77,6 +78,8 @@ export interface ModelSummary {
   executionProvider: ExecutionProviderChoice;
   /** Which expert kernel a session would use (fused or dispatch), and why. */
   moeKernel: MoeKernelChoice;
+  /** Per precision: the memory a session needs at `context` tokens and whether it fits this machine. */
+  memory: { machine: MachineMemory; context: number; plans: (MemoryPlan & { fit: Fit })[]; auto: string };
 }
 
 function linearParams(l: LinearSpec): number {
@@ -88,7 +91,7 @@ function mlpParams(m: GatedMlpSpec): number {
 }
 
 /** What `routescope inspect` shows; reads config and safetensors headers only, builds no session. */
-export function summarizeModel(dir: string): ModelSummary {
+export function summarizeModel(dir: string, opts: { context?: number } = {}): ModelSummary {
   const folder = readModelFolder(dir);
   const ep = chooseExecutionProvider();
   const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
@@ -123,5 +126,22 @@ export function summarizeModel(dir: string): ModelSummary {
     features: specialFeatures(spec),
     executionProvider: ep,
     moeKernel: chooseMoeKernel(spec, folder.weights, folder.dir, defaultCacheRoot(), ep.name),
+    memory: memorySummary(spec, folder.weights, opts.context ?? DEFAULT_PLAN_CONTEXT),
   };
+}
+
+function memorySummary(spec: DecoderSpec, weights: ModelFolder['weights'], context: number): ModelSummary['memory'] {
+  const machine = machineMemory();
+  const plans = PRECISIONS.map((p) => {
+    const plan = memoryPlan(spec, weights, p, context);
+    return { ...plan, fit: fitOf(plan, machine) };
+  });
+  let auto: string;
+  try {
+    const c = choosePrecision(spec, weights, 'auto', { context, machine });
+    auto = `${c.name}: ${c.reason}`;
+  } catch (err) {
+    auto = (err as Error).message;
+  }
+  return { machine, context, plans, auto };
 }

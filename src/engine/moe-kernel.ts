@@ -33,7 +33,7 @@ export interface MoeKernelChoice {
 const DISK_MARGIN_BYTES = 2 ** 30;
 
 /** Free bytes on the filesystem that holds (or will hold) `dir`. */
-function freeBytesAt(dir: string): number | null {
+export function freeBytesAt(dir: string): number | null {
   let d = resolve(dir);
   while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
   try {

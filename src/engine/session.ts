@@ -10,7 +10,10 @@ import { EngineError } from './errors.js';
 import { chooseExecutionProvider, createInferenceSession, type ExecutionProviderChoice, type ExecutionProviderPreference } from './execution-provider.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
+import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
+import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
+import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { assertFiniteRouting } from './routing-check.js';
 
@@ -100,6 +103,22 @@ export interface ModelInfo {
   executionProvider: ExecutionProviderChoice;
   /** How the experts run (fused com.microsoft.MoE or standard-op dispatch) and why. */
   moeKernel?: MoeKernelChoice;
+  /** The weight precision the session runs at, why, and its memory plan. */
+  precision?: PrecisionInfo;
+}
+
+export interface PrecisionInfo {
+  name: Precision;
+  reason: string;
+  plan: MemoryPlan;
+  /** fp16: expert matrices kept at fp32 because fp16 would overflow. */
+  keptFp32?: KeptFp32[];
+  /** fp16: non-zero expert weights below the fp16 normal range (stored with fewer significant bits). */
+  subnormalWeights?: number;
+  /** fp16: the converted expert cache (absent when every expert matrix is mapped from an F16 checkpoint); int8/int4: the quantised one. */
+  cacheFile?: string;
+  /** int8/int4: weights per scale along the input axis (0 = one scale per row). */
+  blockSize?: number;
 }
 
 export interface SessionOptions {
@@ -133,6 +152,13 @@ export interface SessionOptions {
    * the checkpoint's weight bytes, within 64 MiB..1 GiB (defaultAttentionScoreBudget).
    */
   attentionScoreBudget?: number;
+  /**
+   * Weight precision (default: ROUTESCOPE_PRECISION, else auto = the most faithful precision whose memory
+   * plan fits this machine). See precision.ts.
+   */
+  precision?: PrecisionPreference;
+  /** Context length the memory plan budgets the KV cache for (default 4096). */
+  planContext?: number;
 }
 
 /**
@@ -150,7 +176,7 @@ export function defaultAttentionScoreBudget(weightBytes: number): number {
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
 
-export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice): ModelInfo {
+export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
     architecture: spec.architecture,
     numLayers: spec.numLayers,
@@ -165,6 +191,7 @@ export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice
     headDim: spec.headDim,
     executionProvider: provider,
     ...(moeKernel ? { moeKernel } : {}),
+    ...(precision ? { precision } : {}),
   };
 }
 
@@ -217,14 +244,42 @@ export class DecoderSession {
     const t0 = performance.now();
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
-    const kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
-    const fusedCache = kernel.name === 'fused' ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal }) : undefined;
+    const precisionPref = opts.precision ?? parsePrecision(process.env.ROUTESCOPE_PRECISION, 'ROUTESCOPE_PRECISION');
+    // Decided from config and headers only, so a model that does not fit is refused before any allocation.
+    // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
+    const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
+    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
+    let kernel: MoeKernelChoice;
+    if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
+      if (opts.moeKernel === 'fused') {
+        throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
+      }
+      kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+    } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
+      const ep = chooseExecutionProvider(opts.executionProvider).name;
+      if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
+      if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
+      kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
+    } else {
+      kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
+    }
+    const progress = { onProgress: opts.onCacheProgress, signal: opts.signal };
+    const fusedProgress = { ...progress, onNotice: opts.onCacheNotice };
+    const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
+    const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, progress) : undefined;
+    const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, fusedProgress) : undefined;
+    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
+    const precisionInfo: PrecisionInfo = {
+      ...precision,
+      ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
+      ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
+    };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, withLogits: defaultLogits !== 'none' });
+    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
     const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
     const t3 = performance.now();
-    const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) });
+    const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
       fixed: opts.prefillChunk,
       budget: opts.attentionScoreBudget ?? defaultAttentionScoreBudget(folder.weights.names().reduce((a, n) => a + folder.weights.info(n).byteLength, 0)),

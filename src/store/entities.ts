@@ -42,6 +42,8 @@ export interface NewRun {
   seed?: number;
   engineVersion?: string;
   executionProvider?: string;
+  /** Weight precision of the engine that captured the run (docs/precision.md). */
+  precision?: string;
   numMoeLayers: number;
   moeLayers?: number[];
   numExperts: number;
@@ -66,6 +68,7 @@ export interface RunRecord {
   seed: number | null;
   engineVersion: string | null;
   executionProvider: string | null;
+  precision: string | null;
   numMoeLayers: number;
   moeLayers: number[];
   numExperts: number;
@@ -150,14 +153,14 @@ export function createRun(store: Store, r: NewRun): number {
     const info = store.db
       .prepare(
         `INSERT INTO capture_run(project_id, model_id, dataset_id, name, source, languages, prompt_template, plan, seed,
-           engine_version, execution_provider, num_moe_layers, moe_layers, num_experts, top_k, store_logits, item_limit,
+           engine_version, execution_provider, precision, num_moe_layers, moe_layers, num_experts, top_k, store_logits, item_limit,
            batch_size, sequences_total, status)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         projectId, modelId, datasetId, r.name ?? null, r.source ?? 'capture', JSON.stringify(r.languages), r.promptTemplate,
         r.plan === undefined ? null : JSON.stringify(r.plan), r.seed ?? null, r.engineVersion ?? null, r.executionProvider ?? null,
-        r.numMoeLayers, JSON.stringify(layers), r.numExperts, r.topK, r.storeLogits ? 1 : 0, r.itemLimit ?? null,
+        r.precision ?? null, r.numMoeLayers, JSON.stringify(layers), r.numExperts, r.topK, r.storeLogits ? 1 : 0, r.itemLimit ?? null,
         r.batchSize ?? null, r.sequencesTotal ?? null, r.status ?? 'pending',
       );
     return Number(info.lastInsertRowid);
@@ -166,7 +169,7 @@ export function createRun(store: Store, r: NewRun): number {
 
 interface RunRow {
   id: number; project_name: string | null; name: string | null; source: RunSource; languages: string; prompt_template: string;
-  plan: string | null; seed: number | null; engine_version: string | null; execution_provider: string | null;
+  plan: string | null; seed: number | null; engine_version: string | null; execution_provider: string | null; precision: string | null;
   num_moe_layers: number; moe_layers: string; num_experts: number; top_k: number; store_logits: number;
   item_limit: number | null; batch_size: number | null; status: RunStatus; error: string | null;
   sequences_total: number | null; sequences_done: number; tokens_done: number; batches_done: number; elapsed_ms: number;
@@ -211,6 +214,7 @@ function toRecord(r: RunRow, file: string): RunRecord {
     seed: r.seed,
     engineVersion: r.engine_version,
     executionProvider: r.execution_provider,
+    precision: r.precision,
     numMoeLayers: r.num_moe_layers,
     moeLayers: JSON.parse(r.moe_layers) as number[],
     numExperts: r.num_experts,

@@ -74,6 +74,7 @@ function loadFromStore(store: Store, runId: number, options: LoadRoutingOptions)
     moeLayers: run.moeLayers,
     languages: [...byLang.values()],
     source: `run ${runId}${run.name ? ` (${run.name})` : ''} in ${store.file}`,
+    ...(run.precision ? { precision: run.precision } : {}),
   };
 }
 

@@ -166,7 +166,7 @@ export async function importRunFile(dbOrPath: Store | string, file: string, opti
           projectName: h.projectName ?? undefined, model: h.model ?? undefined, dataset: h.dataset ?? undefined,
           name: options.name ?? h.name ?? `import of ${file}`, source: 'import', languages: h.languages, promptTemplate: h.promptTemplate,
           plan: h.plan ?? undefined, seed: h.seed ?? undefined, engineVersion: h.engineVersion ?? undefined,
-          executionProvider: h.executionProvider ?? undefined, numMoeLayers: h.numMoeLayers, moeLayers: h.moeLayers,
+          executionProvider: h.executionProvider ?? undefined, precision: h.precision ?? undefined, numMoeLayers: h.numMoeLayers, moeLayers: h.moeLayers,
           numExperts: h.numExperts, topK: h.topK, storeLogits: h.storeLogits, itemLimit: h.itemLimit ?? undefined,
           batchSize: h.batchSize ?? undefined, sequencesTotal: h.sequencesTotal ?? undefined, status,
         });

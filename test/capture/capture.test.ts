@@ -84,6 +84,20 @@ describe('capture job', () => {
     expect(routingArrays(file, res.runId, 'content')).toEqual(routingArrays(join(tmp.dir, 'ref.db'), ref.runId, 'content'));
   });
 
+  it('records the precision with the run and refuses to resume it at another precision', async () => {
+    const store = Store.open(join(tmp.dir, 'p.db'));
+    const at = (precision: string) => Object.assign(new HashBackend(), { model: { ...new HashBackend().model, precision } });
+    const ac = new AbortController();
+    const res = await startCapture({ store, backend: at('fp16'), dataset: dataset(), batchSize: 5, limit: 7, signal: ac.signal, onProgress: (p) => p.batchesDone === 1 && ac.abort() });
+    expect(getRun(store, res.runId).precision).toBe('fp16');
+    await expect(resumeCapture({ store, backend: at('fp32'), dataset: dataset(), runId: res.runId })).rejects.toThrow(
+      new CaptureError(`run ${res.runId} was captured at precision fp16; resuming it at fp32 would mix precisions in one run: load the model with --precision fp16, or start a new run`),
+    );
+    expect((await resumeCapture({ store, backend: at('fp16'), dataset: dataset(), runId: res.runId })).status).toBe('completed');
+    expect(getRun(store, (await startCapture({ store, backend: new HashBackend(), dataset: dataset(), limit: 2 })).runId).precision).toBeNull();
+    store.close();
+  });
+
   it('discards a batch aborted in flight and keeps the committed ones', async () => {
     const file = join(tmp.dir, 'c.db');
     const store = Store.open(file);

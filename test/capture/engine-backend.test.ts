@@ -97,6 +97,11 @@ describe('EngineBackend.encode', () => {
     expect(() => templateMaskOf(pieces, rendered, ['not there'])).toThrow(/--template raw/);
   });
 
+  it('reports the precision the engine chose, for the run to record', () => {
+    expect(backend.model.precision).toBe(engine.info.precision?.name);
+    expect(backend.model.precision).toBe('fp32');
+  });
+
   it('raw prompts are all content', () => {
     const enc = backend.encode({ kind: 'raw', text: 'der Hund' });
     expect(enc.ids).toEqual(engine.tokenizer!.encode('der Hund', { addSpecialTokens: false }));

@@ -149,6 +149,33 @@ describe('routescope forward / inspect', () => {
     const text = await cli(['inspect', model.dir]);
     expect(text.stdout).toMatch(/architecture\s+OlmoeForCausalLM/);
     expect(text.stdout).toMatch(/execution\s+(CPU|CUDA)/);
+    // The memory plan: one row per precision, experts at 4/2 bytes per weight, auto's choice explained.
+    const plans = s.memory.plans as { precision: string; expertBytes: number; parameters: number; fit: string }[];
+    expect(plans.map((p) => p.precision)).toEqual(['fp32', 'fp16', 'int8', 'int4']);
+    const expertParams = model.moeLayers.length * model.numExperts * perExpert;
+    expect(plans[0]!.expertBytes).toBe(4 * expertParams);
+    expect(plans[1]!.expertBytes).toBe(2 * expertParams);
+    expect(plans[0]!.parameters).toBe(total);
+    expect(s.memory.auto).toMatch(/^fp32: auto: fp32 is the most faithful precision that fits/);
+    expect(text.stdout).toMatch(/^\s+fp16\s+\d/m);
+    expect(text.stdout).toMatch(/precision auto\s+fp32/);
+  });
+
+  it('--precision fp16 and int4 run; an unknown precision is refused', async () => {
+    const ids = [5, 17, 42, 99, 3];
+    const r = await cli(['forward', model.dir, '--ids', ids.join(','), '--json', '--precision', 'fp16']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/precision fp16 \(fp16 requested/);
+    const out = JSON.parse(r.stdout);
+    const ref = referenceForward(model.dir, [ids]);
+    ids.forEach((_, t) => expect(relativeError(out.logits[t], ref.logits[0]![t]!)).toBeLessThan(5e-3));
+    const bad = await cli(['forward', model.dir, '--ids', '1', '--precision', 'fp8']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--precision must be auto, fp32, fp16, int8, int4; got 'fp8'/);
+    const int4 = await cli(['forward', model.dir, '--ids', ids.join(','), '--json', '--precision', 'int4']);
+    expect(int4.code, int4.stderr).toBe(0);
+    expect(int4.stderr).toMatch(/precision int4 \(int4 requested/);
+    expect(JSON.parse(int4.stdout).experts).toHaveLength(model.moeLayers.length);
   });
 
   describe('bad input gives a clear error and a non-zero exit', () => {

@@ -322,7 +322,7 @@ describe('store: portable run files', () => {
   it('exports a run to JSON lines and imports it back identically', async () => {
     const file = join(tmp.dir, 'src.db');
     const s = Store.open(file);
-    const runId = newRun(s, { storeLogits: true, plan: { steer: { layers: [1, 2] } } });
+    const runId = newRun(s, { storeLogits: true, plan: { steer: { layers: [1, 2] } }, precision: 'fp16' });
     for (let b = 0; b < 2; b++) writeBatch(s, runId, b, batchOf(b, 2, 7, true), 5);
     setRunStatus(s, runId, 'completed');
     const out = join(tmp.dir, 'run.jsonl');
@@ -342,6 +342,8 @@ describe('store: portable run files', () => {
     expect(run.source).toBe('import');
     expect(run.status).toBe('completed');
     expect(run.plan).toEqual({ steer: { layers: [1, 2] } });
+    expect(run.precision).toBe('fp16');
+    expect(b.precision).toBe('fp16');
     expect(run.model?.fingerprint).toBe('sha256:abc');
     const seqA = [...iterateSequences(Store.open(file, { readonly: true }), runId)];
     const seqB = [...iterateSequences(d, newId)];

@@ -6,7 +6,7 @@ import { DATASET_KINDS, DatasetError, TEMPLATES, type Dataset, type DatasetKind 
 import { progressBar } from '../progress-bar.js';
 import { resolvePlan } from '../../engine/steering-plan.js';
 import { getRun, Store, StoreError } from '../../store/index.js';
-import { parseCommandArgs, parseLangs, positiveInt, requireString } from '../args.js';
+import { parseCommandArgs, parseLangs, parsePrecisionFlag, positiveInt, requireString } from '../args.js';
 import { cancelOnSigint } from '../sigint.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
@@ -31,10 +31,12 @@ atomically, so Ctrl-C (or a crash) loses at most the batch in flight and --resum
                         run is continued, as --resume would)
   --name NAME  --project NAME  --seed N
   --ep auto|cpu|cuda    execution provider;  --threads N  intra-op threads
+  --precision P         auto|fp32|fp16|int8|int4 weight precision (default auto; docs/precision.md)
 Progress (bar, tokens/s, ETA) goes to stderr; the run id and outcome to stdout.`;
 
 const options = {
   model: { type: 'string' },
+  precision: { type: 'string' },
   dataset: { type: 'string' },
   langs: { type: 'string' },
   split: { type: 'string' },
@@ -109,10 +111,15 @@ function readPlan(file: string): unknown {
   }
 }
 
-function engineOptions(v: { ep?: string; threads?: string; 'max-batch-tokens'?: string }) {
+function engineOptions(v: { ep?: string; threads?: string; 'max-batch-tokens'?: string; precision?: string }) {
   const ep = v.ep ?? 'auto';
   if (ep !== 'auto' && ep !== 'cpu' && ep !== 'cuda') throw new CliError(`--ep must be auto, cpu or cuda, got '${ep}'`);
-  return { executionProvider: ep, threads: positiveInt(v.threads, '--threads'), maxBatchTokens: positiveInt(v['max-batch-tokens'], '--max-batch-tokens') ?? 4096 } as const;
+  return {
+    executionProvider: ep,
+    threads: positiveInt(v.threads, '--threads'),
+    maxBatchTokens: positiveInt(v['max-batch-tokens'], '--max-batch-tokens') ?? 4096,
+    precision: parsePrecisionFlag(v.precision),
+  } as const;
 }
 
 function translate(err: unknown): never {

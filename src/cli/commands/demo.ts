@@ -7,13 +7,14 @@ import { DatasetError } from '../../datasets/index.js';
 import { AnalysisInputError } from '../../analysis/index.js';
 import { StoreError } from '../../store/index.js';
 import { ExperimentError } from '../../eval/experiment/index.js';
-import { parseCommandArgs, parseLangs, positiveInt } from '../args.js';
+import { parseCommandArgs, parseLangs, parsePrecisionFlag, positiveInt } from '../args.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
 import { cancelOnSigint } from '../sigint.js';
 
 const USAGE = `routescope demo [--out DIR] [--db FILE] [--langs a,b,c] [--limit N] [--split heldout|train|all]
                 [--target swh] [--pivot eng] [--fresh] [--batch N] [--threads N] [--model DIR]
+                [--precision auto|fp32|fp16|int8|int4]
 Runs the whole loop on the embedded model (resources/demo-model) and the UDHR parallel corpus: captures expert
 routing for the demo languages (resources/corpus/demo-languages.json; UDHR corpus ids such as eng, swh, cmn) into
 a database, then prints and saves the per-layer dendrogram summary with family agreement, the early/middle/late
@@ -42,6 +43,7 @@ export const demoCommand: Command = {
       fresh: { type: 'boolean' },
       batch: { type: 'string' },
       threads: { type: 'string' },
+      precision: { type: 'string' },
       model: { type: 'string' },
       'no-experiment': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -64,7 +66,7 @@ export const demoCommand: Command = {
     try {
       const res = await runDemo({
         modelDir: v.model, out: v.out, db: v.db, languages: parseLangs(v.langs), limit: positiveInt(v.limit, '--limit'), split,
-        target: v.target, pivot: v.pivot, fresh: v.fresh === true, batchSize: positiveInt(v.batch, '--batch'), threads: positiveInt(v.threads, '--threads'),
+        target: v.target, pivot: v.pivot, fresh: v.fresh === true, batchSize: positiveInt(v.batch, '--batch'), threads: positiveInt(v.threads, '--threads'), precision: parsePrecisionFlag(v.precision),
         noExperiment: v['no-experiment'] === true, signal: sig.signal, onProgress: (p) => bar.update(p),
         onExperimentProgress: (p) => {
           bar.done();

@@ -5,13 +5,14 @@ import {
   type ExperimentProgress,
 } from '../../eval/experiment/index.js';
 import { getExperiment, listExperiments, Store, StoreError } from '../../store/index.js';
-import { parseCommandArgs, positiveInt, requireString } from '../args.js';
+import { parseCommandArgs, parsePrecisionFlag, positiveInt, requireString } from '../args.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
 import { progressBar } from '../progress-bar.js';
 import { cancelOnSigint } from '../sigint.js';
 
 const USAGE = `routescope experiment run SPEC.json --db FILE [--resume] [--ep auto|cpu|cuda] [--threads N]
+                          [--precision auto|fp32|fp16|int8|int4]
 routescope experiment list --db FILE
 routescope experiment report ID --db FILE --out DIR [--seed N] [--resamples N]
 routescope experiment export ID --db FILE --out items.jsonl
@@ -28,6 +29,7 @@ const options = {
   resume: { type: 'boolean' },
   ep: { type: 'string' },
   threads: { type: 'string' },
+  precision: { type: 'string' },
   seed: { type: 'string' },
   resamples: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -71,6 +73,7 @@ async function run(positionals: string[], v: Record<string, string | boolean | u
   const ep = (v.ep as string | undefined) ?? 'auto';
   if (ep !== 'auto' && ep !== 'cpu' && ep !== 'cuda') throw new CliError(`--ep must be auto, cpu or cuda, got '${ep}'`);
   const threads = positiveInt(v.threads as string | undefined, '--threads');
+  const precision = parsePrecisionFlag(v.precision as string | undefined);
   const store = openStore(db);
   const bar = progressBar(process.stderr, 'experiment');
   const sig = cancelOnSigint(() => {
@@ -92,7 +95,7 @@ async function run(positionals: string[], v: Record<string, string | boolean | u
     let announced = false;
     let last: ExperimentProgress | undefined;
     const res = await runExperiment({
-      store, spec, resumeId, engineOptions: { executionProvider: ep, threads }, signal: sig.signal,
+      store, spec, resumeId, engineOptions: { executionProvider: ep, threads, precision }, signal: sig.signal,
       log: (line) => process.stderr.write(line + '\n'),
       onProgress: (p) => {
         if (!announced) {

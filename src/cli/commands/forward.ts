@@ -1,17 +1,19 @@
 import { loadEngine, type Engine } from '../../engine/index.js';
 import { loadPlanFile } from '../../engine/steering-plan.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, parsePrecisionFlag } from '../args.js';
 import type { Command } from '../commands.js';
 import { CliError } from '../errors.js';
 import { readTextFile } from '../text-file.js';
 
 const USAGE = `routescope forward <modelDir> (--text "..." | --text-file <path>|- | --ids 1,2,3) [--plan plan.json] [--json] [--ep auto|cpu|cuda]
+                         [--precision auto|fp32|fp16|int8|int4]
 --text-file reads the text from a UTF-8 file (or stdin for -), exactly as stored (a leading BOM is dropped);
 use it for text longer than a command-line argument may be. Runs one forward pass and reports, per position, the logits and for every MoE layer the raw router logits and
 the experts and weights used (after the plan's steering). --json prints only this JSON to stdout:
   { "tokens", "ids", "moe_layers", "logits": [pos][vocab], "router_logits": [moeLayer][pos][expert],
     "experts": [moeLayer][pos][k], "weights": [moeLayer][pos][k] }
-Without --json a readable summary is printed. Logs go to stderr.`;
+Without --json a readable summary is printed. Logs go to stderr. --precision: see docs/precision.md (default auto:
+the most faithful precision whose memory plan fits this machine).`;
 
 function parseIds(text: string): number[] {
   const parts = text.split(',').map((p) => p.trim());
@@ -37,6 +39,7 @@ export const forwardCommand: Command = {
       plan: { type: 'string' },
       json: { type: 'boolean' },
       ep: { type: 'string' },
+      precision: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -52,9 +55,10 @@ export const forwardCommand: Command = {
     // Read before the model loads, so a bad file fails fast.
     const text = values['text-file'] !== undefined ? readTextFile(values['text-file']) : values.text;
 
-    const engine: Engine = await loadEngine(positionals[0]!, { executionProvider: ep });
+    const engine: Engine = await loadEngine(positionals[0]!, { executionProvider: ep, precision: parsePrecisionFlag(values.precision) });
     try {
       process.stderr.write(`${engine.info.architecture} on ${engine.info.executionProvider.name} (${engine.info.executionProvider.reason})\n`);
+      if (engine.info.precision) process.stderr.write(`precision ${engine.info.precision.name} (${engine.info.precision.reason})\n`);
       let ids: number[];
       if (explicitIds) ids = explicitIds;
       else {

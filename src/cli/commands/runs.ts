@@ -13,7 +13,7 @@ function describe(r: RunRecord): string[] {
   return [
     String(r.id), r.interrupted ? 'interrupted' : r.status, r.source, r.model ? `${r.model.architecture} ${r.model.path}` : '-', r.dataset ? r.dataset.kind : '-',
     r.languages.length > 6 ? `${r.languages.slice(0, 6).join(',')},+${r.languages.length - 6}` : r.languages.join(','),
-    progress, String(r.tokensDone), `${r.numMoeLayers}x${r.numExperts} top-${r.topK}`, r.createdAt.slice(0, 19).replace('T', ' '),
+    progress, String(r.tokensDone), `${r.numMoeLayers}x${r.numExperts} top-${r.topK}`, r.precision ?? '-', r.createdAt.slice(0, 19).replace('T', ' '),
   ];
 }
 
@@ -56,7 +56,7 @@ export const runsCommand: Command = {
       process.stdout.write(`no runs in ${db}\n`);
       return 0;
     }
-    const rows = [['id', 'status', 'source', 'model', 'dataset', 'languages', 'sequences', 'tokens', 'routing', 'created'], ...runs.map(describe)];
+    const rows = [['id', 'status', 'source', 'model', 'dataset', 'languages', 'sequences', 'tokens', 'routing', 'precision', 'created'], ...runs.map(describe)];
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     for (const r of rows) process.stdout.write(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd() + '\n');
     for (const r of runs) {

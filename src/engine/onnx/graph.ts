@@ -7,12 +7,13 @@ import {
   encodeModel,
   type AttributeValue,
   type Dim,
+  type GraphProto,
   type NodeProto,
   type TensorProto,
   type ValueInfo,
 } from './model.js';
 
-export type Attr = number | string | number[] | { floats: number[] } | { float: number } | TensorProto;
+export type Attr = number | string | number[] | { floats: number[] } | { float: number } | TensorProto | { graph: GraphProto };
 
 function toAttribute(v: Attr): AttributeValue {
   if (typeof v === 'number') return { type: 'int', value: v };
@@ -20,6 +21,7 @@ function toAttribute(v: Attr): AttributeValue {
   if (Array.isArray(v)) return { type: 'ints', value: v };
   if ('floats' in v) return { type: 'floats', value: v.floats };
   if ('float' in v) return { type: 'float', value: v.float };
+  if ('graph' in v) return { type: 'graph', value: v.graph };
   return { type: 'tensor', value: v };
 }
 
@@ -69,6 +71,19 @@ export class OnnxGraph {
 
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, domain?: string): string {
     return this.opN(opType, inputs, 1, attrs, domain)[0]!;
+  }
+
+  /**
+   * A subgraph (an If branch) made of the nodes `build` appends; they may read any value of the enclosing
+   * graph (outer scope). Constants created meanwhile stay initializers of the main graph, which is allowed.
+   */
+  subgraph(name: string, output: { elemType: DataType; shape: Dim[] }, build: () => string): GraphProto {
+    const start = this.nodes.length;
+    const value = build();
+    const outName = this.fresh(`${name}_out`);
+    this.nodes.push({ opType: 'Identity', name: `${outName}_node`, inputs: [value], outputs: [outName], attributes: {} });
+    const nodes = this.nodes.splice(start);
+    return { name, nodes, initializers: [], inputs: [], outputs: [{ name: outName, ...output }] };
   }
 
   initializer(t: TensorProto): string {

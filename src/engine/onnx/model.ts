@@ -34,7 +34,8 @@ export type AttributeValue =
   | { type: 'string'; value: string }
   | { type: 'tensor'; value: TensorProto }
   | { type: 'floats'; value: number[] }
-  | { type: 'ints'; value: number[] };
+  | { type: 'ints'; value: number[] }
+  | { type: 'graph'; value: GraphProto };
 
 export interface NodeProto {
   opType: string;
@@ -70,7 +71,7 @@ export interface ModelProto {
   metadata?: Record<string, string>;
 }
 
-const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6, ints: 7 } as const;
 
 function writeTensor(w: ProtoWriter, t: TensorProto): void {
   w.packedInts(1, t.dims);
@@ -103,6 +104,9 @@ function writeAttribute(w: ProtoWriter, name: string, a: AttributeValue): void {
       break;
     case 'tensor':
       w.message(5, (t) => writeTensor(t, a.value));
+      break;
+    case 'graph':
+      w.message(6, (g) => writeGraph(g, a.value));
       break;
     case 'floats':
       w.packedFloats(7, a.value);
@@ -137,18 +141,21 @@ function writeValueInfo(w: ProtoWriter, v: ValueInfo): void {
   );
 }
 
+/** A GraphProto: the model's main graph, or a subgraph attribute (If branches). */
+function writeGraph(g: ProtoWriter, graph: GraphProto): void {
+  for (const n of graph.nodes) g.message(1, (m) => writeNode(m, n));
+  g.string(2, graph.name);
+  for (const t of graph.initializers) g.message(5, (m) => writeTensor(m, t));
+  for (const v of graph.inputs) g.message(11, (m) => writeValueInfo(m, v));
+  for (const v of graph.outputs) g.message(12, (m) => writeValueInfo(m, v));
+}
+
 export function encodeModel(model: ModelProto): Uint8Array {
   const w = new ProtoWriter();
   w.int(1, 8); // IR version 8 (opset 17 era)
   w.string(2, model.producerName);
   w.string(3, model.producerVersion);
-  w.message(7, (g) => {
-    for (const n of model.graph.nodes) g.message(1, (m) => writeNode(m, n));
-    g.string(2, model.graph.name);
-    for (const t of model.graph.initializers) g.message(5, (m) => writeTensor(m, t));
-    for (const v of model.graph.inputs) g.message(11, (m) => writeValueInfo(m, v));
-    for (const v of model.graph.outputs) g.message(12, (m) => writeValueInfo(m, v));
-  });
+  w.message(7, (g) => writeGraph(g, model.graph));
   for (const o of model.opsets) w.message(8, (m) => m.string(1, o.domain).int(2, o.version));
   for (const [key, value] of Object.entries(model.metadata ?? {})) {
     w.message(14, (m) => m.string(1, key).string(2, value));

@@ -1,0 +1,179 @@
+/**
+ * Routing fidelity and memory of each weight precision against fp32 (docs/precision.md):
+ * - the demo model (resources/demo-model) on UDHR held-out articles of the demo languages: the share of
+ *   (token, MoE layer) decisions with the same top-k set and the same top-1 expert, the largest relative
+ *   logit error of a position, and the held-out perplexity at each precision;
+ * - generated checkpoints of all five architectures (test/support/tiny-models.ts, F32, random ids);
+ * - a generated checkpoint with Qwen3-30B-A3B's real layer shapes (hidden 2048, 128 experts, top-8, expert
+ *   width 768, 32 query / 4 KV heads of 128) with 2 layers and a small vocabulary, BF16 like the release;
+ *   written once to $TMPDIR/routescope-bench-qwen3-shape (~1.2 GiB).
+ * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint.
+ *
+ *   npm run bench:precision               # everything (several minutes on 2 shared vCPUs)
+ *   BENCH_SKIP_LARGE=1 npm run bench:precision   # demo model and tiny architectures only
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadDemoLanguages } from '../src/corpus/demo-languages.js';
+import { loadUdhrCorpus } from '../src/corpus/udhr.js';
+import { loadTokenizer } from '../src/engine/tokenizer.js';
+import { logProbOf } from '../src/engine/sampling.js';
+import { DecoderSession, type ForwardResult } from '../src/engine/session.js';
+import type { Precision } from '../src/engine/precision.js';
+import { seededIds, tempDir } from '../test/engine/graph-helpers.js';
+import { REAL_CONFIGS } from '../test/support/real-configs.js';
+import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
+
+const log = (m: string) => process.stderr.write(`[bench:precision] ${m}\n`);
+const COMPARED: Precision[] = ['fp16', 'int8', 'int4'];
+const DEMO_MODEL = resolve(import.meta.dirname, '../resources/demo-model');
+const LARGE_DIR = join(tmpdir(), 'routescope-bench-qwen3-shape');
+
+interface Run {
+  logits: Float32Array[];
+  /** [sequence][moeLayer] experts, [T * k]. */
+  experts: Int32Array[][];
+  k: number;
+}
+
+async function runAll(dir: string, precision: Precision, sequences: number[][], cacheDir: string): Promise<Run> {
+  const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: precision === 'fp32' ? 'dispatch' : 'auto' });
+  try {
+    const out: Run = { logits: [], experts: [], k: s.info.topK };
+    for (const ids of sequences) {
+      const r: ForwardResult = await s.forward([ids]);
+      out.logits.push(r.logits);
+      out.experts.push(r.routing!.map((l) => l.experts));
+    }
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
+interface Fidelity {
+  decisions: number;
+  topkSame: number;
+  top1Same: number;
+  maxRelLogit: number;
+}
+
+function compare(ref: Run, got: Run, V: number): Fidelity {
+  const f: Fidelity = { decisions: 0, topkSame: 0, top1Same: 0, maxRelLogit: 0 };
+  const k = ref.k;
+  ref.experts.forEach((layers, s) => {
+    layers.forEach((e, l) => {
+      const g = got.experts[s]![l]!;
+      for (let r = 0; r < e.length / k; r++) {
+        f.decisions++;
+        const a = new Set(e.subarray(r * k, r * k + k));
+        if (g.subarray(r * k, r * k + k).every((x) => a.has(x))) f.topkSame++;
+        if (e[r * k] === g[r * k]) f.top1Same++;
+      }
+    });
+    const a = ref.logits[s]!;
+    const b = got.logits[s]!;
+    for (let r = 0; r < a.length / V; r++) {
+      let diff = 0;
+      let scale = 0;
+      for (let i = r * V; i < (r + 1) * V; i++) {
+        diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+        scale = Math.max(scale, Math.abs(a[i]!));
+      }
+      f.maxRelLogit = Math.max(f.maxRelLogit, diff / scale);
+    }
+  });
+  return f;
+}
+
+function perplexity(run: Run, sequences: number[][], V: number): number {
+  let nll = 0;
+  let n = 0;
+  sequences.forEach((ids, s) => {
+    for (let t = 0; t + 1 < ids.length; t++) {
+      nll -= logProbOf(run.logits[s]!, ids[t + 1]!, t * V, V);
+      n++;
+    }
+  });
+  return Math.exp(nll / n);
+}
+
+const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(2)}%`;
+
+async function fidelityRows(name: string, dir: string, sequences: number[][], V: number, cacheDir: string, withPpl: boolean): Promise<string[]> {
+  const t = performance.now();
+  const ref = await runAll(dir, 'fp32', sequences, cacheDir);
+  const rows: string[] = [];
+  for (const p of COMPARED) {
+    const got = await runAll(dir, p, sequences, cacheDir);
+    const f = compare(ref, got, V);
+    const ppl = withPpl ? `${perplexity(ref, sequences, V).toFixed(3)} → ${perplexity(got, sequences, V).toFixed(3)}` : 'n/a';
+    rows.push(`| ${name} | ${p} | ${f.decisions} | ${pct(f.topkSame, f.decisions)} | ${pct(f.top1Same, f.decisions)} | ${f.maxRelLogit.toExponential(2)} | ${ppl} |`);
+  }
+  log(`${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return rows;
+}
+
+function writeLargeModel(): void {
+  if (existsSync(join(LARGE_DIR, 'config.json'))) return;
+  log(`writing the Qwen3-30B-A3B-shaped checkpoint to ${LARGE_DIR} (once)`);
+  const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: 2, max_window_layers: 2, vocab_size: 512, bos_token_id: 1, eos_token_id: 2 };
+  writeTinyModel(LARGE_DIR, 'qwen3_moe', { seed: 30, dtype: 'BF16', config });
+}
+
+/** Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count. */
+async function rssChild(dir: string, precision: Precision, cacheDir: string): Promise<void> {
+  const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: precision === 'fp32' ? 'dispatch' : 'auto' });
+  await s.forward([seededIds(64, s.info.vocabSize, 1)]);
+  const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  process.stdout.write(JSON.stringify({ hwm, parameters: s.info.precision!.plan.parameters, planned: s.info.precision!.plan.totalBytes }) + '\n');
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--rss-child') return rssChild(process.argv[3]!, process.argv[4] as Precision, process.argv[5]!);
+  const cache = tempDir('bench-precision-cache');
+  const rows: string[] = [];
+  try {
+    // Demo model on UDHR held-out text, one sequence per (article, language).
+    const tok = await loadTokenizer(DEMO_MODEL);
+    const corpus = loadUdhrCorpus({ split: 'heldout', languages: loadDemoLanguages() });
+    const texts = corpus.items.flatMap((it) => Object.values(it.texts));
+    const sequences = texts.map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 256)).filter((ids) => ids.length > 1);
+    rows.push(...(await fidelityRows(`demo model, UDHR held-out (${sequences.length} texts)`, DEMO_MODEL, sequences, tok.vocabSize, cache.dir, true)));
+
+    for (const arch of TINY_ARCHS) {
+      const m = tempDir(`bench-precision-${arch}`);
+      try {
+        const info = writeTinyModel(m.dir, arch, { seed: 40, withoutTokenizer: true });
+        const seqs = [1, 2, 3, 4].map((s) => seededIds(64, info.vocabSize, s));
+        rows.push(...(await fidelityRows(`tiny ${arch} (F32, ${info.numExperts} experts, top-${info.topK})`, m.dir, seqs, info.vocabSize, cache.dir, false)));
+      } finally {
+        m.cleanup();
+      }
+    }
+
+    const rss: string[] = [];
+    if (process.env.BENCH_SKIP_LARGE !== '1') {
+      writeLargeModel();
+      const seqs = [1, 2].map((s) => seededIds(64, 512, s));
+      rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
+      for (const p of ['fp32', ...COMPARED] as Precision[]) {
+        const out = execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number };
+        rss.push(`| ${p} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
+      }
+    }
+    process.stdout.write('| model | precision | decisions | top-k set identical | top-1 identical | largest relative logit error | perplexity fp32 → precision |\n|---|---|---|---|---|---|---|\n');
+    process.stdout.write(rows.join('\n') + '\n');
+    if (rss.length) {
+      process.stdout.write('\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint:\n\n');
+      process.stdout.write('| precision | peak RSS | parameters | bytes / parameter | planned (4096-token KV + runtime) |\n|---|---|---|---|---|\n' + rss.join('\n') + '\n');
+    }
+  } finally {
+    cache.cleanup();
+  }
+}
+
+await main();

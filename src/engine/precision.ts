@@ -1,0 +1,188 @@
+/**
+ * Weight precisions and the memory plan that picks one (`--precision auto|fp32|fp16|int8|int4`).
+ *
+ * - `fp32`: every weight used as fp32 (F16/BF16 widened exactly at load).
+ * - `fp16`: expert matrices (~95% of a real MoE checkpoint) kept at 16 bits (half-experts.ts), widened to
+ *   fp32 only inside a routed expert's branch; everything else as at fp32. Compute stays fp32: onnxruntime
+ *   1.30's CPU MoE op has no fp16 kernel (it inserts Casts and folds a resident fp32 copy, measured), and
+ *   its CPU fp16 MatMul is far slower than fp32. Router gates, norms and attention are untouched, so the
+ *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
+ * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
+ *   the CPU provider, with our routing; everything else as at fp32.
+ *
+ * The plan estimates what a session holds resident (weights as used, KV cache at a context length, a
+ * runtime allowance), compares it with this machine's memory, and `auto` takes the most faithful precision
+ * that fits. Loading refuses a plan that does not fit before anything is allocated.
+ */
+import { readFileSync } from 'node:fs';
+import { freemem, totalmem } from 'node:os';
+import type { DecoderSpec, GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
+import { EngineError } from './errors.js';
+import type { WeightStore } from './safetensors.js';
+
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
+export type PrecisionPreference = 'auto' | Precision;
+
+/** Most faithful first: `auto` walks this list. */
+export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4'];
+/** Precisions this build can run. */
+export const IMPLEMENTED_PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4'];
+
+export function parsePrecision(value: string | undefined, source: string): PrecisionPreference {
+  if (value === undefined || value === '') return 'auto';
+  const v = value.toLowerCase();
+  if (v === 'auto' || (PRECISIONS as readonly string[]).includes(v)) return v as PrecisionPreference;
+  throw new EngineError(`${source} must be auto, ${PRECISIONS.join(', ')}; got '${value}'`);
+}
+
+/** The KV cache length the plan budgets for when the caller does not say. */
+export const DEFAULT_PLAN_CONTEXT = 4096;
+/** onnxruntime, the graph and Node itself. */
+const RUNTIME_BYTES = 300 * 2 ** 20;
+
+export interface MemoryPlan {
+  precision: Precision;
+  /** Expert matrices as held while running. */
+  expertBytes: number;
+  /** Attention, routers, norms, dense MLPs, shared experts, lm_head (fp32 at every precision). */
+  denseBytes: number;
+  /** Embedding table, used in its stored dtype (only gathered rows are widened). */
+  embeddingBytes: number;
+  /** Keys and values for `context` tokens (batch 1, fp32). */
+  kvBytes: number;
+  /** Activations for one pass over `context` tokens plus the runtime allowance. */
+  runtimeBytes: number;
+  totalBytes: number;
+  context: number;
+  /** Parameters counted (the bytes above divided by it give bytes per parameter). */
+  parameters: number;
+  /** False when this build cannot run the precision. */
+  implemented: boolean;
+}
+
+export interface MachineMemory {
+  totalBytes: number;
+  /** Linux MemAvailable (free + reclaimable cache), else os.freemem(). */
+  availableBytes: number;
+}
+
+export function machineMemory(): MachineMemory {
+  let available = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) available = Number(m[1]) * 1024;
+  } catch {
+    /* not Linux: freemem() */
+  }
+  return { totalBytes: totalmem(), availableBytes: available };
+}
+
+const count = (s: TensorSlice) => s.shape.reduce((a, b) => a * b, 1);
+const linearCount = (l: LinearSpec) => count(l.weight) + (l.bias ? count(l.bias) : 0);
+const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? linearCount(m.gate) + linearCount(m.up) + linearCount(m.down) : linearCount(m.gateUp) + linearCount(m.down));
+
+/** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */
+const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 / 64, int4: 0.5 + 4 / 64 };
+
+export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT): MemoryPlan {
+  // Experts are what each precision narrows; everything else in the checkpoint (attention of any kind, norms,
+  // routers, shared experts, the head) stays fp32, so it is counted from the checkpoint itself.
+  let experts = 0;
+  for (const layer of spec.layers) if (layer.mlp.kind === 'moe') for (const e of layer.mlp.moe.experts) experts += mlpCount(e);
+  let total = 0;
+  for (const name of weights.names()) total += weights.info(name).shape.reduce((a, b) => a * b, 1);
+  const tiedHead = spec.lmHead.tensor === spec.embed.tensor;
+  // A tied head is the embedding tensor, used a second time as an fp32 MatMul weight.
+  const dense = total - experts - count(spec.embed) + (tiedHead ? count(spec.lmHead) : 0);
+  const embedInfo = weights.info(spec.embed.tensor);
+  const embedParams = count(spec.embed);
+  const embeddingBytes = (embedInfo.byteLength / embedInfo.shape.reduce((a, b) => a * b, 1)) * embedParams;
+  const kvBytes = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * context * 4;
+  const runtimeBytes = RUNTIME_BYTES + context * (16 * spec.hiddenSize + spec.numExperts) * 4;
+  const expertBytes = experts * EXPERT_BYTES[precision];
+  const denseBytes = dense * 4;
+  return {
+    precision,
+    expertBytes,
+    denseBytes,
+    embeddingBytes,
+    kvBytes,
+    runtimeBytes,
+    totalBytes: expertBytes + denseBytes + embeddingBytes + kvBytes + runtimeBytes,
+    context,
+    parameters: total,
+    implemented: IMPLEMENTED_PRECISIONS.includes(precision),
+  };
+}
+
+export type Fit = 'fits' | 'tight' | 'no';
+
+/** fits: within available memory; tight: only if other programs give memory back; no: beyond physical memory. */
+export function fitOf(plan: MemoryPlan, machine: MachineMemory): Fit {
+  if (plan.totalBytes <= machine.availableBytes) return 'fits';
+  return plan.totalBytes <= machine.totalBytes ? 'tight' : 'no';
+}
+
+/**
+ * Share of (token, MoE layer) decisions whose top-k set equals fp32's, measured by `npm run bench:precision`
+ * (docs/precision.md). Shown by `routescope inspect` so the choice of precision is an informed one.
+ */
+export const EXPECTED_AGREEMENT: Record<Precision, string> = {
+  fp32: 'reference',
+  fp16: '100% identical top-k sets on every model measured (bench:precision)',
+  int8: '98.8-100% identical top-k sets (demo model 99.9%; bench:precision)',
+  int4: '75-98.8% identical top-k sets (demo model 98.0%; 75% on Qwen3-30B-A3B shapes with random weights)',
+};
+
+export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+/** GiB from 1 GiB up, MiB below (inspect's table). */
+export const sizeText = (b: number) => (b >= 2 ** 30 ? gib(b) : `${(b / 2 ** 20).toFixed(1)} MiB`);
+
+export interface PrecisionChoice {
+  name: Precision;
+  reason: string;
+  plan: MemoryPlan;
+}
+
+/**
+ * The precision a session runs at. `auto`: the most faithful implemented precision whose plan fits the
+ * available memory. An explicit precision that this build cannot run, or a plan that does not fit, is
+ * refused with the figures (set ROUTESCOPE_SKIP_MEMORY_CHECK=1 to load anyway).
+ */
+export function choosePrecision(
+  spec: DecoderSpec,
+  weights: WeightStore,
+  preference: PrecisionPreference,
+  opts: { context?: number; machine?: MachineMemory; /** What the execution provider can run (default: every implemented one). */ runnable?: readonly Precision[] } = {},
+): PrecisionChoice {
+  const machine = opts.machine ?? machineMemory();
+  const runnable = opts.runnable ?? IMPLEMENTED_PRECISIONS;
+  const skip = process.env.ROUTESCOPE_SKIP_MEMORY_CHECK === '1';
+  const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context));
+  const figures = () =>
+    plans.map((p) => `${p.precision} ${gib(p.totalBytes)}${p.implemented ? '' : ' (not implemented)'}`).join(', ') +
+    `; this machine has ${gib(machine.availableBytes)} available of ${gib(machine.totalBytes)}`;
+  if (preference === 'auto') {
+    const fitting = plans.find((p) => p.implemented && runnable.includes(p.precision) && fitOf(p, machine) === 'fits');
+    if (fitting) {
+      const better = plans.slice(0, plans.indexOf(fitting)).filter((p) => p.implemented);
+      const why = better.length ? ` (${better.map((p) => `${p.precision} needs ${gib(p.totalBytes)}`).join(', ')})` : '';
+      return { name: fitting.precision, reason: `auto: ${fitting.precision} is the most faithful precision that fits, ${gib(fitting.totalBytes)} of ${gib(machine.availableBytes)} available${why}`, plan: fitting };
+    }
+    if (skip) return { name: 'fp16', reason: 'auto: nothing fits; fp16 forced by ROUTESCOPE_SKIP_MEMORY_CHECK', plan: plans[1]! };
+    throw new EngineError(`the model does not fit in memory at any precision this build runs (${figures()}); free memory, use a machine with more, or a shorter context`);
+  }
+  const plan = plans.find((p) => p.precision === preference)!;
+  if (!plan.implemented) {
+    throw new EngineError(`precision ${preference} is not implemented in this build; use ${IMPLEMENTED_PRECISIONS.join(', ')} or auto`);
+  }
+  if (!skip && fitOf(plan, machine) !== 'fits') {
+    const smaller = plans.find((p) => p.implemented && fitOf(p, machine) === 'fits');
+    throw new EngineError(
+      `precision ${preference} needs about ${gib(plan.totalBytes)} but this machine has ${gib(machine.availableBytes)} available (${gib(machine.totalBytes)} total); ` +
+        (smaller ? `--precision ${smaller.precision} fits (${gib(smaller.totalBytes)})` : `no precision fits (${figures()})`) +
+        '; set ROUTESCOPE_SKIP_MEMORY_CHECK=1 to load anyway',
+    );
+  }
+  return { name: preference, reason: `${preference} requested; needs about ${gib(plan.totalBytes)} of ${gib(machine.availableBytes)} available`, plan };
+}
