@@ -87,3 +87,65 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(viaDeu.plan?.fileName).toBe('steer-yor-toward-deu.json');
   });
 });
+
+describe('analysis settings stored with the run (analysis.settings / analysis.saveSettings)', () => {
+  it('uses the stored measure, linkage, k, thr, pivot and bands, keeps them for a new reader, and resets to the defaults', () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const L = data.numLayers;
+    const E = data.numExperts;
+    const before = view.settings(demo.runId);
+    expect(before.stored).toEqual([]);
+    expect(before.settings).toEqual(before.defaults);
+    expect(before.defaults).toMatchObject({ measure: 'jsd', linkage: 'average', thr: 0.4, pivot: null, bands: null });
+
+    const bands = `0-0,1-${L - 2},${L - 1}-${L - 1}`;
+    const saved = view.saveSettings({ projectId: 'p', runId: demo.runId, measure: 'cosine', linkage: 'complete', k: 3, thr: 0.5, pivot: 'deu', bands });
+    expect(saved.stored.sort()).toEqual(['bands', 'k', 'linkage', 'measure', 'pivot', 'thr']);
+    expect(saved.settings).toEqual({ measure: 'cosine', linkage: 'complete', k: 3, thr: 0.5, pivot: 'deu', bands: { early: [0, 0], middle: [1, L - 2], late: [L - 1, L - 1] } });
+
+    // A second reader of the same database (another window, a restart) sees them.
+    const fresh = new RunAnalysis(demo.db);
+    const o = fresh.overview(demo.runId);
+    expect(o.settings).toEqual(saved.settings);
+    expect(o.pivot).toBe('deu');
+    expect(o.clusterMetric).toBe('cosine, complete linkage');
+    expect(o.bands.find((b) => b.name === 'middle')?.layers).toEqual([1, L - 2]);
+    expect(o.specialisation).toEqual({ k: 3, thr: 0.5 });
+    const t = fresh.experts(demo.runId, 0, undefined, undefined);
+    expect([t.k, t.thr]).toEqual([3, 0.5]);
+    // Complete linkage on 1 - cosine: the root merges at the largest pairwise distance (computed here from the counts).
+    for (let layer = 0; layer < L; layer++) {
+      const vec = data.languages.map((l) => Array.from(l.counts.subarray(layer * E, (layer + 1) * E)));
+      let far = 0;
+      for (let i = 0; i < vec.length; i++) {
+        for (let j = i + 1; j < vec.length; j++) {
+          const dot = vec[i]!.reduce((s, x, e) => s + x * vec[j]![e]!, 0);
+          far = Math.max(far, 1 - dot / (Math.hypot(...vec[i]!) * Math.hypot(...vec[j]!)));
+        }
+      }
+      expect(fresh.layer(demo.runId, layer, 'cosine').tree.height).toBeCloseTo(far, 10);
+    }
+
+    // Bad values are refused with the field named, and nothing is written.
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as { code: string; message: string; details?: { field?: string } };
+      }
+      throw new Error('expected an error');
+    };
+    const tooMany = refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, k: E + 1 }));
+    expect(tooMany).toMatchObject({ code: 'invalid-argument', details: { field: 'k' } });
+    expect(tooMany.message).toContain(`number of experts (${E})`);
+    expect(refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, bands: `0-1,2-${L},0-0` })).message).toMatch(/bands .*past the last layer/);
+    expect(refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, pivot: 'hin' })).details?.field).toBe('pivot');
+    expect(view.settings(demo.runId).settings).toEqual(saved.settings);
+
+    // pivot 'auto' returns to the automatic choice; reset forgets everything.
+    expect(view.saveSettings({ projectId: 'p', runId: demo.runId, pivot: 'auto' }).settings.pivot).toBeNull();
+    const reset = view.saveSettings({ projectId: 'p', runId: demo.runId, reset: true });
+    expect(reset.stored).toEqual([]);
+    expect(new RunAnalysis(demo.db).overview(demo.runId).clusterMetric).toBe('jsd, average linkage');
+  });
+});

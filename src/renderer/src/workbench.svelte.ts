@@ -268,6 +268,16 @@ export class Workbench {
     return this.#api.call('analysis.experts', { projectId: this.projectId!, runId, layer, ...(k !== null ? { k } : {}), ...(thr !== null ? { thr } : {}) });
   }
 
+  /**
+   * Stores analysis settings with the run and reloads its analysis; a refused value throws (the settings form shows
+   * the message next to the fields).
+   */
+  async saveAnalysisSettings(runId: number, fields: Omit<ApiArgs<'analysis.saveSettings'>, 'projectId' | 'runId'>): Promise<void> {
+    const projectId = this.projectId!;
+    await this.#api.call('analysis.saveSettings', { projectId, runId, ...fields });
+    await this.#loadRun(projectId, runId);
+  }
+
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
     return this.#api.call('analysis.layer', { projectId: this.projectId!, runId, layer, metric, ...(pivot ? { pivot } : {}) });
   }
