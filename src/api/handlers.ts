@@ -166,6 +166,9 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       refuseWhileRunning(a.projectId, 'analysis.saveSettings', a.runId);
       return analysis(a.projectId).saveSettings(a);
     },
+    async 'analysis.compare'(a) {
+      return analysis(a.projectId).compare(a.runId, a.otherRunId, a.layer, a.metric ?? 'cosine');
+    },
     async 'analysis.layer'(a) {
       return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
     },

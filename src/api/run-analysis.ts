@@ -15,7 +15,7 @@ import { findLanguage } from '../languages/index.js';
 import { AnalysisInputError, parseBands } from '../analysis/index.js';
 import { getRun, loadRunRouting, readAnalysisSettings, Store, StoreError, writeAnalysisSettings, type RunRecord } from '../store/index.js';
 import type {
-  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
+  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
 } from './contract.js';
 import { LINKAGE_NAMES, MATRIX_METRICS } from './schemas/analysis.js';
 import { languageView } from './datasets-service.js';
@@ -230,6 +230,44 @@ export class RunAnalysis {
     };
   }
 
+  /**
+   * Two runs compared: both runs' per-layer curves (layers both have) and, at one layer, the first run's matrix minus
+   * the second's over the languages both have. Warnings say when the runs differ in what produced them.
+   */
+  compare(runA: number, runB: number, layer: number, metric: MatrixMetric): RunComparison {
+    if (runA === runB) throw new ApiError('invalid-argument', `analysis.compare: otherRunId must be another run than ${runA}`, { field: 'otherRunId' });
+    const [a, b] = [this.compute(runA, undefined), this.compute(runB, undefined)];
+    const [ra, rb] = [this.withRun(runA, true, (_, r) => r), this.withRun(runB, true, (_, r) => r)];
+    const L = Math.min(a.data.numLayers, b.data.numLayers);
+    if (layer >= L) throw new ApiError('invalid-argument', `analysis.compare: layer must be 0-${L - 1} (MoE-layer index, present in both runs), got ${layer}`, { field: 'layer' });
+    const common = a.analysis.languages.filter((l) => b.analysis.languages.includes(l));
+    if (common.length === 0) throw new ApiError('invalid-argument', `analysis.compare: runs ${runA} and ${runB} have no language in common`, { field: 'otherRunId' });
+    const ia = common.map((l) => a.analysis.languages.indexOf(l));
+    const ib = common.map((l) => b.analysis.languages.indexOf(l));
+    const [ma, mb] = [a.analysis.matrices[layer]![metric], b.analysis.matrices[layer]![metric]];
+    const [na, nb] = [a.analysis.languages.length, b.analysis.languages.length];
+    const difference = common.map((_, i) => common.map((__, j) => ma[ia[i]! * na + ia[j]!]! - mb[ib[i]! * nb + ib[j]!]!));
+    const curve = (c: Computed, l: number) => c.analysis.curves.meanPivotCosine?.[l] ?? null;
+    return {
+      runs: [ra, rb].map((r) => ({
+        runId: r.id, name: r.name, model: r.model ? (r.model.name ?? r.model.architecture) : null, dataset: r.dataset?.kind ?? null, languages: r.languages.length, numLayers: r.numMoeLayers,
+      })),
+      warnings: comparisonWarnings(ra, rb),
+      layers: Array.from({ length: L }, (_, l) => ({
+        layer: l,
+        decoderLayer: a.data.moeLayers[l]!,
+        meanPair: [a.analysis.curves.meanPairCosine[l]!, b.analysis.curves.meanPairCosine[l]!] as [number, number],
+        toPivot: [curve(a, l), curve(b, l)] as [number | null, number | null],
+      })),
+      pivots: [a.pivot, b.pivot],
+      layer,
+      decoderLayer: a.data.moeLayers[layer]!,
+      metric,
+      common,
+      difference,
+    };
+  }
+
   /** The run's settings: stored fields over the defaults. */
   settings(runId: number): AnalysisSettingsView {
     return this.withRun(runId, true, (store, run) => settingsView(run, readAnalysisSettings(store, runId) ?? {}));
@@ -266,6 +304,27 @@ export class RunAnalysis {
       store.close();
     }
   }
+}
+
+/** What makes two runs' routing not directly comparable, in words. */
+function comparisonWarnings(a: RunRecord, b: RunRecord): string[] {
+  const out: string[] = [];
+  const modelName = (r: RunRecord) => (r.model ? `${r.model.name ?? r.model.architecture}` : 'unknown');
+  if (!a.model || !b.model) out.push('the model of one run is not recorded');
+  else if (modelName(a) !== modelName(b) || a.model.architecture !== b.model.architecture) out.push(`different models: ${modelName(a)} vs ${modelName(b)}`);
+  else if (a.model.fingerprint !== b.model.fingerprint) out.push(`same model name (${modelName(a)}) but different weights: another precision, quantisation or version of the folder`);
+  if ((a.executionProvider ?? '') !== (b.executionProvider ?? '')) out.push(`different execution providers (numerics may differ): ${a.executionProvider ?? 'unknown'} vs ${b.executionProvider ?? 'unknown'}`);
+  if (a.numMoeLayers !== b.numMoeLayers || a.numExperts !== b.numExperts || a.topK !== b.topK) {
+    out.push(`different routing shapes: ${a.numMoeLayers} x ${a.numExperts} top-${a.topK} vs ${b.numMoeLayers} x ${b.numExperts} top-${b.topK} (only common layers are compared)`);
+  }
+  if (!a.dataset || !b.dataset) out.push('the dataset of one run is not recorded');
+  else if (a.dataset.kind !== b.dataset.kind || a.dataset.fingerprint !== b.dataset.fingerprint) out.push(`different datasets: ${a.dataset.kind} (${a.dataset.fingerprint.slice(0, 8)}) vs ${b.dataset.kind} (${b.dataset.fingerprint.slice(0, 8)})`);
+  if (a.promptTemplate !== b.promptTemplate) out.push('different prompt templates');
+  if (JSON.stringify(a.plan ?? null) !== JSON.stringify(b.plan ?? null)) out.push('different steering or masking plans (one run may be steered)');
+  const onlyA = a.languages.filter((l) => !b.languages.includes(l));
+  const onlyB = b.languages.filter((l) => !a.languages.includes(l));
+  if (onlyA.length || onlyB.length) out.push(`languages differ: ${onlyA.length} only in run ${a.id}, ${onlyB.length} only in run ${b.id}; the difference heatmap uses the ${a.languages.length - onlyA.length} common ones`);
+  return out;
 }
 
 function settingsView(run: RunRecord, stored: Record<string, unknown>): AnalysisSettingsView {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { runDemo, type DemoResult } from '../../src/demo/run-demo.js';
 import type { DemoSummary } from '../../src/demo/summary.js';
-import { loadRunRouting } from '../../src/store/index.js';
+import { importRoutingData, loadRunRouting, Store } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 
@@ -147,5 +147,46 @@ describe('analysis settings stored with the run (analysis.settings / analysis.sa
     const reset = view.saveSettings({ projectId: 'p', runId: demo.runId, reset: true });
     expect(reset.stored).toEqual([]);
     expect(new RunAnalysis(demo.db).overview(demo.runId).clusterMetric).toBe('jsd, average linkage');
+  });
+});
+
+describe('run comparison (analysis.compare)', () => {
+  it('overlays both runs per layer and gives the difference of their matrices over the common languages, with warnings', () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const E = data.numExperts;
+    // A second run: four of the languages, in another order, with each layer's expert counts reversed.
+    const keep = ['yor', 'eng', 'swh', 'deu'];
+    const other = {
+      ...data,
+      source: 'test',
+      languages: keep.map((code) => {
+        const l = data.languages.find((x) => x.language === code)!;
+        const counts = new Float64Array(l.counts.length);
+        for (let layer = 0; layer < data.numLayers; layer++) for (let e = 0; e < E; e++) counts[layer * E + e] = l.counts[layer * E + (E - 1 - e)]!;
+        return { language: code, counts, gateSums: l.gateSums, totals: l.totals };
+      }),
+    };
+    const store = Store.open(demo.db);
+    const otherId = importRoutingData(store, other, { name: 'reversed', source: 'import' });
+    store.close();
+
+    const c = new RunAnalysis(demo.db).compare(demo.runId, otherId, 1, 'cosine');
+    expect(c.common).toEqual(['eng', 'deu', 'swh', 'yor']);
+    const cos = (a: number[], b: number[]) => a.reduce((s, x, e) => s + x * b[e]!, 0) / (Math.hypot(...a) * Math.hypot(...b));
+    const vecA = (code: string) => Array.from(data.languages.find((l) => l.language === code)!.counts.subarray(E, 2 * E));
+    const vecB = (code: string) => vecA(code).reverse();
+    for (const [i, x] of c.common.entries()) {
+      for (const [j, y] of c.common.entries()) {
+        const expected = i === j ? 0 : cos(vecA(x), vecA(y)) - cos(vecB(x), vecB(y));
+        expect(c.difference[i]![j]).toBeCloseTo(expected, 10);
+      }
+    }
+    expect(c.layers).toHaveLength(data.numLayers);
+    const own = view.overview(demo.runId);
+    for (const row of c.layers) expect(row.meanPair[0]).toBeCloseTo(own.layers[row.layer]!.alignmentMeanPair, 12);
+    expect(c.warnings.join('\n')).toMatch(/model of one run is not recorded/);
+    expect(c.warnings.join('\n')).toMatch(/languages differ: 4 only in run \d+, 0 only in run \d+; the difference heatmap uses the 4 common ones/);
+    expect(() => view.compare(demo.runId, demo.runId, 0, 'cosine')).toThrow(/otherRunId must be another run/);
+    expect(() => view.compare(demo.runId, otherId, 99, 'cosine')).toThrow(/layer must be 0-\d+ .*present in both runs/);
   });
 });

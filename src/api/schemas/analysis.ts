@@ -139,6 +139,23 @@ export interface ExpertTable {
   }[];
 }
 
+/** Two runs side by side: the per-layer curves of each, and the difference of their matrices at one layer. */
+export interface RunComparison {
+  runs: { runId: number; name: string | null; model: string | null; dataset: string | null; languages: number; numLayers: number }[];
+  /** Why the two may not be comparable (model, weights or precision, execution provider, dataset, template, plan). */
+  warnings: string[];
+  /** Per MoE layer present in both runs: mean pairwise alignment and alignment to each run's pivot. */
+  layers: { layer: number; decoderLayer: number; meanPair: [number, number]; toPivot: [number | null, number | null] }[];
+  pivots: [string | null, string | null];
+  layer: number;
+  decoderLayer: number;
+  metric: MatrixMetric;
+  /** The languages both runs have, in the first run's order. */
+  common: string[];
+  /** common x common, row-major: first run's value minus the second's. */
+  difference: number[][];
+}
+
 const language = s.string({ max: 40 });
 
 export const analysisArgs = {
@@ -157,5 +174,6 @@ export const analysisArgs = {
     k: s.optional(s.int({ min: 1 })), thr: s.optional(s.number({ min: 0, max: 1 })),
     pivot: s.optional(language), bands: s.optional(s.string({ max: 200 })),
   }),
+  'analysis.compare': args({ projectId, runId, otherRunId: runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)) }),
   'analysis.layer': args({ projectId, runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)), pivot: s.optional(language) }),
 };

@@ -5,7 +5,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import type {
-  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
+  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison,
   RunSummary,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
@@ -276,6 +276,10 @@ export class Workbench {
     const projectId = this.projectId!;
     await this.#api.call('analysis.saveSettings', { projectId, runId, ...fields });
     await this.#loadRun(projectId, runId);
+  }
+
+  compare(runId: number, otherRunId: number, layer: number, metric: MatrixMetric): Promise<RunComparison> {
+    return this.#api.call('analysis.compare', { projectId: this.projectId!, runId, otherRunId, layer, metric });
   }
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
