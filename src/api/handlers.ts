@@ -169,6 +169,9 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     async 'analysis.compare'(a) {
       return analysis(a.projectId).compare(a.runId, a.otherRunId, a.layer, a.metric ?? 'cosine');
     },
+    async 'analysis.expertMap'(a) {
+      return analysis(a.projectId).expertMap(a.runId, a.language, a.minus);
+    },
     async 'analysis.layer'(a) {
       return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
     },

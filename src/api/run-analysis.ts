@@ -15,7 +15,7 @@ import { findLanguage } from '../languages/index.js';
 import { AnalysisInputError, parseBands } from '../analysis/index.js';
 import { getRun, loadRunRouting, readAnalysisSettings, Store, StoreError, writeAnalysisSettings, type RunRecord } from '../store/index.js';
 import type {
-  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
+  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, ExpertLayerMap, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
 } from './contract.js';
 import { LINKAGE_NAMES, MATRIX_METRICS } from './schemas/analysis.js';
 import { languageView } from './datasets-service.js';
@@ -265,6 +265,29 @@ export class RunAnalysis {
       metric,
       common,
       difference,
+    };
+  }
+
+  /** Expert x layer map of one language's routing (share of its tokens sent to each expert), or of two's difference. */
+  expertMap(runId: number, language: string, minus: string | undefined): ExpertLayerMap {
+    const { data } = this.compute(runId, undefined);
+    const codes = data.languages.map((l) => l.language);
+    const find = (code: string, field: 'language' | 'minus') => {
+      const l = data.languages.find((x) => x.language === code);
+      if (!l) throw new ApiError('invalid-argument', `analysis.expertMap: ${field} ${code} is not a language of run ${runId} (${codes.join(', ')})`, { field });
+      return l;
+    };
+    const [L, E] = [data.numLayers, data.numExperts];
+    const share = (l: ReturnType<typeof find>) => Array.from({ length: L * E }, (_, i) => {
+      const t = l.totals[Math.floor(i / E)]!;
+      return t > 0 ? l.counts[i]! / t : 0;
+    });
+    const a = share(find(language, 'language'));
+    if (minus !== undefined && minus === language) throw new ApiError('invalid-argument', `analysis.expertMap: minus must be another language than ${language}`, { field: 'minus' });
+    const b = minus !== undefined ? share(find(minus, 'minus')) : null;
+    return {
+      runId, language, minus: minus ?? null, numLayers: L, numExperts: E, topK: data.topK, decoderLayers: [...data.moeLayers],
+      values: b ? a.map((v, i) => v - b[i]!) : a,
     };
   }
 

@@ -190,3 +190,27 @@ describe('run comparison (analysis.compare)', () => {
     expect(() => view.compare(demo.runId, otherId, 99, 'cosine')).toThrow(/layer must be 0-\d+ .*present in both runs/);
   });
 });
+
+describe('expert x layer map (analysis.expertMap)', () => {
+  it("gives each layer's share of a language's tokens per expert, and the difference of two languages", () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const [L, E, K] = [data.numLayers, data.numExperts, data.topK];
+    const swh = data.languages.find((l) => l.language === 'swh')!;
+    const eng = data.languages.find((l) => l.language === 'eng')!;
+    const one = view.expertMap(demo.runId, 'swh', undefined);
+    expect([one.numLayers, one.numExperts, one.values.length]).toEqual([L, E, L * E]);
+    for (let l = 0; l < L; l++) {
+      // Every token picks top-k experts: a layer's shares sum to k.
+      expect(one.values.slice(l * E, (l + 1) * E).reduce((s, v) => s + v, 0)).toBeCloseTo(K, 9);
+      for (let e = 0; e < E; e++) expect(one.values[l * E + e]).toBeCloseTo(swh.counts[l * E + e]! / swh.totals[l]!, 12);
+    }
+    const diff = view.expertMap(demo.runId, 'swh', 'eng');
+    expect(diff.minus).toBe('eng');
+    for (let i = 0; i < L * E; i++) {
+      const l = Math.floor(i / E);
+      expect(diff.values[i]).toBeCloseTo(swh.counts[i]! / swh.totals[l]! - eng.counts[i]! / eng.totals[l]!, 12);
+    }
+    expect(() => view.expertMap(demo.runId, 'hin', undefined)).toThrow(/language hin is not a language of run/);
+    expect(() => view.expertMap(demo.runId, 'swh', 'swh')).toThrow(/minus must be another language/);
+  });
+});

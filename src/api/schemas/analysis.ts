@@ -156,6 +156,20 @@ export interface RunComparison {
   difference: number[][];
 }
 
+/** Share of a language's tokens routed to each expert at each layer (count / tokens; a layer sums to top-k). */
+export interface ExpertLayerMap {
+  runId: number;
+  language: string;
+  /** When given: the map is language's share minus this language's. */
+  minus: string | null;
+  numLayers: number;
+  numExperts: number;
+  topK: number;
+  decoderLayers: number[];
+  /** layers x experts, row-major. */
+  values: number[];
+}
+
 const language = s.string({ max: 40 });
 
 export const analysisArgs = {
@@ -175,5 +189,6 @@ export const analysisArgs = {
     pivot: s.optional(language), bands: s.optional(s.string({ max: 200 })),
   }),
   'analysis.compare': args({ projectId, runId, otherRunId: runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)) }),
+  'analysis.expertMap': args({ projectId, runId, language, minus: s.optional(language) }),
   'analysis.layer': args({ projectId, runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)), pivot: s.optional(language) }),
 };

@@ -5,7 +5,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import type {
-  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison,
+  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison, ExpertLayerMap,
   RunSummary,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
@@ -276,6 +276,10 @@ export class Workbench {
     const projectId = this.projectId!;
     await this.#api.call('analysis.saveSettings', { projectId, runId, ...fields });
     await this.#loadRun(projectId, runId);
+  }
+
+  expertMap(runId: number, language: string, minus: string | null): Promise<ExpertLayerMap> {
+    return this.#api.call('analysis.expertMap', { projectId: this.projectId!, runId, language, ...(minus ? { minus } : {}) });
   }
 
   compare(runId: number, otherRunId: number, layer: number, metric: MatrixMetric): Promise<RunComparison> {
