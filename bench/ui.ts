@@ -123,6 +123,7 @@ async function main(): Promise<void> {
     await page.waitForFunction(`document.querySelector('[data-testid=spec-table]')?.dataset.shown === '${E}'`);
     const sorts: number[] = [];
     const filters: number[] = [];
+    if (profiler) await profiler.send('Profiler.start');
     for (let i = 0; i < 6; i++) {
       const code = codes[i * 7]!;
       sorts.push(
@@ -141,6 +142,10 @@ async function main(): Promise<void> {
           kind === 'all' ? `document.querySelector('[data-testid=spec-table]').dataset.shown === '${E}' && document.querySelectorAll('[data-testid=spec-row]').length > 0` : `[...document.querySelectorAll('[data-testid=spec-row]')].every((r) => r.dataset.kind === 'exclusive')`,
         ),
       );
+    }
+    if (profiler) {
+      process.stdout.write('profile over the table sorts and filters:\n');
+      printProfile((await profiler.send('Profiler.stop')).profile);
     }
     const f = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n ${xs.length})`;
     process.stdout.write(`synthetic run: ${NL} languages x ${L} layers x ${E} experts, top-${K}\n`);
