@@ -42,6 +42,18 @@ function synthetic(codes: string[]): RoutingData {
   return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'bench' };
 }
 
+/** BENCH_PROFILE=1: the page's CPU profile over the warm layer switches, top functions by self time. */
+function printProfile(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }): void {
+  const self = new Map<string, number>();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  (profile.samples ?? []).forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
+  });
+  for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${ms.toFixed(0).padStart(6)} ms  ${name}\n`);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
@@ -86,21 +98,32 @@ async function main(): Promise<void> {
     await page.goto(`${url}#/p/${projectId}/run/${runId}`);
     await page.getByTestId('leaf').first().waitFor({ timeout: 120_000 });
     const firstView = performance.now() - t0;
+    // Done when the heatmap and dendrogram block shows the new layer's detail (Svelte renders both, and the heatmap's
+    // setOption runs, in the same update) and the frame after it has been reached.
+    const switchTo = (layer: number) =>
+      timeInPage(
+        page,
+        `const s = document.querySelector('[data-testid=layer-slider]'); s.value = '${layer}'; s.dispatchEvent(new Event('input', { bubbles: true }));`,
+        `document.querySelector('[data-testid=layer-pair]')?.dataset.layer === '${layer}' && document.querySelectorAll('[data-testid=leaf]').length === ${NL}`,
+      );
+    // Cold: right after the first view, to the last layers, which the page's background fill (layer 0 upwards) has
+    // not fetched yet: each includes an analysis.layer round trip.
+    const cold: number[] = [];
+    for (const layer of [47, 46, 45]) cold.push(await switchTo(layer));
+    // Warm: once the page has every layer of the measure (the fill takes a few seconds), a switch is a redraw.
+    await page.waitForTimeout(Number(process.env.BENCH_FILL_MS ?? 20_000));
     const switches: number[] = [];
-    for (const layer of [0, 47, 10, 30, 5, 40, 20, 45, 2, 35, 15, 25]) {
-      // Done when the heatmap and dendrogram block shows the new layer's detail (Svelte renders both, and the heatmap's
-      // setOption runs, in the same update) and the frame after it has been reached.
-      const act = `const s = document.querySelector('[data-testid=layer-slider]'); s.value = '${layer}'; s.dispatchEvent(new Event('input', { bubbles: true }));`;
-      const done = `document.querySelector('[data-testid=layer-pair]')?.dataset.layer === '${layer}' && document.querySelectorAll('[data-testid=leaf]').length === ${NL}`;
-      switches.push(await timeInPage(page, act, done));
-
-    }
+    const profiler = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
+    if (profiler) await Promise.all([profiler.send('Profiler.enable'), profiler.send('Profiler.start')]);
+    for (const layer of [0, 47, 10, 30, 5, 40, 20, 45, 2, 35, 15, 25]) switches.push(await switchTo(layer));
+    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile);
 
     // The specialisation table: wait for 128 rows, then sort by a language's share and filter by class (exclusive,
     // possibly no rows on this synthetic data, then all again).
-    await page.getByTestId('spec-row').nth(E - 1).waitFor();
+    await page.waitForFunction(`document.querySelector('[data-testid=spec-table]')?.dataset.shown === '${E}'`);
     const sorts: number[] = [];
     const filters: number[] = [];
+    if (profiler) await profiler.send('Profiler.start');
     for (let i = 0; i < 6; i++) {
       const code = codes[i * 7]!;
       sorts.push(
@@ -116,14 +139,19 @@ async function main(): Promise<void> {
         await timeInPage(
           page,
           `const s = document.querySelector('[data-testid=spec-kind]'); s.value = '${kind}'; s.dispatchEvent(new Event('change', { bubbles: true }));`,
-          kind === 'all' ? `document.querySelectorAll('[data-testid=spec-row]').length === ${E}` : `[...document.querySelectorAll('[data-testid=spec-row]')].every((r) => r.dataset.kind === 'exclusive')`,
+          kind === 'all' ? `document.querySelector('[data-testid=spec-table]').dataset.shown === '${E}' && document.querySelectorAll('[data-testid=spec-row]').length > 0` : `[...document.querySelectorAll('[data-testid=spec-row]')].every((r) => r.dataset.kind === 'exclusive')`,
         ),
       );
+    }
+    if (profiler) {
+      process.stdout.write('profile over the table sorts and filters:\n');
+      printProfile((await profiler.send('Profiler.stop')).profile);
     }
     const f = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n ${xs.length})`;
     process.stdout.write(`synthetic run: ${NL} languages x ${L} layers x ${E} experts, top-${K}\n`);
     process.stdout.write(`first view (analysis of the run + page): ${firstView.toFixed(0)} ms\n`);
-    process.stdout.write(`layer switch (heatmap + dendrogram): ${f(switches)}\n`);
+    process.stdout.write(`layer switch, cold (with the analysis.layer round trip): ${f(cold)}\n`);
+    process.stdout.write(`layer switch (heatmap + dendrogram), layers fetched: ${f(switches)}\n`);
     process.stdout.write(`specialisation table sort by a language's share: ${f(sorts)}\n`);
     process.stdout.write(`specialisation table filter by class: ${f(filters)}\n`);
   } finally {

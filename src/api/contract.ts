@@ -8,7 +8,7 @@
  * to them. The back end pushes ApiEvents (job progress) over IPC events or the WebSocket at /api/events.
  */
 import type { Infer, Schema } from './schema.js';
-import { analysisArgs, type AnalysisOverview, type ExpertTable, type LayerDetail } from './schemas/analysis.js';
+import { analysisArgs, type AnalysisOverview, type AnalysisSettingsView, type ExpertLayerMap, type ExpertTable, type RunComparison, type LayerDetail } from './schemas/analysis.js';
 import { appArgs, type AppInfo } from './schemas/app.js';
 import { captureArgs } from './schemas/capture.js';
 import { datasetsArgs, type DatasetView, type LanguageView } from './schemas/datasets.js';
@@ -64,6 +64,10 @@ interface Results {
   'analysis.overview': AnalysisOverview;
   'analysis.layer': LayerDetail;
   'analysis.experts': ExpertTable;
+  'analysis.settings': AnalysisSettingsView;
+  'analysis.saveSettings': AnalysisSettingsView;
+  'analysis.compare': RunComparison;
+  'analysis.expertMap': ExpertLayerMap;
 }
 
 export type RoutescopeApi = { [M in ApiMethod]: { args: Infer<(typeof API_ARGS)[M]>; result: Results[M] } };

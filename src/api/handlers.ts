@@ -159,6 +159,19 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     async 'analysis.experts'(a) {
       return analysis(a.projectId).experts(a.runId, a.layer, a.k, a.thr);
     },
+    async 'analysis.settings'(a) {
+      return analysis(a.projectId).settings(a.runId);
+    },
+    async 'analysis.saveSettings'(a) {
+      refuseWhileRunning(a.projectId, 'analysis.saveSettings', a.runId);
+      return analysis(a.projectId).saveSettings(a);
+    },
+    async 'analysis.compare'(a) {
+      return analysis(a.projectId).compare(a.runId, a.otherRunId, a.layer, a.metric ?? 'cosine');
+    },
+    async 'analysis.expertMap'(a) {
+      return analysis(a.projectId).expertMap(a.runId, a.language, a.minus);
+    },
     async 'analysis.layer'(a) {
       return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
     },

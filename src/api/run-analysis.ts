@@ -1,8 +1,9 @@
 /**
- * The UI's view of one capture run: the project's analysis (src/analysis) run with the settings `routescope demo`
- * uses (fixed thirds for the bands, the paper's k scaled to the expert count, thr 0.4, average linkage on JSD, the
- * steering plan in the middle band), reshaped into plain JSON for the charts. Results are cached per database,
- * run and pivot, since the UI asks for one layer after another.
+ * The UI's view of one capture run: the project's analysis (src/analysis) run with the run's stored analysis settings
+ * (db/006_analysis_settings.sql) over the defaults `routescope demo` uses (thirds for the bands, the paper's k scaled
+ * to the expert count, thr 0.4, average linkage on JSD, the steering plan in the middle band), reshaped into plain
+ * JSON for the charts. Results are cached per database, run, settings and pivot, since the UI asks for one layer
+ * after another.
  */
 import { existsSync } from 'node:fs';
 import {
@@ -11,13 +12,14 @@ import {
 } from '../analysis/index.js';
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { findLanguage } from '../languages/index.js';
-import { getRun, loadRunRouting, Store, StoreError } from '../store/index.js';
-import type { AnalysisOverview, Band, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode } from './contract.js';
+import { AnalysisInputError, parseBands } from '../analysis/index.js';
+import { getRun, loadRunRouting, readAnalysisSettings, Store, StoreError, writeAnalysisSettings, type RunRecord } from '../store/index.js';
+import type {
+  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, ExpertLayerMap, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
+} from './contract.js';
+import { LINKAGE_NAMES, MATRIX_METRICS } from './schemas/analysis.js';
 import { languageView } from './datasets-service.js';
 import { ApiError } from './errors.js';
-
-const LINKAGE = 'average' as const;
-
 
 interface Computed {
   data: RoutingData;
@@ -25,6 +27,64 @@ interface Computed {
   model: string | null;
   pivot: string | null;
   target: string | null;
+  settings: AnalysisSettings;
+}
+
+type SettingsField = keyof AnalysisSettings;
+const SETTINGS_FIELDS: SettingsField[] = ['measure', 'linkage', 'k', 'thr', 'pivot', 'bands'];
+
+function settingsError(field: SettingsField, runId: number, what: string): never {
+  throw new ApiError('invalid-argument', `analysis settings of run ${runId}: ${field} ${what}`, { field, runId });
+}
+
+/** The defaults (what `routescope demo` uses) for a run of this shape. */
+function defaultSettings(run: RunRecord): AnalysisSettings {
+  return { measure: 'jsd', linkage: 'average', k: scaledK(DEMO_SPECIALISATION.paperK, run.numExperts, run.topK), thr: DEMO_SPECIALISATION.thr, pivot: null, bands: null };
+}
+
+/**
+ * The stored fields (as saved: bands as "a-b,c-d,e-f" text) checked against the run and laid over the defaults.
+ * A bad stored value is an error naming the field, never silently replaced.
+ */
+function resolveSettings(run: RunRecord, stored: Record<string, unknown>): AnalysisSettings {
+  const out = defaultSettings(run);
+  const id = run.id;
+  for (const [field, v] of Object.entries(stored)) {
+    switch (field as SettingsField) {
+      case 'measure':
+        if (!MATRIX_METRICS.includes(v as MatrixMetric)) settingsError('measure', id, `must be one of ${MATRIX_METRICS.join(', ')}, got ${String(v)}`);
+        out.measure = v as MatrixMetric;
+        break;
+      case 'linkage':
+        if (!LINKAGE_NAMES.includes(v as AnalysisSettings['linkage'])) settingsError('linkage', id, `must be one of ${LINKAGE_NAMES.join(', ')}, got ${String(v)}`);
+        out.linkage = v as AnalysisSettings['linkage'];
+        break;
+      case 'k':
+        if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > run.numExperts) settingsError('k', id, `must be an integer from 1 to the number of experts (${run.numExperts}), got ${String(v)}`);
+        out.k = v as number;
+        break;
+      case 'thr':
+        if (typeof v !== 'number' || !(v >= 0 && v <= 1)) settingsError('thr', id, `must be a number from 0 to 1, got ${String(v)}`);
+        out.thr = v;
+        break;
+      case 'pivot':
+        if (typeof v !== 'string' || !run.languages.includes(v)) settingsError('pivot', id, `must be a language of the run (${run.languages.join(', ')}), got ${String(v)}`);
+        out.pivot = v;
+        break;
+      case 'bands':
+        try {
+          const b = parseBands(String(v), run.numMoeLayers);
+          out.bands = { early: b.early, middle: b.middle, late: b.late };
+        } catch (err) {
+          if (err instanceof AnalysisInputError) settingsError('bands', id, `"${String(v)}": ${err.message.replace(/^--bands:? ?/, '')} (MoE layers 0-${run.numMoeLayers - 1})`);
+          throw err;
+        }
+        break;
+      default:
+        throw new ApiError('storage', `analysis settings of run ${id}: unknown stored field ${field}`, { runId: id });
+    }
+  }
+  return out;
 }
 
 function pickLanguage(langs: string[], given: string | undefined, field: 'pivot' | 'target', candidates: string[]): string | null {
@@ -57,24 +117,27 @@ export class RunAnalysis {
         throw new ApiError(err instanceof StoreError && err.code === 'not-found' ? 'not-found' : 'storage', `analysis: ${(err as Error).message}`, { runId });
       }
       if (run.status !== 'completed') throw new ApiError('conflict', `analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
+      const stored = readAnalysisSettings(store, runId) ?? {};
+      const settings = resolveSettings(run, stored);
       // The run's timestamps are part of the key: a deleted run's id can be reused by a new run.
-      key = [runId, run.createdAt, run.finishedAt, pivotArg ?? '', targetArg ?? ''].join('\0');
+      key = [runId, run.createdAt, run.finishedAt, JSON.stringify(stored), pivotArg ?? '', targetArg ?? ''].join('\0');
       const hit = this.cache.get(key);
       if (hit) return hit;
       const data = loadRunRouting(store, runId, { scope: 'all' });
       const langs = data.languages.map((l) => l.language);
       const resourceOf = (code: string) => findLanguage(code)?.resource;
-      const pivot = pickLanguage(langs, pivotArg, 'pivot', pivotCandidates(langs, resourceOf));
+      const pivot = pickLanguage(langs, pivotArg ?? settings.pivot ?? undefined, 'pivot', pivotCandidates(langs, resourceOf));
       const target = pickLanguage(langs, targetArg, 'target', targetCandidates(langs, resourceOf, pivot));
       const analysis = analyzeRouting(data, {
         ...(pivot ? { pivot } : {}),
         genealogy: genealogyFromLookup(findLanguage),
-        k: scaledK(DEMO_SPECIALISATION.paperK, data.numExperts, data.topK),
-        thr: DEMO_SPECIALISATION.thr,
-        linkages: [LINKAGE],
-        bands: demoBands(data.numLayers),
+        k: settings.k,
+        thr: settings.thr,
+        clusterMetric: settings.measure,
+        linkages: [settings.linkage],
+        bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
       });
-      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, pivot, target };
+      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, pivot, target, settings };
     } finally {
       store.close();
     }
@@ -84,7 +147,8 @@ export class RunAnalysis {
   }
 
   overview(runId: number, pivotArg?: string, targetArg?: string): AnalysisOverview {
-    const { data, analysis: r, model, pivot, target } = this.compute(runId, pivotArg, targetArg);
+    const { data, analysis: r, model, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
+    const LINKAGE = settings.linkage;
     const bands: Band[] = (['early', 'middle', 'late'] as const).flatMap((name) => (r.bands[name] ? [{ name, layers: r.bands[name]! }] : []));
     const bandOf = (l: number) => bands.find((b) => l >= b.layers[0] && l <= b.layers[1])?.name ?? null;
     const layers: LayerRow[] = r.dendrograms.map((d) => {
@@ -121,6 +185,7 @@ export class RunAnalysis {
       pattern: { holds: verdict.holds, text: verdict.text },
       clusterMetric: `${r.options.clusterMetric}, ${LINKAGE} linkage`,
       specialisation: { k: r.options.k, thr: r.options.thr },
+      settings,
       layers,
       plan,
       planNote,
@@ -132,10 +197,10 @@ export class RunAnalysis {
    * shared = r > 0 for some language and r < thr for all, exclusive = r > thr for one language (arXiv 2601.14050).
    */
   experts(runId: number, layer: number, kArg: number | undefined, thrArg: number | undefined): ExpertTable {
-    const { data } = this.compute(runId, undefined);
+    const { data, settings } = this.compute(runId, undefined);
     if (layer >= data.numLayers) throw new ApiError('invalid-argument', `analysis.experts: layer must be 0-${data.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`, { field: 'layer' });
-    const k = kArg ?? scaledK(DEMO_SPECIALISATION.paperK, data.numExperts, data.topK);
-    const thr = thrArg ?? DEMO_SPECIALISATION.thr;
+    const k = kArg ?? settings.k;
+    const thr = thrArg ?? settings.thr;
     if (k > data.numExperts) throw new ApiError('invalid-argument', `analysis.experts: k must be at most the number of experts (${data.numExperts}), got ${k}`, { field: 'k' });
     const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]));
     const rows = table.experts.filter((e) => e.layer === layer);
@@ -147,7 +212,8 @@ export class RunAnalysis {
   }
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot?: string): LayerDetail {
-    const { data, analysis: r } = this.compute(runId, pivot);
+    const { data, analysis: r, settings } = this.compute(runId, pivot);
+    const LINKAGE = settings.linkage;
     if (layer >= r.numLayers) throw new ApiError('invalid-argument', `analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
     const n = r.languages.length;
     const m = r.matrices[layer]![metric];
@@ -163,6 +229,129 @@ export class RunAnalysis {
       family: { cophenetic: d.family?.cophenetic ?? null, ari: d.family?.ari ?? null, families: d.family?.families ?? 0 },
     };
   }
+
+  /**
+   * Two runs compared: both runs' per-layer curves (layers both have) and, at one layer, the first run's matrix minus
+   * the second's over the languages both have. Warnings say when the runs differ in what produced them.
+   */
+  compare(runA: number, runB: number, layer: number, metric: MatrixMetric): RunComparison {
+    if (runA === runB) throw new ApiError('invalid-argument', `analysis.compare: otherRunId must be another run than ${runA}`, { field: 'otherRunId' });
+    const [a, b] = [this.compute(runA, undefined), this.compute(runB, undefined)];
+    const [ra, rb] = [this.withRun(runA, true, (_, r) => r), this.withRun(runB, true, (_, r) => r)];
+    const L = Math.min(a.data.numLayers, b.data.numLayers);
+    if (layer >= L) throw new ApiError('invalid-argument', `analysis.compare: layer must be 0-${L - 1} (MoE-layer index, present in both runs), got ${layer}`, { field: 'layer' });
+    const common = a.analysis.languages.filter((l) => b.analysis.languages.includes(l));
+    if (common.length === 0) throw new ApiError('invalid-argument', `analysis.compare: runs ${runA} and ${runB} have no language in common`, { field: 'otherRunId' });
+    const ia = common.map((l) => a.analysis.languages.indexOf(l));
+    const ib = common.map((l) => b.analysis.languages.indexOf(l));
+    const [ma, mb] = [a.analysis.matrices[layer]![metric], b.analysis.matrices[layer]![metric]];
+    const [na, nb] = [a.analysis.languages.length, b.analysis.languages.length];
+    const difference = common.map((_, i) => common.map((__, j) => ma[ia[i]! * na + ia[j]!]! - mb[ib[i]! * nb + ib[j]!]!));
+    const curve = (c: Computed, l: number) => c.analysis.curves.meanPivotCosine?.[l] ?? null;
+    return {
+      runs: [ra, rb].map((r) => ({
+        runId: r.id, name: r.name, model: r.model ? (r.model.name ?? r.model.architecture) : null, dataset: r.dataset?.kind ?? null, languages: r.languages.length, numLayers: r.numMoeLayers,
+      })),
+      warnings: comparisonWarnings(ra, rb),
+      layers: Array.from({ length: L }, (_, l) => ({
+        layer: l,
+        decoderLayer: a.data.moeLayers[l]!,
+        meanPair: [a.analysis.curves.meanPairCosine[l]!, b.analysis.curves.meanPairCosine[l]!] as [number, number],
+        toPivot: [curve(a, l), curve(b, l)] as [number | null, number | null],
+      })),
+      pivots: [a.pivot, b.pivot],
+      layer,
+      decoderLayer: a.data.moeLayers[layer]!,
+      metric,
+      common,
+      difference,
+    };
+  }
+
+  /** Expert x layer map of one language's routing (share of its tokens sent to each expert), or of two's difference. */
+  expertMap(runId: number, language: string, minus: string | undefined): ExpertLayerMap {
+    const { data } = this.compute(runId, undefined);
+    const codes = data.languages.map((l) => l.language);
+    const find = (code: string, field: 'language' | 'minus') => {
+      const l = data.languages.find((x) => x.language === code);
+      if (!l) throw new ApiError('invalid-argument', `analysis.expertMap: ${field} ${code} is not a language of run ${runId} (${codes.join(', ')})`, { field });
+      return l;
+    };
+    const [L, E] = [data.numLayers, data.numExperts];
+    const share = (l: ReturnType<typeof find>) => Array.from({ length: L * E }, (_, i) => {
+      const t = l.totals[Math.floor(i / E)]!;
+      return t > 0 ? l.counts[i]! / t : 0;
+    });
+    const a = share(find(language, 'language'));
+    if (minus !== undefined && minus === language) throw new ApiError('invalid-argument', `analysis.expertMap: minus must be another language than ${language}`, { field: 'minus' });
+    const b = minus !== undefined ? share(find(minus, 'minus')) : null;
+    return {
+      runId, language, minus: minus ?? null, numLayers: L, numExperts: E, topK: data.topK, decoderLayers: [...data.moeLayers],
+      values: b ? a.map((v, i) => v - b[i]!) : a,
+    };
+  }
+
+  /** The run's settings: stored fields over the defaults. */
+  settings(runId: number): AnalysisSettingsView {
+    return this.withRun(runId, true, (store, run) => settingsView(run, readAnalysisSettings(store, runId) ?? {}));
+  }
+
+  /** Stores the given fields with the run (checked against it first: nothing invalid is written). */
+  saveSettings(a: ApiArgs<'analysis.saveSettings'>): AnalysisSettingsView {
+    return this.withRun(a.runId, false, (store, run) => {
+      const next: Record<string, unknown> = a.reset ? {} : { ...(readAnalysisSettings(store, a.runId) ?? {}) };
+      for (const field of SETTINGS_FIELDS) {
+        const v = a[field];
+        if (v === undefined) continue;
+        if ((field === 'pivot' && v === 'auto') || (field === 'bands' && v === 'thirds')) delete next[field];
+        else next[field] = v;
+      }
+      resolveSettings(run, next);
+      writeAnalysisSettings(store, a.runId, Object.keys(next).length ? next : null);
+      return settingsView(run, next);
+    });
+  }
+
+  private withRun<T>(runId: number, readonly: boolean, f: (store: Store, run: RunRecord) => T): T {
+    if (!existsSync(this.dbFile)) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
+    const store = Store.open(this.dbFile, { readonly });
+    try {
+      let run: RunRecord;
+      try {
+        run = getRun(store, runId);
+      } catch (err) {
+        throw new ApiError(err instanceof StoreError && err.code === 'not-found' ? 'not-found' : 'storage', `analysis: ${(err as Error).message}`, { runId });
+      }
+      return f(store, run);
+    } finally {
+      store.close();
+    }
+  }
+}
+
+/** What makes two runs' routing not directly comparable, in words. */
+function comparisonWarnings(a: RunRecord, b: RunRecord): string[] {
+  const out: string[] = [];
+  const modelName = (r: RunRecord) => (r.model ? `${r.model.name ?? r.model.architecture}` : 'unknown');
+  if (!a.model || !b.model) out.push('the model of one run is not recorded');
+  else if (modelName(a) !== modelName(b) || a.model.architecture !== b.model.architecture) out.push(`different models: ${modelName(a)} vs ${modelName(b)}`);
+  else if (a.model.fingerprint !== b.model.fingerprint) out.push(`same model name (${modelName(a)}) but different weights: another precision, quantisation or version of the folder`);
+  if ((a.executionProvider ?? '') !== (b.executionProvider ?? '')) out.push(`different execution providers (numerics may differ): ${a.executionProvider ?? 'unknown'} vs ${b.executionProvider ?? 'unknown'}`);
+  if (a.numMoeLayers !== b.numMoeLayers || a.numExperts !== b.numExperts || a.topK !== b.topK) {
+    out.push(`different routing shapes: ${a.numMoeLayers} x ${a.numExperts} top-${a.topK} vs ${b.numMoeLayers} x ${b.numExperts} top-${b.topK} (only common layers are compared)`);
+  }
+  if (!a.dataset || !b.dataset) out.push('the dataset of one run is not recorded');
+  else if (a.dataset.kind !== b.dataset.kind || a.dataset.fingerprint !== b.dataset.fingerprint) out.push(`different datasets: ${a.dataset.kind} (${a.dataset.fingerprint.slice(0, 8)}) vs ${b.dataset.kind} (${b.dataset.fingerprint.slice(0, 8)})`);
+  if (a.promptTemplate !== b.promptTemplate) out.push('different prompt templates');
+  if (JSON.stringify(a.plan ?? null) !== JSON.stringify(b.plan ?? null)) out.push('different steering or masking plans (one run may be steered)');
+  const onlyA = a.languages.filter((l) => !b.languages.includes(l));
+  const onlyB = b.languages.filter((l) => !a.languages.includes(l));
+  if (onlyA.length || onlyB.length) out.push(`languages differ: ${onlyA.length} only in run ${a.id}, ${onlyB.length} only in run ${b.id}; the difference heatmap uses the ${a.languages.length - onlyA.length} common ones`);
+  return out;
+}
+
+function settingsView(run: RunRecord, stored: Record<string, unknown>): AnalysisSettingsView {
+  return { runId: run.id, settings: resolveSettings(run, stored), defaults: defaultSettings(run), stored: SETTINGS_FIELDS.filter((f) => f in stored) };
 }
 
 function planView(data: RoutingData, pivot: string, target: string, middle: [number, number]): SteeringPlanView {

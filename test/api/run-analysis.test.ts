@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { runDemo, type DemoResult } from '../../src/demo/run-demo.js';
 import type { DemoSummary } from '../../src/demo/summary.js';
-import { loadRunRouting } from '../../src/store/index.js';
+import { importRoutingData, loadRunRouting, Store } from '../../src/store/index.js';
 import { plainLayerCounts } from '../analysis/plain-specialisation.js';
 import { tempDir } from '../store/helpers.js';
 import { writeTinyModel } from '../support/tiny-models.js';
@@ -91,5 +91,132 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(() => view.overview(demo.runId, 'hin')).toThrow(/pivot hin is not a language of this run/);
     const viaDeu = view.overview(demo.runId, 'deu', 'yor');
     expect(viaDeu.plan?.fileName).toBe('steer-yor-toward-deu.json');
+  });
+});
+
+describe('analysis settings stored with the run (analysis.settings / analysis.saveSettings)', () => {
+  it('uses the stored measure, linkage, k, thr, pivot and bands, keeps them for a new reader, and resets to the defaults', () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const L = data.numLayers;
+    const E = data.numExperts;
+    const before = view.settings(demo.runId);
+    expect(before.stored).toEqual([]);
+    expect(before.settings).toEqual(before.defaults);
+    expect(before.defaults).toMatchObject({ measure: 'jsd', linkage: 'average', thr: 0.4, pivot: null, bands: null });
+
+    const bands = `0-0,1-${L - 2},${L - 1}-${L - 1}`;
+    const saved = view.saveSettings({ projectId: 'p', runId: demo.runId, measure: 'cosine', linkage: 'complete', k: 3, thr: 0.5, pivot: 'deu', bands });
+    expect(saved.stored.sort()).toEqual(['bands', 'k', 'linkage', 'measure', 'pivot', 'thr']);
+    expect(saved.settings).toEqual({ measure: 'cosine', linkage: 'complete', k: 3, thr: 0.5, pivot: 'deu', bands: { early: [0, 0], middle: [1, L - 2], late: [L - 1, L - 1] } });
+
+    // A second reader of the same database (another window, a restart) sees them.
+    const fresh = new RunAnalysis(demo.db);
+    const o = fresh.overview(demo.runId);
+    expect(o.settings).toEqual(saved.settings);
+    expect(o.pivot).toBe('deu');
+    expect(o.clusterMetric).toBe('cosine, complete linkage');
+    expect(o.bands.find((b) => b.name === 'middle')?.layers).toEqual([1, L - 2]);
+    expect(o.specialisation).toEqual({ k: 3, thr: 0.5 });
+    const t = fresh.experts(demo.runId, 0, undefined, undefined);
+    expect([t.k, t.thr]).toEqual([3, 0.5]);
+    // Complete linkage on 1 - cosine: the root merges at the largest pairwise distance (computed here from the counts).
+    for (let layer = 0; layer < L; layer++) {
+      const vec = data.languages.map((l) => Array.from(l.counts.subarray(layer * E, (layer + 1) * E)));
+      let far = 0;
+      for (let i = 0; i < vec.length; i++) {
+        for (let j = i + 1; j < vec.length; j++) {
+          const dot = vec[i]!.reduce((s, x, e) => s + x * vec[j]![e]!, 0);
+          far = Math.max(far, 1 - dot / (Math.hypot(...vec[i]!) * Math.hypot(...vec[j]!)));
+        }
+      }
+      expect(fresh.layer(demo.runId, layer, 'cosine').tree.height).toBeCloseTo(far, 10);
+    }
+
+    // Bad values are refused with the field named, and nothing is written.
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as { code: string; message: string; details?: { field?: string } };
+      }
+      throw new Error('expected an error');
+    };
+    const tooMany = refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, k: E + 1 }));
+    expect(tooMany).toMatchObject({ code: 'invalid-argument', details: { field: 'k' } });
+    expect(tooMany.message).toContain(`number of experts (${E})`);
+    expect(refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, bands: `0-1,2-${L},0-0` })).message).toMatch(/bands .*past the last layer/);
+    expect(refused(() => view.saveSettings({ projectId: 'p', runId: demo.runId, pivot: 'hin' })).details?.field).toBe('pivot');
+    expect(view.settings(demo.runId).settings).toEqual(saved.settings);
+
+    // pivot 'auto' returns to the automatic choice; reset forgets everything.
+    expect(view.saveSettings({ projectId: 'p', runId: demo.runId, pivot: 'auto' }).settings.pivot).toBeNull();
+    const reset = view.saveSettings({ projectId: 'p', runId: demo.runId, reset: true });
+    expect(reset.stored).toEqual([]);
+    expect(new RunAnalysis(demo.db).overview(demo.runId).clusterMetric).toBe('jsd, average linkage');
+  });
+});
+
+describe('run comparison (analysis.compare)', () => {
+  it('overlays both runs per layer and gives the difference of their matrices over the common languages, with warnings', () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const E = data.numExperts;
+    // A second run: four of the languages, in another order, with each layer's expert counts reversed.
+    const keep = ['yor', 'eng', 'swh', 'deu'];
+    const other = {
+      ...data,
+      source: 'test',
+      languages: keep.map((code) => {
+        const l = data.languages.find((x) => x.language === code)!;
+        const counts = new Float64Array(l.counts.length);
+        for (let layer = 0; layer < data.numLayers; layer++) for (let e = 0; e < E; e++) counts[layer * E + e] = l.counts[layer * E + (E - 1 - e)]!;
+        return { language: code, counts, gateSums: l.gateSums, totals: l.totals };
+      }),
+    };
+    const store = Store.open(demo.db);
+    const otherId = importRoutingData(store, other, { name: 'reversed', source: 'import' });
+    store.close();
+
+    const c = new RunAnalysis(demo.db).compare(demo.runId, otherId, 1, 'cosine');
+    expect(c.common).toEqual(['eng', 'deu', 'swh', 'yor']);
+    const cos = (a: number[], b: number[]) => a.reduce((s, x, e) => s + x * b[e]!, 0) / (Math.hypot(...a) * Math.hypot(...b));
+    const vecA = (code: string) => Array.from(data.languages.find((l) => l.language === code)!.counts.subarray(E, 2 * E));
+    const vecB = (code: string) => vecA(code).reverse();
+    for (const [i, x] of c.common.entries()) {
+      for (const [j, y] of c.common.entries()) {
+        const expected = i === j ? 0 : cos(vecA(x), vecA(y)) - cos(vecB(x), vecB(y));
+        expect(c.difference[i]![j]).toBeCloseTo(expected, 10);
+      }
+    }
+    expect(c.layers).toHaveLength(data.numLayers);
+    const own = view.overview(demo.runId);
+    for (const row of c.layers) expect(row.meanPair[0]).toBeCloseTo(own.layers[row.layer]!.alignmentMeanPair, 12);
+    expect(c.warnings.join('\n')).toMatch(/model of one run is not recorded/);
+    expect(c.warnings.join('\n')).toMatch(/languages differ: 4 only in run \d+, 0 only in run \d+; the difference heatmap uses the 4 common ones/);
+    expect(() => view.compare(demo.runId, demo.runId, 0, 'cosine')).toThrow(/otherRunId must be another run/);
+    expect(() => view.compare(demo.runId, otherId, 99, 'cosine')).toThrow(/layer must be 0-\d+ .*present in both runs/);
+  });
+});
+
+describe('expert x layer map (analysis.expertMap)', () => {
+  it("gives each layer's share of a language's tokens per expert, and the difference of two languages", () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const [L, E, K] = [data.numLayers, data.numExperts, data.topK];
+    const swh = data.languages.find((l) => l.language === 'swh')!;
+    const eng = data.languages.find((l) => l.language === 'eng')!;
+    const one = view.expertMap(demo.runId, 'swh', undefined);
+    expect([one.numLayers, one.numExperts, one.values.length]).toEqual([L, E, L * E]);
+    for (let l = 0; l < L; l++) {
+      // Every token picks top-k experts: a layer's shares sum to k.
+      expect(one.values.slice(l * E, (l + 1) * E).reduce((s, v) => s + v, 0)).toBeCloseTo(K, 9);
+      for (let e = 0; e < E; e++) expect(one.values[l * E + e]).toBeCloseTo(swh.counts[l * E + e]! / swh.totals[l]!, 12);
+    }
+    const diff = view.expertMap(demo.runId, 'swh', 'eng');
+    expect(diff.minus).toBe('eng');
+    for (let i = 0; i < L * E; i++) {
+      const l = Math.floor(i / E);
+      expect(diff.values[i]).toBeCloseTo(swh.counts[i]! / swh.totals[l]! - eng.counts[i]! / eng.totals[l]!, 12);
+    }
+    expect(() => view.expertMap(demo.runId, 'hin', undefined)).toThrow(/language hin is not a language of run/);
+    expect(() => view.expertMap(demo.runId, 'swh', 'swh')).toThrow(/minus must be another language/);
   });
 });

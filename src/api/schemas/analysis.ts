@@ -2,6 +2,34 @@ import { args, s } from '../schema.js';
 import { projectId, runId } from './ids.js';
 import type { LanguageView } from './datasets.js';
 
+export const MATRIX_METRICS = ['cosine', 'jsd', 'njsd'] as const;
+export type MatrixMetric = (typeof MATRIX_METRICS)[number];
+export const LINKAGE_NAMES = ['average', 'complete', 'single', 'ward'] as const;
+export type LinkageName = (typeof LINKAGE_NAMES)[number];
+
+/**
+ * How a run is analysed: the distance the dendrograms cluster on (cosine means 1 - cosine similarity), the linkage,
+ * the specialisation rule's k and thr, the pivot language (null: chosen automatically, the highest-resource language
+ * of the run), and the early/middle/late bands as MoE-layer ranges (null: thirds).
+ */
+export interface AnalysisSettings {
+  measure: MatrixMetric;
+  linkage: LinkageName;
+  k: number;
+  thr: number;
+  pivot: string | null;
+  bands: { early: [number, number] | null; middle: [number, number] | null; late: [number, number] | null } | null;
+}
+
+export interface AnalysisSettingsView {
+  runId: number;
+  /** What the analysis uses: the stored fields over the defaults. */
+  settings: AnalysisSettings;
+  defaults: AnalysisSettings;
+  /** The fields stored with the run (the others follow the defaults). */
+  stored: (keyof AnalysisSettings)[];
+}
+
 export interface Band {
   name: 'early' | 'middle' | 'late';
   layers: [number, number];
@@ -60,14 +88,14 @@ export interface AnalysisOverview {
   pattern: { holds: boolean; text: string };
   clusterMetric: string;
   specialisation: { k: number; thr: number };
+  /** The settings this overview was computed with (stored with the run, or the defaults). */
+  settings: AnalysisSettings;
   layers: LayerRow[];
   /** Null when the run lacks a pivot or target language (the reason is in planNote). */
   plan: SteeringPlanView | null;
   planNote: string | null;
 }
 
-export const MATRIX_METRICS = ['cosine', 'jsd', 'njsd'] as const;
-export type MatrixMetric = (typeof MATRIX_METRICS)[number];
 
 export interface TreeNode {
   height: number;
@@ -85,7 +113,7 @@ export interface LayerDetail {
   languages: string[];
   /** languages x languages, row-major as nested arrays; cosine is a similarity, jsd/njsd are divergences. */
   matrix: number[][];
-  /** Average-linkage dendrogram over the run's cluster metric. */
+  /** Dendrogram over the run's cluster measure with its linkage (the run's analysis settings). */
   tree: TreeNode;
   family: { cophenetic: number | null; ari: number | null; families: number };
 }
@@ -111,11 +139,56 @@ export interface ExpertTable {
   }[];
 }
 
+/** Two runs side by side: the per-layer curves of each, and the difference of their matrices at one layer. */
+export interface RunComparison {
+  runs: { runId: number; name: string | null; model: string | null; dataset: string | null; languages: number; numLayers: number }[];
+  /** Why the two may not be comparable (model, weights or precision, execution provider, dataset, template, plan). */
+  warnings: string[];
+  /** Per MoE layer present in both runs: mean pairwise alignment and alignment to each run's pivot. */
+  layers: { layer: number; decoderLayer: number; meanPair: [number, number]; toPivot: [number | null, number | null] }[];
+  pivots: [string | null, string | null];
+  layer: number;
+  decoderLayer: number;
+  metric: MatrixMetric;
+  /** The languages both runs have, in the first run's order. */
+  common: string[];
+  /** common x common, row-major: first run's value minus the second's. */
+  difference: number[][];
+}
+
+/** Share of a language's tokens routed to each expert at each layer (count / tokens; a layer sums to top-k). */
+export interface ExpertLayerMap {
+  runId: number;
+  language: string;
+  /** When given: the map is language's share minus this language's. */
+  minus: string | null;
+  numLayers: number;
+  numExperts: number;
+  topK: number;
+  decoderLayers: number[];
+  /** layers x experts, row-major. */
+  values: number[];
+}
+
 const language = s.string({ max: 40 });
 
 export const analysisArgs = {
   'analysis.overview': args({ projectId, runId, pivot: s.optional(language), target: s.optional(language) }),
   /** k defaults to the paper's 15 of 128 scaled to the model's experts and top-k; thr to 0.4. */
   'analysis.experts': args({ projectId, runId, layer: s.int({ min: 0 }), k: s.optional(s.int({ min: 1 })), thr: s.optional(s.number({ min: 0, max: 1 })) }),
+  'analysis.settings': args({ projectId, runId }),
+  /**
+   * Stores the given fields with the run (the others keep their stored value or default); `reset` first forgets every
+   * stored field. pivot 'auto' and bands 'thirds' return to the automatic choice; bands are "early,middle,late"
+   * MoE-layer ranges like "0-4,22-26,43-47" (as `routescope analyze --bands`).
+   */
+  'analysis.saveSettings': args({
+    projectId, runId, reset: s.optional(s.bool()),
+    measure: s.optional(s.oneOf(MATRIX_METRICS)), linkage: s.optional(s.oneOf(LINKAGE_NAMES)),
+    k: s.optional(s.int({ min: 1 })), thr: s.optional(s.number({ min: 0, max: 1 })),
+    pivot: s.optional(language), bands: s.optional(s.string({ max: 200 })),
+  }),
+  'analysis.compare': args({ projectId, runId, otherRunId: runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)) }),
+  'analysis.expertMap': args({ projectId, runId, language, minus: s.optional(language) }),
   'analysis.layer': args({ projectId, runId, layer: s.int({ min: 0 }), metric: s.optional(s.oneOf(MATRIX_METRICS)), pivot: s.optional(language) }),
 };

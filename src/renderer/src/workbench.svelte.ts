@@ -5,7 +5,7 @@
  */
 import { getContext, setContext } from 'svelte';
 import type {
-  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
+  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison, ExpertLayerMap,
   RunSummary,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
@@ -266,6 +266,24 @@ export class Workbench {
 
   experts(runId: number, layer: number, k: number | null, thr: number | null): Promise<ExpertTable> {
     return this.#api.call('analysis.experts', { projectId: this.projectId!, runId, layer, ...(k !== null ? { k } : {}), ...(thr !== null ? { thr } : {}) });
+  }
+
+  /**
+   * Stores analysis settings with the run and reloads its analysis; a refused value throws (the settings form shows
+   * the message next to the fields).
+   */
+  async saveAnalysisSettings(runId: number, fields: Omit<ApiArgs<'analysis.saveSettings'>, 'projectId' | 'runId'>): Promise<void> {
+    const projectId = this.projectId!;
+    await this.#api.call('analysis.saveSettings', { projectId, runId, ...fields });
+    await this.#loadRun(projectId, runId);
+  }
+
+  expertMap(runId: number, language: string, minus: string | null): Promise<ExpertLayerMap> {
+    return this.#api.call('analysis.expertMap', { projectId: this.projectId!, runId, language, ...(minus ? { minus } : {}) });
+  }
+
+  compare(runId: number, otherRunId: number, layer: number, metric: MatrixMetric): Promise<RunComparison> {
+    return this.#api.call('analysis.compare', { projectId: this.projectId!, runId, otherRunId, layer, metric });
   }
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {

@@ -1,0 +1,172 @@
+/**
+ * The Analysis view's layer explorer, settings, run comparison and expert x layer heatmap in Chromium, on two small
+ * synthetic runs imported into a project (no capture needed: the numbers come from the API on the same database).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'vite';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { chromium, type Browser, type Download, type Page } from 'playwright-core';
+import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
+import type { ApiArgs, ApiMethod, ApiResult, TreeNode } from '../src/api/contract.js';
+import { Workspace } from '../src/api/workspace.js';
+import { loadLanguageTable } from '../src/languages/index.js';
+import { importRoutingData } from '../src/store/index.js';
+
+const root = resolve(import.meta.dirname, '..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TOKEN = 'e2e-analysis-token-0123456789ab';
+const [L, E, K] = [6, 8, 2];
+
+function synthetic(codes: string[], seed: number): RoutingData {
+  let s = seed;
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const languages: LanguageRouting[] = codes.map((language) => {
+    const tokens = 200 + Math.floor(rand() * 300);
+    const counts = new Float64Array(L * E);
+    for (let l = 0; l < L; l++) {
+      const w = Array.from({ length: E }, () => rand() ** 2 + 0.01);
+      const sum = w.reduce((a, b) => a + b, 0);
+      for (let e = 0; e < E; e++) counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
+    }
+    return { language, counts, gateSums: counts.map((c) => c / K), totals: new Float64Array(L).fill(tokens) };
+  });
+  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'e2e' };
+}
+
+const leafOrder = (n: TreeNode): string[] => (n.children?.length ? n.children.flatMap(leafOrder) : [n.label!]);
+const csvOf = async (d: Download) => readFileSync((await d.path())!, 'utf8').trim().split('\r\n').map((l) => l.split(','));
+
+describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHROMIUM})`, () => {
+  let tmp: string;
+  let server: ChildProcess;
+  let browser: Browser;
+  let page: Page;
+  let baseUrl: string;
+  let projectId: string;
+  let runA: number;
+  let runB: number;
+  let codes: string[];
+
+  async function api<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
+    const body = (await (await fetch(`${baseUrl}api/${method}`, {
+      method: 'POST', body: JSON.stringify(args ?? null), headers: { authorization: `Bearer ${TOKEN}` },
+    })).json()) as { ok: boolean; result: ApiResult<M>; error?: { message: string } };
+    if (!body.ok) throw new Error(body.error?.message);
+    return body.result;
+  }
+  const download = async (click: () => Promise<void>) => (await Promise.all([page.waitForEvent('download'), click()]))[0];
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'routescope-ui-analysis-'));
+    const outDir = join(tmp, 'ui');
+    const dataDir = join(tmp, 'data');
+    await build({ root: join(root, 'src/renderer'), logLevel: 'error', plugins: [svelte()], build: { outDir, emptyOutDir: true } });
+    const workspace = new Workspace(dataDir);
+    projectId = workspace.create('Analysis', 'blank');
+    codes = loadLanguageTable().languages.slice(0, 6).map((l) => l.iso3);
+    runA = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes, 11), { name: 'first', source: 'import' }));
+    runB = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes.slice(1), 23), { name: 'second', source: 'import' }));
+    server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--ui', outDir, '--data', dataDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
+    });
+    const printed = await new Promise<string>((res, rej) => {
+      let err = '';
+      server.stderr!.on('data', (c: Buffer) => {
+        err += c.toString();
+        const m = /open (http:\/\/\S+)/.exec(err);
+        if (m) res(m[1]!);
+      });
+      server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
+    });
+    baseUrl = `${new URL(printed).origin}/`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+    page = await browser.newPage({ viewport: { width: 1300, height: 900 }, acceptDownloads: true });
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/run/${runA}`);
+    await page.getByTestId('layer-pair').waitFor({ timeout: 60_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('moves the layer slider: heatmap and dendrogram in the same leaf order, matrix and dendrogram exported', async () => {
+    await page.getByTestId('layer-slider').fill('3');
+    await expect.poll(() => page.getByTestId('layer-pair').getAttribute('data-layer')).toBe('3');
+    const d = await api('analysis.layer', { projectId, runId: runA, layer: 3, metric: 'cosine' });
+    const order = leafOrder(d.tree);
+    expect(await page.getByTestId('leaf').evaluateAll((els) => els.map((e) => e.getAttribute('data-code')))).toEqual(order);
+
+    const pair = page.getByTestId('layer-pair');
+    const csv = await csvOf(await download(() => pair.getByTestId('heatmap-csv').click()));
+    expect(csv[0]!.slice(1)).toEqual(order);
+    for (const [i, row] of csv.slice(1).entries()) {
+      expect(row[0]).toBe(order[i]);
+      for (const [j, cell] of row.slice(1).entries()) {
+        expect(Number(cell)).toBeCloseTo(d.matrix[d.languages.indexOf(order[i]!)]![d.languages.indexOf(order[j]!)]!, 12);
+      }
+    }
+    const svg = readFileSync((await (await download(() => page.getByTestId('dendrogram-svg').click())).path())!, 'utf8');
+    expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*merge distance \(jsd, average linkage\)[\s\S]*<\/svg>$/);
+    expect(svg).not.toContain('<!--');
+    for (const code of codes) expect(svg).toContain(`${code} · `);
+    const png = await download(() => page.getByTestId('dendrogram-png').click());
+    expect(png.suggestedFilename()).toBe(`dendrogram-run${runA}-layer3.png`);
+    expect(readFileSync((await png.path())!).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('stores analysis settings with the run and redraws with them; a bad value is explained in place', async () => {
+    await page.getByTestId('set-bands').fill('0-1,2-9,5-5');
+    await page.getByTestId('save-settings').click();
+    await expect.poll(() => page.getByTestId('settings-error').textContent()).toMatch(/bands .*past the last layer 5/);
+    await page.getByTestId('set-bands').fill('0-0,1-4,5-5');
+    await page.getByTestId('set-linkage').selectOption('complete');
+    await page.getByTestId('save-settings').click();
+    await expect.poll(async () => (await api('analysis.settings', { projectId, runId: runA })).stored.sort()).toEqual(['bands', 'k', 'linkage', 'measure', 'pivot', 'thr'].filter((f) => f !== 'pivot'));
+    await expect.poll(() => page.getByTestId('dendrogram').locator('svg').getAttribute('aria-label')).toContain('complete linkage');
+    const o = await api('analysis.overview', { projectId, runId: runA });
+    expect(o.bands.find((b) => b.name === 'middle')?.layers).toEqual([1, 4]);
+  });
+
+  it('compares two runs: warnings, overlaid curves and the difference heatmap of the common languages', async () => {
+    await page.getByTestId('compare-run').selectOption(String(runB));
+    await expect.poll(() => page.getByTestId('compare-diff').getAttribute('data-common')).toBe('5');
+    const warnings = (await page.getByTestId('compare-warnings').textContent()) ?? '';
+    expect(warnings).toContain('the model of one run is not recorded');
+    expect(warnings).toContain(`languages differ: 1 only in run ${runA}, 0 only in run ${runB}`);
+    await page.getByTestId('compare-layer').selectOption('2');
+    await expect.poll(() => page.getByTestId('compare-diff').getAttribute('data-layer')).toBe('2');
+    const c = await api('analysis.compare', { projectId, runId: runA, otherRunId: runB, layer: 2, metric: 'cosine' });
+    const csv = await csvOf(await download(() => page.getByTestId('compare').getByTestId('heatmap-csv').click()));
+    expect(csv[0]!.slice(1)).toEqual(c.common);
+    expect(csv.slice(1).map((r) => r.slice(1).map(Number))).toEqual(c.difference);
+    await page.getByTestId('compare').screenshot({ path: join(root, 'e2e/artifacts/6-compare.png') }).catch(() => undefined);
+  });
+
+  it('draws the expert x layer heatmap of one language and of the difference of two', async () => {
+    await page.getByTestId('map-language').selectOption(codes[2]!);
+    await page.getByTestId('map-minus').selectOption(codes[0]!);
+    await expect.poll(() => page.getByTestId('map-caption').getAttribute('data-minus')).toBe(codes[0]);
+    const m = await api('analysis.expertMap', { projectId, runId: runA, language: codes[2]!, minus: codes[0]! });
+    const csv = await csvOf(await download(() => page.getByTestId('expert-map').getByTestId('heatmap-csv').click()));
+    expect(csv[0]!.slice(1)).toEqual(Array.from({ length: E }, (_, e) => String(e)));
+    expect(csv.slice(1).flatMap((r) => r.slice(1).map(Number))).toEqual(m.values);
+    // The single-language map: each layer's shares sum to that layer's expert selections per token (top-k, up to the
+    // rounding of the synthetic counts).
+    await page.getByTestId('map-minus').selectOption('');
+    await expect.poll(() => page.getByTestId('map-caption').getAttribute('data-minus')).toBe('');
+    const one = await csvOf(await download(() => page.getByTestId('expert-map').getByTestId('heatmap-csv').click()));
+    const lang = synthetic(codes, 11).languages[2]!;
+    for (const [l, row] of one.slice(1).entries()) {
+      const expected = lang.counts.subarray(l * E, (l + 1) * E).reduce((s, c) => s + c, 0) / lang.totals[l]!;
+      expect(row.slice(1).reduce((s, v) => s + Number(v), 0)).toBeCloseTo(expected, 9);
+      expect(expected).toBeCloseTo(K, 1);
+    }
+  });
+});
