@@ -14,6 +14,7 @@ import { captureArgs } from './schemas/capture.js';
 import { datasetsArgs, type DatasetView, type LanguageView } from './schemas/datasets.js';
 import { jobsArgs, type JobInfo } from './schemas/jobs.js';
 import { modelsArgs, type ModelFacts, type ModelView } from './schemas/models.js';
+import { plansArgs, type PlanPreset, type PlanPreview, type PlanView, type TryResult } from './schemas/plans.js';
 import { projectsArgs, type ProjectView } from './schemas/projects.js';
 import { runsArgs, type RunSummary } from './schemas/runs.js';
 
@@ -22,6 +23,7 @@ export type * from './schemas/app.js';
 export type * from './schemas/datasets.js';
 export type * from './schemas/jobs.js';
 export type * from './schemas/models.js';
+export type * from './schemas/plans.js';
 export type * from './schemas/projects.js';
 export type * from './schemas/runs.js';
 
@@ -35,6 +37,7 @@ export const API_ARGS = {
   ...captureArgs,
   ...jobsArgs,
   ...analysisArgs,
+  ...plansArgs,
 } satisfies Record<string, Schema<unknown>>;
 
 export type ApiMethod = keyof typeof API_ARGS;
@@ -64,6 +67,13 @@ interface Results {
   'analysis.overview': AnalysisOverview;
   'analysis.layer': LayerDetail;
   'analysis.experts': ExpertTable;
+  'plans.presets': PlanPreset[];
+  'plans.preview': PlanPreview;
+  'plans.save': PlanView;
+  'plans.list': PlanView[];
+  'plans.rename': PlanView;
+  'plans.delete': { deleted: number };
+  'plans.try': TryResult;
 }
 
 export type RoutescopeApi = { [M in ApiMethod]: { args: Infer<(typeof API_ARGS)[M]>; result: Results[M] } };

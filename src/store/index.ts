@@ -24,3 +24,4 @@ export {
   type NewExperiment, type ExperimentArmRecord, type ExperimentRecord, type ExperimentResult, type ExperimentStatus,
 } from './experiments.js';
 export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';
+export { insertPlan, listPlans, getPlan, renamePlan, deletePlan, type PlanRecord } from './plans.js';
