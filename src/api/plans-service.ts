@@ -9,15 +9,30 @@ import { demoBands, DEMO_SPECIALISATION, DEMO_STEER, pivotCandidates, scaledK, t
 import { loadEngine, type GeneratedSequence } from '../engine/index.js';
 import { resolvePlan } from '../engine/steering-plan.js';
 import { ArmError, recipePlan } from '../eval/experiment/arms.js';
-import type { Recipe } from '../eval/experiment/spec.js';
+import { checkRecipe, ExperimentSpecError, type Recipe as SpecRecipe } from '../eval/experiment/spec.js';
 import { findLanguage } from '../languages/index.js';
 import { deletePlan, getPlan, getRun, insertPlan, listPlans, loadRunRouting, renamePlan, type PlanRecord } from '../store/index.js';
 import { ApiError } from './errors.js';
-import type { PlanLayerView, PlanPreset, PlanPreview, PlanView, TryResult, TrySide } from './schemas/plans.js';
+import type { PlanLayerView, PlanPreset, PlanPreview, PlanView, Recipe, TryResult, TrySide } from './schemas/plans.js';
 import { TRY_MAX_TOKENS } from './schemas/plans.js';
 import type { Workspace } from './workspace.js';
 
 type Scope = 'all' | 'content';
+
+// The API's Recipe is written out for the renderer; these fail to compile if it drifts from the experiment core's.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const recipesAgree: Same<Recipe, SpecRecipe> = true;
+void recipesAgree;
+
+/** The experiment core's recipe check (defaults filled in, every problem named by its field, e.g. recipe.layers). */
+export function validRecipe(v: Recipe): Recipe {
+  try {
+    return checkRecipe(v, 'recipe');
+  } catch (err) {
+    if (err instanceof ExperimentSpecError) throw new ApiError('invalid-argument', err.message, { field: err.field });
+    throw err;
+  }
+}
 const FIELDS = ['mask', 'scale', 'std', 'force', 'bias'] as const;
 
 /** The project-format plan's layers as rows of (expert, field, value), decoder layers ascending. */
@@ -107,12 +122,14 @@ export class PlanService {
     ];
   }
 
-  preview(projectId: string, runId: number, recipe: Recipe, scope: Scope = 'all'): PlanPreview {
+  preview(projectId: string, runId: number, given: Recipe, scope: Scope = 'all'): PlanPreview {
+    const recipe = validRecipe(given);
     const data = this.routing(projectId, runId, scope);
     return this.view(runId, recipe, data, this.build(data, recipe));
   }
 
-  save(projectId: string, runId: number, recipe: Recipe, scope: Scope = 'all', name: string): PlanView {
+  save(projectId: string, runId: number, given: Recipe, scope: Scope = 'all', name: string): PlanView {
+    const recipe = validRecipe(given);
     const data = this.routing(projectId, runId, scope);
     const plan = this.build(data, recipe);
     const p = this.view(runId, recipe, data, plan);

@@ -1,9 +1,16 @@
-import { checkRecipe, ExperimentSpecError, type Recipe } from '../../eval/experiment/spec.js';
 import { ApiError } from '../errors.js';
-import { args, s, type Schema } from '../schema.js';
+import { args, s, show, type Schema } from '../schema.js';
 import { name, projectId, runId } from './ids.js';
 
-export type { Recipe } from '../../eval/experiment/spec.js';
+/**
+ * A plan recipe, the shape of src/eval/experiment/spec.ts's Recipe (written out here because the renderer imports
+ * this file and must not pull in Node modules; src/api/plans-service.ts asserts at compile time that the two agree,
+ * and checks every field with the experiment core's own parser, naming the bad one).
+ */
+export type Recipe =
+  | { type: 'steer'; mode: 'shared' | 'aggregate'; targets: string[]; k: number; thr: number; layers: [number, number]; lambda: number }
+  | { type: 'mask'; targets: string[]; shared: boolean; k: number; thr: number; layers: [number, number] }
+  | { type: 'delta'; mode: 'soft' | 'hard'; target: string; pivot: string; tau: number; layers: [number, number]; lambda: number; eps: number; suppress: boolean };
 
 /** One decoder layer of a plan: the experts it edits and how (the project plan's fields: scale, mask, std, force, bias). */
 export interface PlanLayerView {
@@ -64,14 +71,12 @@ export interface TryResult {
 /** At most this many new tokens in "try it on one prompt": a preview, not an evaluation. */
 export const TRY_MAX_TOKENS = 64;
 
+/** Only the outline here (an object with a known type); the service runs the experiment core's full check. */
 const recipe: Schema<Recipe> = {
   check(v, m, f) {
-    try {
-      return checkRecipe(v, f);
-    } catch (err) {
-      if (err instanceof ExperimentSpecError) throw new ApiError('invalid-argument', `${m}: ${err.message}`, { field: err.field });
-      throw err;
-    }
+    const type = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as { type?: unknown }).type : undefined;
+    if (type !== 'steer' && type !== 'mask' && type !== 'delta') throw new ApiError('invalid-argument', `${m}: ${f} must be a recipe object with type steer, mask or delta, got ${show(v)}`, { field: f });
+    return v as Recipe;
   },
 };
 const planId = s.int({ min: 1 });

@@ -6,17 +6,17 @@
 import { getContext, setContext } from 'svelte';
 import type {
   AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
-  RunSummary,
+  PlanPreset, PlanPreview, PlanView, Recipe, RunSummary, TryResult,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
 
-export type Section = 'models' | 'datasets' | 'capture' | 'runs';
+export type Section = 'models' | 'datasets' | 'capture' | 'runs' | 'lab';
 export type Route =
   | { page: 'projects' }
   | { page: 'project'; projectId: string; section: Section }
   | { page: 'run'; projectId: string; runId: number };
 
-const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs'];
+const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs', 'lab'];
 
 /** #/ -> projects; #/p/<id>/<section>; #/p/<id>/run/<runId>. */
 export function parseRoute(hash: string): Route {
@@ -270,6 +270,41 @@ export class Workbench {
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
     return this.#api.call('analysis.layer', { projectId: this.projectId!, runId, layer, metric, ...(pivot ? { pivot } : {}) });
+  }
+
+  // Plans (steering lab): errors of the builder are thrown so the view shows them next to the form.
+
+  plans = $state.raw<PlanView[]>([]);
+
+  async refreshPlans(): Promise<void> {
+    const list = await this.#call('plans.list', { projectId: this.projectId! });
+    if (list) this.plans = list;
+  }
+
+  planPresets(runId: number): Promise<PlanPreset[]> {
+    return this.#api.call('plans.presets', { projectId: this.projectId!, runId });
+  }
+
+  previewPlan(runId: number, recipe: Recipe): Promise<PlanPreview> {
+    return this.#api.call('plans.preview', { projectId: this.projectId!, runId, recipe });
+  }
+
+  async savePlan(runId: number, recipe: Recipe, name: string): Promise<PlanView> {
+    const p = await this.#api.call('plans.save', { projectId: this.projectId!, runId, recipe, name });
+    await this.refreshPlans();
+    return p;
+  }
+
+  async renamePlan(planId: number, name: string): Promise<void> {
+    if (await this.#call('plans.rename', { projectId: this.projectId!, planId, name })) await this.refreshPlans();
+  }
+
+  async deletePlan(planId: number): Promise<void> {
+    if (await this.#call('plans.delete', { projectId: this.projectId!, planId })) await this.refreshPlans();
+  }
+
+  tryPlan(planId: number, prompt: string, maxNewTokens: number): Promise<TryResult> {
+    return this.#api.call('plans.try', { projectId: this.projectId!, planId, prompt, maxNewTokens });
   }
 }
 
