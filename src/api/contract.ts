@@ -12,6 +12,7 @@ import { analysisArgs, type AnalysisOverview, type ExpertTable, type LayerDetail
 import { appArgs, type AppInfo } from './schemas/app.js';
 import { captureArgs } from './schemas/capture.js';
 import { datasetsArgs, type DatasetView, type LanguageView } from './schemas/datasets.js';
+import { experimentsArgs, type ExperimentSummary, type ExperimentView } from './schemas/experiments.js';
 import { jobsArgs, type JobInfo } from './schemas/jobs.js';
 import { modelsArgs, type ModelFacts, type ModelView } from './schemas/models.js';
 import { plansArgs, type PlanPreset, type PlanPreview, type PlanView, type TryResult } from './schemas/plans.js';
@@ -21,6 +22,7 @@ import { runsArgs, type RunSummary } from './schemas/runs.js';
 export type * from './schemas/analysis.js';
 export type * from './schemas/app.js';
 export type * from './schemas/datasets.js';
+export type * from './schemas/experiments.js';
 export type * from './schemas/jobs.js';
 export type * from './schemas/models.js';
 export type * from './schemas/plans.js';
@@ -38,6 +40,7 @@ export const API_ARGS = {
   ...jobsArgs,
   ...analysisArgs,
   ...plansArgs,
+  ...experimentsArgs,
 } satisfies Record<string, Schema<unknown>>;
 
 export type ApiMethod = keyof typeof API_ARGS;
@@ -74,6 +77,10 @@ interface Results {
   'plans.rename': PlanView;
   'plans.delete': { deleted: number };
   'plans.try': TryResult;
+  'experiments.start': JobInfo;
+  'experiments.resume': JobInfo;
+  'experiments.list': ExperimentSummary[];
+  'experiments.get': ExperimentView;
 }
 
 export type RoutescopeApi = { [M in ApiMethod]: { args: Infer<(typeof API_ARGS)[M]>; result: Results[M] } };

@@ -10,6 +10,7 @@ import { ApiError } from './errors.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
+import { ExperimentService } from './experiments-service.js';
 import { PlanService } from './plans-service.js';
 import { RunAnalysis } from './run-analysis.js';
 import { Workspace } from './workspace.js';
@@ -52,6 +53,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const jobs = new JobRegistry(events, workspace);
   const capture = new CaptureService(workspace, jobs);
   const plans = new PlanService(workspace);
+  const experiments = new ExperimentService(workspace, jobs);
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
@@ -186,6 +188,19 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
     async 'plans.try'(a) {
       return plans.try(a.projectId, a.planId, a.prompt, a.maxNewTokens);
+    },
+
+    async 'experiments.start'(a) {
+      return experiments.start(a);
+    },
+    async 'experiments.resume'(a) {
+      return experiments.resume(a);
+    },
+    async 'experiments.list'(a) {
+      return experiments.list(a.projectId);
+    },
+    async 'experiments.get'(a) {
+      return experiments.get(a.projectId, a.experimentId);
     },
   };
   return { handlers, events, workspace, dispose: () => jobs.cancelAll() };
