@@ -125,10 +125,34 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a 
     expect(await page.locator('[data-testid="try-baseline"] .tok').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(ARTEFACTS, 'lab-try.png'), fullPage: true });
 
+    // A small A/B NLL experiment: 3 items x 2 languages, baseline + the plan + 2 random controls, read in the forest plot.
+    await page.getByTestId('nav-experiments').click();
+    await page.getByTestId('exp-plan').first().check();
+    await page.getByTestId('exp-name').fill('mask AB');
+    await page.getByTestId('exp-limit').fill('3');
+    await page.getByTestId('exp-controls').fill('2');
+    await page.getByTestId('exp-start').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="experiment-status"]')?.textContent === 'completed', null, { timeout: 60_000 });
+    await page.getByTestId('open-experiment').click();
+    await page.getByTestId('forest-plot').waitFor();
+    const [exp] = await api('experiments.list', { projectId: p.id });
+    const view = await api('experiments.get', { projectId: p.id, experimentId: exp!.id });
+    expect(view.arms).toHaveLength(4);
+    expect(await page.getByTestId('experiment-headline').textContent()).toBe(view.headline);
+    expect(view.headline.length).toBeGreaterThan(0);
+    // The forest plot's accessible description lists one point per arm x language and the pooled rows.
+    await page.waitForFunction(() => (document.querySelector('[data-testid="forest-plot"]')?.getAttribute('aria-label') ?? '').length > 0);
+    expect(await page.locator('[data-testid="experiment-items"] tbody tr').count()).toBe(view.items.length);
+    const csv = page.waitForEvent('download');
+    await page.getByTestId('export-effects-csv').click();
+    expect((await csv).suggestedFilename()).toBe(`experiment-${exp!.id}-effects.csv`);
+    await page.screenshot({ path: join(ARTEFACTS, 'experiment-result.png'), fullPage: true });
+
+    await page.getByTestId('nav-lab').click();
     await page.getByTestId('delete-plan').click();
     await page.getByTestId('confirm-delete-plan').click();
     await page.getByTestId('no-plans').waitFor();
     expect(await api('plans.list', { projectId: p.id })).toEqual([]);
     await page.close();
-  }, 90_000);
+  }, 150_000);
 });

@@ -120,7 +120,7 @@ export class ExperimentService {
       const baseline = report.arms.find((a) => a.kind === 'baseline')?.arm ?? 'baseline';
       const pooled = new Map(report.comparisons.filter((c) => c.language === 'all').map((c) => [c.arm, c]));
       const verdictAt = summary.indexOf('## Verdict');
-      const headline = verdictAt < 0 ? '' : (summary.slice(verdictAt + '## Verdict'.length).trim().split('\n')[0] ?? '').replace(/`/g, '');
+      const headline = verdictAt < 0 ? '' : (summary.slice(verdictAt + '## Verdict'.length).trim().split('\n')[0] ?? '').replace(/`/g, '').replace(/^- /, '');
       return {
         summary: summaryOf(rec), metric: report.metric, higherIsBetter: report.higherIsBetter, binary: report.binary, baseline,
         languages: [...new Set(results.map((r) => r.language))],

@@ -6,17 +6,17 @@
 import { getContext, setContext } from 'svelte';
 import type {
   AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView,
-  PlanPreset, PlanPreview, PlanView, Recipe, RunSummary, TryResult,
+  ExperimentSummary, ExperimentView, PlanPreset, PlanPreview, PlanView, Recipe, RunSummary, TryResult,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
 
-export type Section = 'models' | 'datasets' | 'capture' | 'runs' | 'lab';
+export type Section = 'models' | 'datasets' | 'capture' | 'runs' | 'lab' | 'experiments';
 export type Route =
   | { page: 'projects' }
   | { page: 'project'; projectId: string; section: Section }
   | { page: 'run'; projectId: string; runId: number };
 
-const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs', 'lab'];
+const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs', 'lab', 'experiments'];
 
 /** #/ -> projects; #/p/<id>/<section>; #/p/<id>/run/<runId>. */
 export function parseRoute(hash: string): Route {
@@ -167,7 +167,8 @@ export class Workbench {
     const wasRunning = i >= 0 && this.jobs[i]!.status === 'running';
     this.jobs = i >= 0 ? this.jobs.map((j) => (j.id === next.id ? next : j)) : [next, ...this.jobs];
     if (wasRunning && next.status !== 'running') {
-      if (next.status === 'failed') this.error = `The capture failed: ${next.error}`;
+      if (next.status === 'failed') this.error = `The ${next.kind} failed: ${next.error}`;
+      if (next.kind === 'experiment') void this.refreshExperiments();
       void this.refreshRuns();
     }
   }
@@ -301,6 +302,32 @@ export class Workbench {
 
   async deletePlan(planId: number): Promise<void> {
     if (await this.#call('plans.delete', { projectId: this.projectId!, planId })) await this.refreshPlans();
+  }
+
+  // Experiments
+
+  experiments = $state.raw<ExperimentSummary[]>([]);
+
+  async refreshExperiments(): Promise<void> {
+    const list = await this.#call('experiments.list', { projectId: this.projectId! });
+    if (list) this.experiments = list;
+  }
+
+  /** Starts an A/B run; a bad definition throws, so the view explains it next to the form. */
+  async startExperiment(args: Omit<ApiArgs<'experiments.start'>, 'projectId'>): Promise<JobInfo> {
+    const job = await this.#api.call('experiments.start', { ...args, projectId: this.projectId! });
+    this.#setJob(job);
+    return job;
+  }
+
+  async resumeExperiment(experimentId: number): Promise<void> {
+    const job = await this.#call('experiments.resume', { projectId: this.projectId!, experimentId });
+    if (job) this.#setJob(job);
+    await this.refreshExperiments();
+  }
+
+  experiment(experimentId: number): Promise<ExperimentView> {
+    return this.#api.call('experiments.get', { projectId: this.projectId!, experimentId });
   }
 
   tryPlan(planId: number, prompt: string, maxNewTokens: number): Promise<TryResult> {
