@@ -45,7 +45,7 @@ function finished(jobId: string): Promise<JobInfo> {
 }
 
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experiments from saved plans', () => {
-  it('runs an A/B NLL experiment with random controls as a job and reads its effects', async () => {
+  it('runs an A/B NLL experiment with random controls as a job, cancels and resumes it, and reads its effects', async () => {
     const p = await call('projects.create', { name: 'Exp', template: 'demo' });
     const [model] = await call('models.list', { projectId: p.id });
     const cap = await call('capture.start', { projectId: p.id, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4 });
@@ -57,11 +57,26 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experim
     expect(await refused('experiments.start', { ...args, planIds: [999] })).toMatchObject({ code: 'not-found' });
     const job = await call('experiments.start', args);
     expect(job.kind).toBe('experiment');
-    const done = await finished(job.id);
-    expect(done).toMatchObject({ status: 'completed' });
-    expect(events.some((e) => e.job.id === job.id && e.job.status === 'running' && (e.job.progress.fraction ?? 0) > 0)).toBe(true);
-    const id = done.experimentId!;
+    // Cancelled after its first stored unit, then resumed from there: the same experiment completes.
+    await new Promise<void>((res) => {
+      const t = setInterval(() => {
+        if (events.some((e) => e.job.id === job.id && (e.job.progress.fraction ?? 0) > 0)) {
+          clearInterval(t);
+          res();
+        }
+      }, 5);
+    });
+    await call('jobs.cancel', { jobId: job.id });
+    const stopped = await finished(job.id);
+    expect(stopped.status).toBe('cancelled');
+    const id = stopped.experimentId!;
     expect(id).toBeGreaterThan(0);
+    const [cancelled] = await call('experiments.list', { projectId: p.id });
+    expect(cancelled).toMatchObject({ id, status: 'cancelled', resumable: true });
+    expect(cancelled!.unitsDone).toBeLessThan(cancelled!.unitsTotal);
+    const again = await call('experiments.resume', { projectId: p.id, experimentId: id });
+    const done = await finished(again.id);
+    expect(done).toMatchObject({ status: 'completed', experimentId: id });
 
     const [listed] = await call('experiments.list', { projectId: p.id });
     expect(listed).toMatchObject({ id, status: 'completed', resumable: false, task: 'nll' });
