@@ -92,6 +92,14 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a 
     expect(await page.getByTestId('plan-grid-row').count()).toBe((await api('analysis.overview', { projectId: p.id, runId: run!.id })).layers.length);
     expect(await page.locator('[data-testid="plan-grid"] td.on').count()).toBe(touched);
     await page.screenshot({ path: join(ARTEFACTS, 'lab-preview.png'), fullPage: true });
+    // Its seeded random control: as many edits, other cells; it can be previewed but not saved.
+    await page.getByTestId('control-seed').fill('3');
+    await page.getByTestId('control-preview').click();
+    await page.getByTestId('control-note').waitFor();
+    expect(Number(await page.getByTestId('plan-touched').textContent())).toBe(touched);
+    expect(await page.getByTestId('plan-save').isDisabled()).toBe(true);
+    await page.getByTestId('plan-preview').click();
+    await page.getByTestId('control-note').waitFor({ state: 'detached' });
 
     // A language the run lacks is explained in place.
     const targets = await page.getByTestId('recipe-targets').inputValue();

@@ -171,7 +171,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       return plans.presets(a.projectId, a.runId);
     },
     async 'plans.preview'(a) {
-      return plans.preview(a.projectId, a.runId, a.recipe, a.scope);
+      return plans.preview(a.projectId, a.runId, a.recipe, a.scope, a.randomSeed);
     },
     async 'plans.save'(a) {
       return plans.save(a.projectId, a.runId, a.recipe, a.scope, a.name);

@@ -7,8 +7,8 @@
 import { AnalysisInputError, type RoutingData } from '../analysis/index.js';
 import { demoBands, DEMO_SPECIALISATION, DEMO_STEER, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { loadEngine, type GeneratedSequence } from '../engine/index.js';
-import { resolvePlan } from '../engine/steering-plan.js';
-import { ArmError, recipePlan } from '../eval/experiment/arms.js';
+import { resolvePlan, toProjectPlan, type SteeringModelShape } from '../engine/steering-plan.js';
+import { ArmError, randomControl, recipePlan } from '../eval/experiment/arms.js';
 import { checkRecipe, ExperimentSpecError, type Recipe as SpecRecipe } from '../eval/experiment/spec.js';
 import { findLanguage } from '../languages/index.js';
 import { deletePlan, getPlan, getRun, insertPlan, listPlans, loadRunRouting, renamePlan, type PlanRecord } from '../store/index.js';
@@ -122,10 +122,22 @@ export class PlanService {
     ];
   }
 
-  preview(projectId: string, runId: number, given: Recipe, scope: Scope = 'all'): PlanPreview {
+  preview(projectId: string, runId: number, given: Recipe, scope: Scope = 'all', randomSeed?: number): PlanPreview {
     const recipe = validRecipe(given);
     const data = this.routing(projectId, runId, scope);
-    return this.view(runId, recipe, data, this.build(data, recipe));
+    const plan = this.build(data, recipe);
+    if (randomSeed === undefined) return this.view(runId, recipe, data, plan);
+    // The experiment core's random control (same experts per layer, drawn outside the plan, carrying its values).
+    // Plans name only MoE layers, so the highest of them bounds the decoder layers the check needs.
+    const shape: SteeringModelShape = { numLayers: Math.max(...data.moeLayers) + 1, numExperts: data.numExperts, moeLayers: data.moeLayers, topK: data.topK };
+    let control: Record<string, unknown>;
+    try {
+      control = toProjectPlan(randomControl(resolvePlan(plan, shape, 'recipe'), data.numExperts, randomSeed), shape);
+    } catch (err) {
+      if (err instanceof AnalysisInputError) throw new ApiError('invalid-argument', `random control: ${err.message}`, { field: 'randomSeed' });
+      throw err;
+    }
+    return { ...this.view(runId, recipe, data, control), randomSeed };
   }
 
   save(projectId: string, runId: number, given: Recipe, scope: Scope = 'all', name: string): PlanView {

@@ -73,6 +73,20 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans o
     }
     expect(preview.touched).toBe(preview.layers.reduce((n, l) => n + l.experts.length, 0));
     expect(JSON.parse(preview.json)).toMatchObject({ format: 'routescope-plan', version: 1 });
+
+    // Its seeded random control: per layer as many experts, none of the plan's own, the same values; repeatable.
+    const control = await call('plans.preview', { projectId, runId, recipe: steer, randomSeed: 7 });
+    expect(control.randomSeed).toBe(7);
+    expect(control.layers.map((l) => l.decoderLayer)).toEqual(preview.layers.map((l) => l.decoderLayer));
+    control.layers.forEach((l, i) => {
+      const own = preview.layers[i]!.experts;
+      expect(l.experts).toHaveLength(own.length);
+      for (const e of l.experts) expect(own.some((o) => o.expert === e.expert)).toBe(false);
+      // Values pass through the engine's float32 tensors.
+      const got = l.experts.map((e) => e.value).sort();
+      own.map((e) => Math.fround(e.value)).sort().forEach((v, j) => expect(got[j]).toBeCloseTo(v, 9));
+    });
+    expect((await call('plans.preview', { projectId, runId, recipe: steer, randomSeed: 7 })).json).toBe(control.json);
   });
 
   it('explains a bad recipe by its field', async () => {

@@ -20,6 +20,8 @@ export interface PlanLayerView {
 
 export interface PlanPreview {
   runId: number;
+  /** Set when this is the seeded random control of the recipe's plan. */
+  randomSeed?: number;
   recipe: Recipe;
   numExperts: number;
   /** The decoder layers that have a router (the rows of the preview grid). */
@@ -86,7 +88,11 @@ export const plansArgs = {
   /** Paper presets filled in for this run (its layers, expert count and languages). */
   'plans.presets': args({ projectId, runId }),
   /** The plan a recipe gives on a run's routing, not saved. */
-  'plans.preview': args({ projectId, runId, recipe, scope }),
+  'plans.preview': args({
+    projectId, runId, recipe, scope,
+    /** Preview the seeded random control of the recipe's plan instead (what an experiment's random arm applies). */
+    randomSeed: s.optional(s.int({ min: 0 })),
+  }),
   'plans.save': args({ projectId, runId, recipe, scope, name }),
   'plans.list': args({ projectId }),
   'plans.rename': args({ projectId, planId, name }),

@@ -286,8 +286,8 @@ export class Workbench {
     return this.#api.call('plans.presets', { projectId: this.projectId!, runId });
   }
 
-  previewPlan(runId: number, recipe: Recipe): Promise<PlanPreview> {
-    return this.#api.call('plans.preview', { projectId: this.projectId!, runId, recipe });
+  previewPlan(runId: number, recipe: Recipe, randomSeed?: number): Promise<PlanPreview> {
+    return this.#api.call('plans.preview', { projectId: this.projectId!, runId, recipe, ...(randomSeed !== undefined ? { randomSeed } : {}) });
   }
 
   async savePlan(runId: number, recipe: Recipe, name: string): Promise<PlanView> {
