@@ -17,8 +17,9 @@ import type { Workspace } from './workspace.js';
 /** Bootstrap resamples of the workbench's reading (the CLI report's default is 10,000; the view recomputes on every open). */
 const RESAMPLES = 2000;
 
-function summaryOf(e: ExperimentRecord): ExperimentSummary {
-  const status = e.status === 'running' && !experimentWorkerAlive(e) ? 'interrupted' : e.status;
+/** `runningHere`: a job of this process runs it (the worker check only sees other processes). */
+function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary {
+  const status = e.status === 'running' && !runningHere && !experimentWorkerAlive(e) ? 'interrupted' : e.status;
   return {
     id: e.id, name: e.name, task: e.task, status, error: e.error, unitsDone: e.unitsDone, unitsTotal: e.unitsTotal, createdAt: e.createdAt,
     resumable: status === 'cancelled' || status === 'failed' || status === 'interrupted',
@@ -75,9 +76,13 @@ export class ExperimentService {
     return this.run(a.projectId, spec, undefined, { ...a });
   }
 
+  private runningHere(projectId: string, id: number): boolean {
+    return this.jobs.running(projectId).some((j) => j.kind === 'experiment' && j.experimentId === id);
+  }
+
   resume(a: ApiArgs<'experiments.resume'>): JobInfo {
     const rec = this.workspace.with(a.projectId, (store) => getExperiment(store, a.experimentId));
-    const s = summaryOf(rec);
+    const s = summaryOf(rec, this.runningHere(a.projectId, rec.id));
     if (!s.resumable) throw new ApiError('conflict', `experiment ${rec.id} is ${s.status}; only a cancelled, failed or interrupted experiment resumes`, { experimentId: String(rec.id) });
     return this.run(a.projectId, rec.spec as ExperimentSpec, rec.id, { projectId: a.projectId, experimentId: rec.id, resume: true });
   }
@@ -110,7 +115,7 @@ export class ExperimentService {
   }
 
   list(projectId: string): ExperimentSummary[] {
-    return this.workspace.with(projectId, (store) => listExperiments(store).map(summaryOf).reverse());
+    return this.workspace.with(projectId, (store) => listExperiments(store).map((e) => summaryOf(e, this.runningHere(projectId, e.id))).reverse());
   }
 
   get(projectId: string, experimentId: number): ExperimentView {
@@ -122,7 +127,7 @@ export class ExperimentService {
       const verdictAt = summary.indexOf('## Verdict');
       const headline = verdictAt < 0 ? '' : (summary.slice(verdictAt + '## Verdict'.length).trim().split('\n')[0] ?? '').replace(/`/g, '').replace(/^- /, '');
       return {
-        summary: summaryOf(rec), metric: report.metric, higherIsBetter: report.higherIsBetter, binary: report.binary, baseline,
+        summary: summaryOf(rec, this.runningHere(projectId, experimentId)), metric: report.metric, higherIsBetter: report.higherIsBetter, binary: report.binary, baseline,
         languages: [...new Set(results.map((r) => r.language))],
         arms: report.arms.map((a) => {
           const c = pooled.get(a.arm) ?? [...pooled.values()][0];

@@ -4,6 +4,8 @@
  * per-item rows, the verdict) is checked against a hand computation from the per-item rows.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, JobInfo } from '../../src/api/contract.js';
@@ -66,6 +68,8 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experim
         }
       }, 5);
     });
+    // Running in this process: listed as running, not mistaken for interrupted.
+    expect((await call('experiments.list', { projectId: p.id }))[0]).toMatchObject({ status: 'running', resumable: false });
     await call('jobs.cancel', { jobId: job.id });
     const stopped = await finished(job.id);
     expect(stopped.status).toBe('cancelled');
@@ -74,6 +78,11 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experim
     const [cancelled] = await call('experiments.list', { projectId: p.id });
     expect(cancelled).toMatchObject({ id, status: 'cancelled', resumable: true });
     expect(cancelled!.unitsDone).toBeLessThan(cancelled!.unitsTotal);
+    // Recorded as running by a process that is gone (a server killed mid-run): read as interrupted, resumable.
+    const db = new Database(join(tmp.dir, 'data', 'projects', p.id, 'project.db'));
+    db.prepare("UPDATE experiment SET status = 'running', worker_host = ?, worker_pid = ?, worker_started = NULL WHERE id = ?").run(hostname(), 2 ** 22 + 4321, id);
+    db.close();
+    expect((await call('experiments.list', { projectId: p.id }))[0]).toMatchObject({ id, status: 'interrupted', resumable: true });
     const again = await call('experiments.resume', { projectId: p.id, experimentId: id });
     const done = await finished(again.id);
     expect(done).toMatchObject({ status: 'completed', experimentId: id });
