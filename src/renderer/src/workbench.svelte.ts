@@ -51,8 +51,8 @@ export class Workbench {
   selectedLanguages = $state<string[]>([]);
   error = $state<string | null>(null);
 
-  /** The job of this project the capture view follows (the newest running one, or the last one started here). */
-  readonly activeJob = $derived(this.jobs.find((j) => j.status === 'running') ?? this.jobs[0] ?? null);
+  /** The capture job of this project the capture view follows (the newest running one, or the last one); experiments have their own view. */
+  readonly activeJob = $derived(this.jobs.find((j) => j.kind === 'capture' && j.status === 'running') ?? this.jobs.find((j) => j.kind === 'capture') ?? null);
   readonly projectId = $derived(this.route.page === 'projects' ? null : this.route.projectId);
 
   readonly #api: Bridge;
