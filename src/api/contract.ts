@@ -12,16 +12,20 @@ import { analysisArgs, type AnalysisOverview, type AnalysisSettingsView, type Ex
 import { appArgs, type AppInfo } from './schemas/app.js';
 import { captureArgs } from './schemas/capture.js';
 import { datasetsArgs, type DatasetView, type LanguageView } from './schemas/datasets.js';
+import { experimentsArgs, type ExperimentSummary, type ExperimentView } from './schemas/experiments.js';
 import { jobsArgs, type JobInfo } from './schemas/jobs.js';
 import { modelsArgs, type ModelFacts, type ModelView } from './schemas/models.js';
+import { plansArgs, type PlanPreset, type PlanPreview, type PlanView, type TryResult } from './schemas/plans.js';
 import { projectsArgs, type ProjectView } from './schemas/projects.js';
 import { runsArgs, type RunSummary } from './schemas/runs.js';
 
 export type * from './schemas/analysis.js';
 export type * from './schemas/app.js';
 export type * from './schemas/datasets.js';
+export type * from './schemas/experiments.js';
 export type * from './schemas/jobs.js';
 export type * from './schemas/models.js';
+export type * from './schemas/plans.js';
 export type * from './schemas/projects.js';
 export type * from './schemas/runs.js';
 
@@ -35,6 +39,8 @@ export const API_ARGS = {
   ...captureArgs,
   ...jobsArgs,
   ...analysisArgs,
+  ...plansArgs,
+  ...experimentsArgs,
 } satisfies Record<string, Schema<unknown>>;
 
 export type ApiMethod = keyof typeof API_ARGS;
@@ -68,6 +74,17 @@ interface Results {
   'analysis.saveSettings': AnalysisSettingsView;
   'analysis.compare': RunComparison;
   'analysis.expertMap': ExpertLayerMap;
+  'plans.presets': PlanPreset[];
+  'plans.preview': PlanPreview;
+  'plans.save': PlanView;
+  'plans.list': PlanView[];
+  'plans.rename': PlanView;
+  'plans.delete': { deleted: number };
+  'plans.try': TryResult;
+  'experiments.start': JobInfo;
+  'experiments.resume': JobInfo;
+  'experiments.list': ExperimentSummary[];
+  'experiments.get': ExperimentView;
 }
 
 export type RoutescopeApi = { [M in ApiMethod]: { args: Infer<(typeof API_ARGS)[M]>; result: Results[M] } };

@@ -10,6 +10,8 @@ import { ApiError } from './errors.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
+import { ExperimentService } from './experiments-service.js';
+import { PlanService } from './plans-service.js';
 import { RunAnalysis } from './run-analysis.js';
 import { Workspace } from './workspace.js';
 
@@ -50,6 +52,8 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const events = options.events ?? new EventHub();
   const jobs = new JobRegistry(events, workspace);
   const capture = new CaptureService(workspace, jobs);
+  const plans = new PlanService(workspace);
+  const experiments = new ExperimentService(workspace, jobs);
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
@@ -174,6 +178,42 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
     async 'analysis.layer'(a) {
       return analysis(a.projectId).layer(a.runId, a.layer, a.metric ?? 'cosine', a.pivot);
+    },
+
+    async 'plans.presets'(a) {
+      return plans.presets(a.projectId, a.runId);
+    },
+    async 'plans.preview'(a) {
+      return plans.preview(a.projectId, a.runId, a.recipe, a.scope, a.randomSeed);
+    },
+    async 'plans.save'(a) {
+      return plans.save(a.projectId, a.runId, a.recipe, a.scope, a.name);
+    },
+    async 'plans.list'(a) {
+      return plans.list(a.projectId);
+    },
+    async 'plans.rename'(a) {
+      return plans.rename(a.projectId, a.planId, a.name);
+    },
+    async 'plans.delete'(a) {
+      plans.delete(a.projectId, a.planId);
+      return { deleted: a.planId };
+    },
+    async 'plans.try'(a) {
+      return plans.try(a.projectId, a.planId, a.prompt, a.maxNewTokens);
+    },
+
+    async 'experiments.start'(a) {
+      return experiments.start(a);
+    },
+    async 'experiments.resume'(a) {
+      return experiments.resume(a);
+    },
+    async 'experiments.list'(a) {
+      return experiments.list(a.projectId);
+    },
+    async 'experiments.get'(a) {
+      return experiments.get(a.projectId, a.experimentId);
     },
   };
   return { handlers, events, workspace, dispose: () => jobs.cancelAll() };

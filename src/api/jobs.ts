@@ -15,6 +15,8 @@ export interface JobContext {
   signal: AbortSignal;
   progress(update: Partial<JobProgress>): void;
   setRun(runId: number): void;
+  /** Experiment jobs: the experiment they write, once created (sent with the job's events). */
+  setExperiment(experimentId: number): void;
 }
 
 export interface JobOutcome {
@@ -84,6 +86,11 @@ export class JobRegistry {
           entry.lastPersist = now;
           this.persist(entry, { progress: info.progress });
         }
+      },
+      setExperiment: (experimentId) => {
+        if (info.experimentId === experimentId) return;
+        info.experimentId = experimentId;
+        this.emit(info);
       },
       setRun: (runId) => {
         if (info.runId === runId) return;

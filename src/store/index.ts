@@ -25,3 +25,4 @@ export {
 } from './experiments.js';
 export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';
 export { readAnalysisSettings, writeAnalysisSettings } from './analysis-settings.js';
+export { insertPlan, listPlans, getPlan, renamePlan, deletePlan, type PlanRecord } from './plans.js';

@@ -19,13 +19,15 @@ export interface JobProgress {
 
 export interface JobInfo {
   id: string;
-  kind: 'capture';
+  kind: 'capture' | 'experiment';
   projectId: string;
   status: JobStatus;
   progress: JobProgress;
   error: string | null;
   /** The capture run the job writes, as soon as it is known. */
   runId: number | null;
+  /** Experiment jobs: the experiment they run, once created. */
+  experimentId?: number | null;
   /** Cancelled or interrupted with committed work left to do: capture.resume continues it. */
   resumable: boolean;
   startedAt: string;

@@ -158,6 +158,27 @@ function armsTable(r: ExperimentReport): string[] {
   return L;
 }
 
+/** The summary.md text: src/eval/stats' verdict (the honest sentence when no interval excludes zero) and the arms table. */
+function summaryText(exp: ExperimentRecord, report: ExperimentReport, comparisons: ArmComparison[], resamples?: number): string {
+  const notes = [
+    report.items === 'test' ? `Comparisons use the test items of the spec's dev/test split; the best arm (${report.selection?.arm ?? 'none'}) was chosen on the dev items.` : 'Comparisons use every item.',
+    ...report.warnings,
+  ];
+  const md = summaryMarkdown(comparisons, {
+    title: `Experiment ${exp.id}: ${exp.name} (${exp.task})`, metric: report.metric, higherIsBetter: report.higherIsBetter, resamples,
+    randomControls: report.randomControls, selection: report.selection?.warning ?? null, notes,
+  });
+  return md + '\n' + [...armsTable(report), ...(report.levels.length ? ['', ...levelTable(report.levels)] : [])].join('\n') + '\n';
+}
+
+/** The report and its summary.md text, for a reader that shows them (the workbench) rather than writing files. */
+export function experimentReport(store: Store, id: number, opts: { seed?: number; resamples?: number } = {}): { report: ExperimentReport; summary: string; results: ExperimentResult[] } {
+  const exp = getExperiment(store, id);
+  const results = experimentResults(store, id);
+  const { report, comparisons } = build(exp, experimentArms(store, id), results, opts);
+  return { report, summary: summaryText(exp, report, comparisons, opts.resamples), results };
+}
+
 /** Writes report.json, comparisons.csv, one CSV per language, arms.csv and summary.md into `dir`. */
 export function writeExperimentReport(store: Store, id: number, dir: string, opts: { seed?: number; resamples?: number } = {}): { report: ExperimentReport; files: string[] } {
   const exp = getExperiment(store, id);
@@ -175,14 +196,6 @@ export function writeExperimentReport(store: Store, id: number, dir: string, opt
     write(`language-${lang.replace(/[^\w.-]/g, '_')}.csv`, toCsv(comparisonRows(comparisons.filter((c) => c.language === lang))));
   }
   write('arms.csv', toCsv(report.arms.map((a) => ({ ...a }))));
-  const notes = [
-    report.items === 'test' ? `Comparisons use the test items of the spec's dev/test split; the best arm (${report.selection?.arm ?? 'none'}) was chosen on the dev items.` : 'Comparisons use every item.',
-    ...report.warnings,
-  ];
-  const md = summaryMarkdown(comparisons, {
-    title: `Experiment ${exp.id}: ${exp.name} (${exp.task})`, metric: report.metric, higherIsBetter: report.higherIsBetter, resamples: opts.resamples,
-    randomControls: report.randomControls, selection: report.selection?.warning ?? null, notes,
-  });
-  write('summary.md', md + '\n' + [...armsTable(report), ...(report.levels.length ? ['', ...levelTable(report.levels)] : [])].join('\n') + '\n');
+  write('summary.md', summaryText(exp, report, comparisons, opts.resamples));
   return { report, files };
 }

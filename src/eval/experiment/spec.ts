@@ -367,6 +367,11 @@ export function parseRecipe(v: Json, at: At): Recipe {
   };
 }
 
+/** Checks a recipe on its own (the workbench's plan builder), with problems named under `field` (e.g. recipe.layers). */
+export function checkRecipe(v: unknown, field = 'recipe'): Recipe {
+  return parseRecipe(v, new At(field));
+}
+
 const ARM_NAME = /^[A-Za-z0-9][\w.:=,+-]*$/;
 
 function armName(v: Json, at: At): string {

@@ -6,17 +6,17 @@
 import { getContext, setContext } from 'svelte';
 import type {
   AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison, ExpertLayerMap,
-  RunSummary,
+  ExperimentSummary, ExperimentView, PlanPreset, PlanPreview, PlanView, Recipe, RunSummary, TryResult,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
 
-export type Section = 'models' | 'datasets' | 'capture' | 'runs';
+export type Section = 'models' | 'datasets' | 'capture' | 'runs' | 'lab' | 'experiments';
 export type Route =
   | { page: 'projects' }
   | { page: 'project'; projectId: string; section: Section }
   | { page: 'run'; projectId: string; runId: number };
 
-const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs'];
+const SECTIONS: readonly Section[] = ['models', 'datasets', 'capture', 'runs', 'lab', 'experiments'];
 
 /** #/ -> projects; #/p/<id>/<section>; #/p/<id>/run/<runId>. */
 export function parseRoute(hash: string): Route {
@@ -51,8 +51,8 @@ export class Workbench {
   selectedLanguages = $state<string[]>([]);
   error = $state<string | null>(null);
 
-  /** The job of this project the capture view follows (the newest running one, or the last one started here). */
-  readonly activeJob = $derived(this.jobs.find((j) => j.status === 'running') ?? this.jobs[0] ?? null);
+  /** The capture job of this project the capture view follows (the newest running one, or the last one); experiments have their own view. */
+  readonly activeJob = $derived(this.jobs.find((j) => j.kind === 'capture' && j.status === 'running') ?? this.jobs.find((j) => j.kind === 'capture') ?? null);
   readonly projectId = $derived(this.route.page === 'projects' ? null : this.route.projectId);
 
   readonly #api: Bridge;
@@ -167,7 +167,8 @@ export class Workbench {
     const wasRunning = i >= 0 && this.jobs[i]!.status === 'running';
     this.jobs = i >= 0 ? this.jobs.map((j) => (j.id === next.id ? next : j)) : [next, ...this.jobs];
     if (wasRunning && next.status !== 'running') {
-      if (next.status === 'failed') this.error = `The capture failed: ${next.error}`;
+      if (next.status === 'failed') this.error = `The ${next.kind} failed: ${next.error}`;
+      if (next.kind === 'experiment') void this.refreshExperiments();
       void this.refreshRuns();
     }
   }
@@ -288,6 +289,67 @@ export class Workbench {
 
   layer(runId: number, layer: number, metric: MatrixMetric, pivot: string | null): Promise<LayerDetail> {
     return this.#api.call('analysis.layer', { projectId: this.projectId!, runId, layer, metric, ...(pivot ? { pivot } : {}) });
+  }
+
+  // Plans (steering lab): errors of the builder are thrown so the view shows them next to the form.
+
+  plans = $state.raw<PlanView[]>([]);
+
+  async refreshPlans(): Promise<void> {
+    const list = await this.#call('plans.list', { projectId: this.projectId! });
+    if (list) this.plans = list;
+  }
+
+  planPresets(runId: number): Promise<PlanPreset[]> {
+    return this.#api.call('plans.presets', { projectId: this.projectId!, runId });
+  }
+
+  previewPlan(runId: number, recipe: Recipe, randomSeed?: number): Promise<PlanPreview> {
+    return this.#api.call('plans.preview', { projectId: this.projectId!, runId, recipe, ...(randomSeed !== undefined ? { randomSeed } : {}) });
+  }
+
+  async savePlan(runId: number, recipe: Recipe, name: string): Promise<PlanView> {
+    const p = await this.#api.call('plans.save', { projectId: this.projectId!, runId, recipe, name });
+    await this.refreshPlans();
+    return p;
+  }
+
+  async renamePlan(planId: number, name: string): Promise<void> {
+    if (await this.#call('plans.rename', { projectId: this.projectId!, planId, name })) await this.refreshPlans();
+  }
+
+  async deletePlan(planId: number): Promise<void> {
+    if (await this.#call('plans.delete', { projectId: this.projectId!, planId })) await this.refreshPlans();
+  }
+
+  // Experiments
+
+  experiments = $state.raw<ExperimentSummary[]>([]);
+
+  async refreshExperiments(): Promise<void> {
+    const list = await this.#call('experiments.list', { projectId: this.projectId! });
+    if (list) this.experiments = list;
+  }
+
+  /** Starts an A/B run; a bad definition throws, so the view explains it next to the form. */
+  async startExperiment(args: Omit<ApiArgs<'experiments.start'>, 'projectId'>): Promise<JobInfo> {
+    const job = await this.#api.call('experiments.start', { ...args, projectId: this.projectId! });
+    this.#setJob(job);
+    return job;
+  }
+
+  async resumeExperiment(experimentId: number): Promise<void> {
+    const job = await this.#call('experiments.resume', { projectId: this.projectId!, experimentId });
+    if (job) this.#setJob(job);
+    await this.refreshExperiments();
+  }
+
+  experiment(experimentId: number): Promise<ExperimentView> {
+    return this.#api.call('experiments.get', { projectId: this.projectId!, experimentId });
+  }
+
+  tryPlan(planId: number, prompt: string, maxNewTokens: number): Promise<TryResult> {
+    return this.#api.call('plans.try', { projectId: this.projectId!, planId, prompt, maxNewTokens });
   }
 }
 

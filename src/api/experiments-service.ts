@@ -1,0 +1,178 @@
+/**
+ * The workbench's experiments: an A/B run defined from saved plans (src/api/plans-service.ts) and a dataset,
+ * turned into an experiment spec (src/eval/experiment/spec.ts, the same document `routescope experiment run`
+ * reads) and run as a persisted job through the experiment core's resumable runner; results read back through
+ * its report (src/eval/experiment/report.ts, whose statistics come from src/eval/stats).
+ */
+import { DATASET_KINDS } from '../datasets/index.js';
+import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
+import { experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, type ExperimentRecord, type ExperimentResult, type Store } from '../store/index.js';
+import type { ApiArgs } from './contract.js';
+import { ApiError } from './errors.js';
+import type { JobContext, JobRegistry } from './jobs.js';
+import type { ExperimentSummary, ExperimentView, ItemRow } from './schemas/experiments.js';
+import type { JobInfo } from './schemas/jobs.js';
+import type { Workspace } from './workspace.js';
+
+/** Bootstrap resamples of the workbench's reading (the CLI report's default is 10,000; the view recomputes on every open). */
+const RESAMPLES = 2000;
+
+/** `runningHere`: a job of this process runs it (the worker check only sees other processes). */
+function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary {
+  const status = e.status === 'running' && !runningHere && !experimentWorkerAlive(e) ? 'interrupted' : e.status;
+  return {
+    id: e.id, name: e.name, task: e.task, status, error: e.error, unitsDone: e.unitsDone, unitsTotal: e.unitsTotal, createdAt: e.createdAt,
+    resumable: status === 'cancelled' || status === 'failed' || status === 'interrupted',
+  };
+}
+
+/** Arm and experiment names follow the spec's rule (letters, digits and _ . : = , + -). */
+function slug(name: string): string {
+  const s = name.trim().replace(/[^\w.:=,+-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  return s || 'experiment';
+}
+
+export class ExperimentService {
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly jobs: JobRegistry,
+  ) {}
+
+  private datasetSpec(store: Store, ref: string, languages: string[], limit: number): Record<string, unknown> {
+    if (ref === 'udhr') return { kind: 'udhr', split: 'heldout', languages, limit };
+    const row = store.read('reading a dataset', () => store.db.prepare('SELECT kind, source FROM dataset WHERE id = ?').get(Number(ref.slice(1))) as { kind: string; source: string } | undefined);
+    if (!row || row.kind === 'udhr' || !(row.kind in DATASET_KINDS)) throw new ApiError('not-found', `dataset ${ref} is not in this project`, { dataset: ref });
+    return { kind: row.kind, path: row.source, languages, limit };
+  }
+
+  /** The spec document of an A/B run, checked by the experiment core's parser (a bad field is named). */
+  buildSpec(store: Store, a: ApiArgs<'experiments.start'>): ExperimentSpec {
+    const plans = a.planIds.map((id) => getPlan(store, id));
+    const models = new Set<string>();
+    for (const p of plans) {
+      if (p.runId === null) throw new ApiError('invalid-argument', `plan ${p.id} (${p.name}): the run it was built from was deleted, so its model is unknown`, { planId: String(p.id) });
+      const run = getRun(store, p.runId);
+      if (!run.model) throw new ApiError('invalid-argument', `plan ${p.id}: run ${run.id} records no model folder`, { planId: String(p.id) });
+      models.add(run.model.path);
+    }
+    if (models.size > 1) throw new ApiError('invalid-argument', `the plans come from runs of different models (${[...models].join(', ')}); an experiment runs one model`, { field: 'planIds' });
+    const arms: unknown[] = [{ kind: 'baseline' }, ...plans.map((p) => ({ kind: 'plan', name: `plan-${p.id}`, plan: p.plan }))];
+    const seeds = a.randomSeeds ?? [];
+    if (seeds.length > 20) throw new ApiError('invalid-argument', `experiments.start: at most 20 random controls, got ${seeds.length}`, { field: 'randomSeeds' });
+    if (seeds.length) arms.push({ kind: 'random', name: 'random', of: `plan-${plans[0]!.id}`, seeds });
+    const doc: Record<string, unknown> = {
+      name: slug(a.name), description: a.name, model: [...models][0], dataset: this.datasetSpec(store, a.dataset, a.languages, a.limit), task: a.task, arms,
+      ...(a.task === 'generate' ? { decoding: { max_new_tokens: a.maxNewTokens ?? 64 } } : {}),
+    };
+    try {
+      return parseExperimentSpec(doc);
+    } catch (err) {
+      throw new ApiError('invalid-argument', `experiments.start: ${(err as Error).message}`, { field: 'spec' });
+    }
+  }
+
+  start(a: ApiArgs<'experiments.start'>): JobInfo {
+    const spec = this.workspace.with(a.projectId, (store) => this.buildSpec(store, a));
+    return this.run(a.projectId, spec, undefined, { ...a });
+  }
+
+  private runningHere(projectId: string, id: number): boolean {
+    return this.jobs.running(projectId).some((j) => j.kind === 'experiment' && j.experimentId === id);
+  }
+
+  resume(a: ApiArgs<'experiments.resume'>): JobInfo {
+    const rec = this.workspace.with(a.projectId, (store) => getExperiment(store, a.experimentId));
+    const s = summaryOf(rec, this.runningHere(a.projectId, rec.id));
+    if (!s.resumable) throw new ApiError('conflict', `experiment ${rec.id} is ${s.status}; only a cancelled, failed or interrupted experiment resumes`, { experimentId: String(rec.id) });
+    return this.run(a.projectId, rec.spec as ExperimentSpec, rec.id, { projectId: a.projectId, experimentId: rec.id, resume: true });
+  }
+
+  private run(projectId: string, spec: ExperimentSpec, resumeId: number | undefined, params: unknown): JobInfo {
+    const busy = this.jobs.running(projectId).find((j) => j.kind === 'experiment');
+    if (busy) throw new ApiError('conflict', `an experiment is already running in this project (job ${busy.id}); wait for it or cancel it`, { jobId: busy.id });
+    return this.jobs.start({ kind: 'experiment', projectId, params }, async (ctx: JobContext) => {
+      const store = this.workspace.open(projectId);
+      try {
+        ctx.progress({ message: `loading the model ${spec.model}` });
+        if (resumeId !== undefined) ctx.setExperiment(resumeId);
+        const r = await runExperiment({
+          store, spec, resumeId, signal: ctx.signal,
+          log: (line) => ctx.progress({ message: line }),
+          onProgress: (p: ExperimentProgress) => {
+            ctx.setExperiment(p.experimentId);
+            ctx.progress({
+              stage: 'capturing', fraction: p.resultsTotal ? p.resultsDone / p.resultsTotal : null, sequencesDone: p.resultsDone, sequencesTotal: p.resultsTotal,
+              tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds, message: `experiment ${p.experimentId}: arm ${p.arm}, unit ${p.unitsDone} of ${p.unitsTotal}`,
+            });
+          },
+        });
+        ctx.setExperiment(r.experimentId);
+        return { status: r.status, runId: null };
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  list(projectId: string): ExperimentSummary[] {
+    return this.workspace.with(projectId, (store) => listExperiments(store).map((e) => summaryOf(e, this.runningHere(projectId, e.id))).reverse());
+  }
+
+  get(projectId: string, experimentId: number): ExperimentView {
+    return this.workspace.with(projectId, (store) => {
+      const rec = getExperiment(store, experimentId);
+      const { report, summary, results } = experimentReport(store, experimentId, { resamples: RESAMPLES });
+      const baseline = report.arms.find((a) => a.kind === 'baseline')?.arm ?? 'baseline';
+      const pooled = new Map(report.comparisons.filter((c) => c.language === 'all').map((c) => [c.arm, c]));
+      const verdictAt = summary.indexOf('## Verdict');
+      const headline = verdictAt < 0 ? '' : (summary.slice(verdictAt + '## Verdict'.length).trim().split('\n')[0] ?? '').replace(/`/g, '').replace(/^- /, '');
+      return {
+        summary: summaryOf(rec, this.runningHere(projectId, experimentId)), metric: report.metric, higherIsBetter: report.higherIsBetter, binary: report.binary, baseline,
+        languages: [...new Set(results.map((r) => r.language))],
+        arms: report.arms.map((a) => {
+          const c = pooled.get(a.arm) ?? [...pooled.values()][0];
+          const ci = a.kind === 'baseline' ? (c?.baseline_ci ?? null) : (pooled.get(a.arm)?.arm_ci ?? null);
+          return { arm: a.arm, kind: a.kind, source: a.source, results: a.results, mean: a.mean, ci, consistency: a.consistency };
+        }),
+        effects: report.comparisons.map((c) => ({
+          arm: c.arm, language: c.language, n: c.n, baselineScore: c.baseline_score, armScore: c.arm_score, delta: c.delta, ci: c.ci, p: c.p, pHolm: c.p_holm,
+          excludesZero: c.ci[0] > 0 || c.ci[1] < 0,
+        })),
+        verdict: summary, headline, items: itemRows(rec.task, baseline, results), consistency: consistencyRows(results), warnings: report.warnings,
+      };
+    });
+  }
+}
+
+/** The task metric of one result: correctness for generate, the stored score (NLL, choice accuracy, chrF) otherwise. */
+function metricOf(task: string, r: ExperimentResult): number | null {
+  return task === 'generate' ? (r.correct === null ? null : r.correct ? 1 : 0) : r.score;
+}
+
+function itemRows(task: string, baseline: string, results: ExperimentResult[]): ItemRow[] {
+  const key = (r: ExperimentResult) => `${r.language}\u0000${r.itemId}\u0000${r.sample}`;
+  const base = new Map(results.filter((r) => r.arm === baseline).map((r) => [key(r), r]));
+  const binary = task === 'generate' || task === 'choice';
+  return results
+    .filter((r) => r.arm !== baseline)
+    .map((r) => {
+      const b = base.get(key(r));
+      const bv = b ? metricOf(task, b) : null;
+      const v = metricOf(task, r);
+      const flip = !binary || bv === null || v === null ? null : bv === v ? 'same' : v > bv ? 'gained' : 'lost';
+      return { arm: r.arm, language: r.language, itemId: r.itemId, baseline: bv, value: v, flip, baselineOutput: b?.output ?? null, output: r.output };
+    });
+}
+
+function consistencyRows(results: ExperimentResult[]): ExperimentView['consistency'] {
+  const m = new Map<string, { arm: string; language: string; consistent: number; total: number }>();
+  for (const r of results) {
+    if (r.consistent === null) continue;
+    const k = `${r.arm}\u0000${r.language}`;
+    const row = m.get(k) ?? { arm: r.arm, language: r.language, consistent: 0, total: 0 };
+    row.total++;
+    if (r.consistent) row.consistent++;
+    m.set(k, row);
+  }
+  return [...m.values()];
+}
