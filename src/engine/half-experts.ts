@@ -3,25 +3,24 @@
  * checkpoint's parameters, so this is where the memory goes:
  * - an F16 expert matrix of the checkpoint is mapped as is (zero copy);
  * - a BF16 or F32 one is converted once to F16 into a cache file OUTSIDE the model folder
- *   (`<cacheRoot>/fp16-experts/<key>.bin` + `.json`, manifest written last so a half-written cache is never
- *   used), then mapped like the checkpoint. A matrix whose largest magnitude exceeds the fp16 range (65504)
+ *   (`<cacheRoot>/fp16-experts/<key>.bin` + `.json`, written, pruned and checksum-verified on every load by
+ *   cache-file.ts like the fp32 fused cache), then mapped like the checkpoint. A matrix whose largest magnitude exceeds the fp16 range (65504)
  *   is written as F32 instead and reported (`keptFp32`), never silently turned into infinities.
  * The graph builder casts each expert's 16-bit matrices to fp32 only inside that expert's branch, so a
  * forward pass holds fp32 copies of the routed experts only, one at a time (see graph-builder.ts).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/types.js';
+import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
-import { cacheKey, pruneStaleEntries, type CachedSegment, type CacheProgress } from './expert-cache.js';
+import type { CacheProgress } from './expert-cache.js';
 import { expertWidth, gateUpRows, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 import { float32ToF16Array } from '../numeric/float16.js';
 
 /** Bumped whenever the layout changes: a manifest of another format is rebuilt, never read. */
-const HALF_FORMAT = 1;
-const ALIGN = 4096;
+const HALF_FORMAT = 2;
 /** Largest finite fp16 value. */
 export const FP16_MAX = 65504;
 /** Smallest normal fp16 value: below it fp16 keeps fewer significant bits. */
@@ -58,6 +57,7 @@ export interface HalfExpertCache {
   keptFp32: KeptFp32[];
   /** Non-zero weights below the fp16 normal range (stored with reduced precision). */
   subnormal: number;
+  verifiedBy: VerifiedBy;
 }
 
 type Part = 'gate' | 'up' | 'down';
@@ -95,25 +95,16 @@ export function halfCacheBytes(spec: DecoderSpec, weights: WeightStore): number 
   return total;
 }
 
-interface Manifest {
-  format: number;
-  model: string;
+interface HalfData {
   layers: HalfExpert[][];
-  bytes: number;
   keptFp32: KeptFp32[];
   subnormal: number;
 }
 
-function readManifest(path: string, bin: string): Manifest | null {
-  try {
-    const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-    if (m.format !== HALF_FORMAT || !Array.isArray(m.layers) || !Array.isArray(m.keptFp32)) return null;
-    if (m.bytes > 0 && statSync(bin).size !== m.bytes) return null;
-    return m;
-  } catch {
-    return null;
-  }
-}
+const isHalfData = (d: unknown): d is HalfData => {
+  const h = d as Partial<HalfData> | null;
+  return typeof h === 'object' && h !== null && Array.isArray(h.layers) && Array.isArray(h.keptFp32) && typeof h.subnormal === 'number';
+};
 
 /**
  * Reuses or writes the fp16 expert cache. Checks the disk first (a clear error, nothing written, when it is
@@ -124,100 +115,74 @@ export async function prepareHalfExpertCache(
   weights: WeightStore,
   modelDir: string,
   cacheRoot: string,
-  opts: { onProgress?: (p: CacheProgress) => void; signal?: AbortSignal } = {},
+  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
 ): Promise<HalfExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
   for (const [i, moe] of blocks.entries()) {
     if (moe.experts.some(expertBiases)) throw new EngineError(`MoE layer ${i}: experts with biases are not supported at fp16 precision`);
   }
-  const needed = halfCacheBytes(spec, weights);
   const dir = join(cacheRoot, 'fp16-experts');
-  const key = cacheKey(modelDir, weights, spec);
-  const bin = join(dir, `${key}.bin`);
-  const manifestPath = join(dir, `${key}.json`);
-  if (existsSync(manifestPath)) {
-    const m = readManifest(manifestPath, bin);
-    if (m) return { file: m.bytes > 0 ? realpathSync(bin) : null, layers: m.layers, bytes: m.bytes, reused: true, keptFp32: m.keptFp32, subnormal: m.subnormal };
-  }
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new EngineError(`cannot create the fp16 expert cache folder ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-  pruneStaleEntries(dir, realpathSync(modelDir), key);
-  const free = freeBytesAt(dir);
-  if (needed > 0 && free !== null && needed + DISK_MARGIN_BYTES > free) {
-    throw new EngineError(
-      `the fp16 expert cache needs ${(needed / 2 ** 30).toFixed(2)} GiB in ${dir} but only ${(free / 2 ** 30).toFixed(2)} GiB are free; ` +
-        `free space there, set ROUTESCOPE_CACHE_DIR (or cacheDir) to a larger disk, or use --precision fp32`,
-    );
-  }
-
-  const tmp = join(dir, `${key}.tmp-${process.pid}-${Date.now()}`);
-  const layers: HalfExpert[][] = [];
-  const keptFp32: KeptFp32[] = [];
-  let subnormal = 0;
-  let pos = 0;
-  const fd = needed > 0 ? openSync(tmp, 'w') : null;
-  try {
-    const put = (bytes: Uint8Array): CachedSegment => {
-      const offset = Math.ceil(pos / ALIGN) * ALIGN;
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd!, bytes, done, bytes.length - done, offset + done);
-      pos = offset + bytes.length;
-      return { offset, length: bytes.length };
-    };
-    for (const [i, moe] of blocks.entries()) {
-      if (opts.signal?.aborted) throw new EngineError('writing the fp16 expert cache was cancelled');
-      const reader = new TensorReader(weights);
-      const experts: HalfExpert[] = [];
-      for (const [e, m] of moe.experts.entries()) {
-        const I = expertWidth(m);
-        let rows: { gate: Float32Array; up: Float32Array } | undefined;
-        const source = (part: Part): HalfSource => {
-          const mapped = mappableF16(weights, m, part, I, H);
-          if (mapped) return { kind: 'checkpoint', linear: mapped };
-          const shape: [number, number] = part === 'down' ? [H, I] : [I, H];
-          let data: Float32Array;
-          if (part === 'down') data = reader.outIn(m.down, H, I);
-          else data = (rows ??= gateUpRows(reader, m, H, I))[part];
-          let maxAbs = 0;
-          for (const v of data) {
-            const a = Math.abs(v);
-            if (a > maxAbs) maxAbs = a;
-            if (a !== 0 && a < FP16_MIN_NORMAL) subnormal++;
-          }
-          if (!(maxAbs <= FP16_MAX)) {
-            keptFp32.push({ moeLayer: i, expert: e, part, maxAbs });
-            return { kind: 'cache', dtype: 'F32', segment: put(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)), shape };
-          }
-          const half = float32ToF16Array(data);
-          return { kind: 'cache', dtype: 'F16', segment: put(new Uint8Array(half.buffer, half.byteOffset, half.byteLength)), shape };
-        };
-        experts.push({ gate: source('gate'), up: source('up'), down: source('down') });
+  const entry = await prepareCacheEntry({
+    label: 'fp16 expert cache',
+    dir,
+    modelDir,
+    weights,
+    spec,
+    format: HALF_FORMAT,
+    isData: isHalfData,
+    onNotice: opts.onNotice,
+    signal: opts.signal,
+    beforeWrite: () => {
+      const needed = halfCacheBytes(spec, weights);
+      const free = freeBytesAt(dir);
+      if (needed > 0 && free !== null && needed + DISK_MARGIN_BYTES > free) {
+        throw new EngineError(
+          `the fp16 expert cache needs ${(needed / 2 ** 30).toFixed(2)} GiB in ${dir} but only ${(free / 2 ** 30).toFixed(2)} GiB are free; ` +
+            `free space there, set ROUTESCOPE_CACHE_DIR (or cacheDir) to a larger disk, or use --precision fp32`,
+        );
       }
-      layers.push(experts);
-      opts.onProgress?.({ layer: i + 1, layers: blocks.length });
-      await new Promise((resolveTick) => setImmediate(resolveTick));
-    }
-    if (fd !== null) closeSync(fd);
-  } catch (err) {
-    if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* already closed */
+    },
+    write: async (put) => {
+      const layers: HalfExpert[][] = [];
+      const keptFp32: KeptFp32[] = [];
+      let subnormal = 0;
+      for (const [i, moe] of blocks.entries()) {
+        if (opts.signal?.aborted) throw new EngineError('writing the fp16 expert cache was cancelled');
+        const reader = new TensorReader(weights);
+        const experts: HalfExpert[] = [];
+        for (const [e, m] of moe.experts.entries()) {
+          const I = expertWidth(m);
+          let rows: { gate: Float32Array; up: Float32Array } | undefined;
+          const source = (part: Part): HalfSource => {
+            const mapped = mappableF16(weights, m, part, I, H);
+            if (mapped) return { kind: 'checkpoint', linear: mapped };
+            const shape: [number, number] = part === 'down' ? [H, I] : [I, H];
+            const what = `decoder layer ${spec.moeLayers[i]}'s expert ${e} ${part}_proj`;
+            let data: Float32Array;
+            if (part === 'down') data = reader.outIn(m.down, H, I);
+            else data = (rows ??= gateUpRows(reader, m, H, I))[part];
+            let maxAbs = 0;
+            for (const v of data) {
+              const a = Math.abs(v);
+              if (a > maxAbs) maxAbs = a;
+              if (a !== 0 && a < FP16_MIN_NORMAL) subnormal++;
+            }
+            if (!(maxAbs <= FP16_MAX)) {
+              keptFp32.push({ moeLayer: i, expert: e, part, maxAbs });
+              return { kind: 'cache', dtype: 'F32', segment: put(data, what), shape };
+            }
+            return { kind: 'cache', dtype: 'F16', segment: put(float32ToF16Array(data), what), shape };
+          };
+          experts.push({ gate: source('gate'), up: source('up'), down: source('down') });
+        }
+        layers.push(experts);
+        opts.onProgress?.({ layer: i + 1, layers: blocks.length });
+        await new Promise((resolveTick) => setImmediate(resolveTick));
       }
-    }
-    rmSync(tmp, { force: true });
-    if (err instanceof EngineError) throw err;
-    throw new EngineError(`writing the fp16 expert cache ${tmp} failed: ${(err as Error).message}`, { cause: err });
-  }
-  if (fd !== null) renameSync(tmp, bin);
-  const manifest: Manifest = { format: HALF_FORMAT, model: realpathSync(modelDir), layers, bytes: pos, keptFp32, subnormal };
-  const manifestTmp = `${tmp}.json`;
-  writeFileSync(manifestTmp, JSON.stringify(manifest));
-  renameSync(manifestTmp, manifestPath);
-  return { file: pos > 0 ? realpathSync(bin) : null, layers, bytes: pos, reused: false, keptFp32, subnormal };
+      return { layers, keptFp32, subnormal };
+    },
+  });
+  const { layers, keptFp32, subnormal } = entry.data;
+  return { file: entry.file, layers, bytes: entry.bytes, reused: entry.reused, keptFp32, subnormal, verifiedBy: entry.verifiedBy };
 }

@@ -5,21 +5,21 @@
  * 4 bits); a weight is stored as round(w / scale) + zero point (128 / 8, onnxruntime's defaults), 4-bit values
  * packed two per byte, low nibble first. Layout as the fused kernel's: fc1 = [E, 2I, H] with gate/up rows
  * interleaved, fc2 = [E, H, I]. Written once to `<cacheRoot>/int{8,4}-experts/<key>.bin` + `.json` outside the
- * model folder (manifest last, format-checked, disk space checked first, progress, cancel), then mapped.
+ * model folder by cache-file.ts (manifest last, per-segment sha256 verified on load, disk space checked first,
+ * progress, cancel), then mapped.
  * Checked against onnxruntime-node 1.30's CPU QMoE: its output equals the fp32 MoE op on the dequantised
  * weights within 1e-8 (both bit widths; tests compare the whole graph with the float64 reference).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DecoderSpec } from './architectures/types.js';
+import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
-import { cacheKey, pruneStaleEntries, type CachedSegment, type CacheProgress } from './expert-cache.js';
+import type { CacheProgress } from './expert-cache.js';
 import { expertWidth, gateUpRows, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 
-const QUANT_FORMAT = 1;
-const ALIGN = 4096;
+const QUANT_FORMAT = 2;
 const DISK_MARGIN_BYTES = 256 * 2 ** 20;
 
 export type QuantBits = 8 | 4;
@@ -39,6 +39,7 @@ export interface QuantExpertCache {
   layers: QuantLayer[];
   bytes: number;
   reused: boolean;
+  verifiedBy: VerifiedBy;
 }
 
 /** The largest of 64, 32, 16 dividing both the hidden size and the expert width, else 0 (per row). */
@@ -92,23 +93,10 @@ export function quantCacheBytes(spec: DecoderSpec, bits: QuantBits): number {
   return total;
 }
 
-interface Manifest {
-  format: number;
-  model: string;
+interface QuantData {
   bits: QuantBits;
   blockSize: number;
   layers: QuantLayer[];
-  bytes: number;
-}
-
-function readManifest(path: string, bin: string, bits: QuantBits): Manifest | null {
-  try {
-    const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-    if (m.format !== QUANT_FORMAT || m.bits !== bits || !Array.isArray(m.layers) || statSync(bin).size !== m.bytes) return null;
-    return m;
-  } catch {
-    return null;
-  }
 }
 
 export async function prepareQuantExpertCache(
@@ -117,7 +105,7 @@ export async function prepareQuantExpertCache(
   modelDir: string,
   cacheRoot: string,
   bits: QuantBits,
-  opts: { onProgress?: (p: CacheProgress) => void; signal?: AbortSignal } = {},
+  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
 ): Promise<QuantExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
@@ -127,75 +115,62 @@ export async function prepareQuantExpertCache(
   }
   const blockSize = quantBlockSize(H, I);
   const dir = join(cacheRoot, `int${bits}-experts`);
-  const key = cacheKey(modelDir, weights, spec);
-  const bin = join(dir, `${key}.bin`);
-  const manifestPath = join(dir, `${key}.json`);
-  if (existsSync(manifestPath)) {
-    const m = readManifest(manifestPath, bin, bits);
-    if (m) return { file: realpathSync(bin), bits, blockSize: m.blockSize, layers: m.layers, bytes: m.bytes, reused: true };
-  }
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new EngineError(`cannot create the int${bits} expert cache folder ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-  pruneStaleEntries(dir, realpathSync(modelDir), key);
-  const needed = quantCacheBytes(spec, bits);
-  const free = freeBytesAt(dir);
-  if (free !== null && needed + DISK_MARGIN_BYTES > free) {
-    throw new EngineError(
-      `the int${bits} expert cache needs ${(needed / 2 ** 30).toFixed(2)} GiB in ${dir} but only ${(free / 2 ** 30).toFixed(2)} GiB are free; ` +
-        `free space there, set ROUTESCOPE_CACHE_DIR (or cacheDir) to a larger disk, or use another precision`,
-    );
-  }
-  const tmp = join(dir, `${key}.tmp-${process.pid}-${Date.now()}`);
-  const layers: QuantLayer[] = [];
-  let pos = 0;
-  const fd = openSync(tmp, 'w');
-  try {
-    const put = (a: Uint8Array | Float32Array): CachedSegment => {
-      const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      const offset = Math.ceil(pos / ALIGN) * ALIGN;
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
-      pos = offset + bytes.length;
-      return { offset, length: bytes.length };
-    };
-    for (const [i, moe] of blocks.entries()) {
-      if (opts.signal?.aborted) throw new EngineError(`writing the int${bits} expert cache was cancelled`);
-      const reader = new TensorReader(weights);
-      const E = moe.numExperts;
-      const fc1 = new Float32Array(E * 2 * I * H);
-      const fc2 = new Float32Array(E * H * I);
-      moe.experts.forEach((m, e) => {
-        const { gate, up } = gateUpRows(reader, m, H, I);
-        const base = e * 2 * I * H;
-        for (let j = 0; j < I; j++) {
-          fc1.set(gate.subarray(j * H, (j + 1) * H), base + 2 * j * H);
-          fc1.set(up.subarray(j * H, (j + 1) * H), base + (2 * j + 1) * H);
-        }
-        fc2.set(reader.outIn(m.down, H, I), e * H * I);
-      });
-      const q1 = quantizeRows(fc1, E * 2 * I, H, bits, blockSize);
-      const q2 = quantizeRows(fc2, E * H, I, bits, blockSize);
-      layers.push({ fc1: put(q1.codes), fc1Scales: put(q1.scales), fc2: put(q2.codes), fc2Scales: put(q2.scales) });
-      opts.onProgress?.({ layer: i + 1, layers: blocks.length });
-      await new Promise((resolveTick) => setImmediate(resolveTick));
-    }
-    closeSync(fd);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(tmp, { force: true });
-    if (err instanceof EngineError) throw err;
-    throw new EngineError(`writing the int${bits} expert cache ${tmp} failed: ${(err as Error).message}`, { cause: err });
-  }
-  renameSync(tmp, bin);
-  const manifest: Manifest = { format: QUANT_FORMAT, model: realpathSync(modelDir), bits, blockSize, layers, bytes: pos };
-  writeFileSync(`${tmp}.json`, JSON.stringify(manifest));
-  renameSync(`${tmp}.json`, manifestPath);
-  return { file: realpathSync(bin), bits, blockSize, layers, bytes: pos, reused: false };
+  const isQuantData = (d: unknown): d is QuantData => {
+    const q = d as Partial<QuantData> | null;
+    return typeof q === 'object' && q !== null && q.bits === bits && q.blockSize === blockSize && Array.isArray(q.layers);
+  };
+  const entry = await prepareCacheEntry({
+    label: `int${bits} expert cache`,
+    dir,
+    modelDir,
+    weights,
+    spec,
+    format: QUANT_FORMAT,
+    isData: isQuantData,
+    onNotice: opts.onNotice,
+    signal: opts.signal,
+    beforeWrite: () => {
+      const needed = quantCacheBytes(spec, bits);
+      const free = freeBytesAt(dir);
+      if (free !== null && needed + DISK_MARGIN_BYTES > free) {
+        throw new EngineError(
+          `the int${bits} expert cache needs ${(needed / 2 ** 30).toFixed(2)} GiB in ${dir} but only ${(free / 2 ** 30).toFixed(2)} GiB are free; ` +
+            `free space there, set ROUTESCOPE_CACHE_DIR (or cacheDir) to a larger disk, or use another precision`,
+        );
+      }
+    },
+    write: async (put) => {
+      const layers: QuantLayer[] = [];
+      for (const [i, moe] of blocks.entries()) {
+        if (opts.signal?.aborted) throw new EngineError(`writing the int${bits} expert cache was cancelled`);
+        const reader = new TensorReader(weights);
+        const E = moe.numExperts;
+        const fc1 = new Float32Array(E * 2 * I * H);
+        const fc2 = new Float32Array(E * H * I);
+        moe.experts.forEach((m, e) => {
+          const { gate, up } = gateUpRows(reader, m, H, I);
+          const base = e * 2 * I * H;
+          for (let j = 0; j < I; j++) {
+            fc1.set(gate.subarray(j * H, (j + 1) * H), base + 2 * j * H);
+            fc1.set(up.subarray(j * H, (j + 1) * H), base + (2 * j + 1) * H);
+          }
+          fc2.set(reader.outIn(m.down, H, I), e * H * I);
+        });
+        const q1 = quantizeRows(fc1, E * 2 * I, H, bits, blockSize);
+        const q2 = quantizeRows(fc2, E * H, I, bits, blockSize);
+        const at = `decoder layer ${spec.moeLayers[i]}'s`;
+        layers.push({
+          fc1: put(q1.codes, `${at} fc1 codes`),
+          fc1Scales: put(q1.scales, `${at} fc1 scales`),
+          fc2: put(q2.codes, `${at} fc2 codes`),
+          fc2Scales: put(q2.scales, `${at} fc2 scales`),
+        });
+        opts.onProgress?.({ layer: i + 1, layers: blocks.length });
+        await new Promise((resolveTick) => setImmediate(resolveTick));
+      }
+      return { bits, blockSize, layers };
+    },
+  });
+  if (entry.file === null) throw new EngineError(`the int${bits} expert cache for ${modelDir} has no data file (no MoE layer to quantise)`);
+  return { file: entry.file, bits, blockSize: entry.data.blockSize, layers: entry.data.layers, bytes: entry.bytes, reused: entry.reused, verifiedBy: entry.verifiedBy };
 }

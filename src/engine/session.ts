@@ -263,12 +263,11 @@ export class DecoderSession {
     } else {
       kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
-    const progress = { onProgress: opts.onCacheProgress, signal: opts.signal };
-    const fusedProgress = { ...progress, onNotice: opts.onCacheNotice };
+    const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
     const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
-    const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, progress) : undefined;
-    const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, fusedProgress) : undefined;
-    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, progress) : undefined;
+    const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
+    const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),

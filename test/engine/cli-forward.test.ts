@@ -114,8 +114,8 @@ describe('routescope forward / inspect', () => {
     expect(first.stderr).not.toMatch(/expert cache/);
     const dir = join(cliCache.dir, 'fused-experts');
     for (const bin of readdirSync(dir).filter((f) => f.endsWith('.bin'))) {
-      const m = JSON.parse(readFileSync(join(dir, bin.replace(/\.bin$/, '.json')), 'utf8')) as { layers: { fc1: { offset: number } }[] };
-      flipBytes(join(dir, bin), m.layers[0]!.fc1.offset + 64, 16);
+      const m = JSON.parse(readFileSync(join(dir, bin.replace(/\.bin$/, '.json')), 'utf8')) as { data: { layers: { fc1: { offset: number } }[] } };
+      flipBytes(join(dir, bin), m.data.layers[0]!.fc1.offset + 64, 16);
     }
     const again = await inProcess(['forward', model.dir, '--ids', '4,8,15,16', '--json']);
     expect(again.code, again.stderr).toBe(0);

@@ -126,8 +126,8 @@ describe('fused expert cache', () => {
       await a.dispose();
       const pristine = readFileSync(file);
       // Inside the fc1 experts of the second MoE layer: the cache's layout is in its manifest.
-      const manifest = JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as { layers: { fc1: { offset: number; length: number } }[] };
-      const seg = manifest.layers[1]!.fc1;
+      const manifest = JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as { data: { layers: { fc1: { offset: number; length: number } }[] } };
+      const seg = manifest.data.layers[1]!.fc1;
       flipBytes(file, seg.offset + Math.floor(seg.length / 2), 8);
       const notices: string[] = [];
       const b = await DecoderSession.load(tmp.dir, { moeKernel: 'fused', cacheDir: root.dir, onCacheNotice: (m) => notices.push(m) });

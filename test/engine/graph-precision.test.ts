@@ -4,7 +4,7 @@
  * in the test (roundToF16, itself checked against torch bit patterns): that is exactly what fp16 promises,
  * so the tolerance stays the fp32 one (1e-4). Against the unrounded fp32 reference it is within the fp16
  * tolerance stated in docs/precision.md, with the same top-k sets. Also: the cache (outside the model folder,
- * reused, rebuilt when from another format), an overflowing expert kept at fp32, the memory plan, `auto`,
+ * reused, rebuilt when from another format or when a byte flip keeping size and mtime breaks a segment checksum), an overflowing expert kept at fp32, the memory plan, `auto`,
  * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text. int8/int4 (QMoE): the
  * graph equals the float64 reference run on expert weights quantised and dequantised by a second implementation.
  */
@@ -22,7 +22,7 @@ import { loadTokenizer } from '../../src/engine/tokenizer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
@@ -173,7 +173,7 @@ describe('fp16 cache and overflow', () => {
     const progress: number[] = [];
     const again = await DecoderSession.load(big.dir, { precision: 'fp16', cacheDir: cache.dir, onCacheProgress: (p) => progress.push(p.layer) });
     expect(progress.length).toBeGreaterThan(0);
-    expect((JSON.parse(readFileSync(manifest, 'utf8')) as { format: number }).format).toBe(1);
+    expect((JSON.parse(readFileSync(manifest, 'utf8')) as { format: number }).format).toBe(2);
     await again.dispose();
   });
 });
@@ -315,5 +315,41 @@ describe('cache writing is cancellable and leaves nothing half-written', () => {
     await expect(DecoderSession.load(tmp.dir, { precision, cacheDir: root.dir, signal: ac.signal })).rejects.toThrow(/cache was cancelled/);
     const dir = join(root.dir, precision === 'fp16' ? 'fp16-experts' : `${precision}-experts`);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('a byte flip in the fp16 or int4 cache (size and mtime kept)', () => {
+  const tmp = tempDir('precision-flip');
+  const root = tempDir('precision-flip-cache');
+  beforeAll(() => writeTinyModel(tmp.dir, 'olmoe', { seed: 5 }));
+  afterAll(() => (tmp.cleanup(), root.cleanup()));
+
+  type Seg = { offset: number; length: number };
+  type FlipManifest = { data: { layers: ({ up: { segment: Seg } }[] | { fc1: Seg })[] } };
+
+  it.each(['fp16', 'int4'] as const)('%s: is caught on the next load, announced, rebuilt once, and the output unchanged', async (precision) => {
+    const a = await DecoderSession.load(tmp.dir, { precision, cacheDir: root.dir });
+    const ids = [seededIds(5, a.info.vocabSize, 1)];
+    const good = await a.forward(ids);
+    const file = a.info.precision!.cacheFile!;
+    const secondMoeLayer = a.info.moeLayers[1]!;
+    await a.dispose();
+    const pristine = readFileSync(file);
+    // Inside the second MoE layer (expert 2's up_proj at fp16, the fc1 codes at int4): offsets from the manifest.
+    const layer = (JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as FlipManifest).data.layers[1]!;
+    const seg = Array.isArray(layer) ? layer[2]!.up.segment : layer.fc1;
+    flipBytes(file, seg.offset + Math.floor(seg.length / 2), 8);
+    expect(readFileSync(file).equals(pristine)).toBe(false);
+    const notices: string[] = [];
+    const b = await DecoderSession.load(tmp.dir, { precision, cacheDir: root.dir, onCacheNotice: (m) => notices.push(m) });
+    const part = precision === 'fp16' ? 'expert 2 up_proj' : 'fc1 codes';
+    // The touched file is announced as being checked, then its mismatch as one rebuild.
+    expect(notices, notices.join('\n')).toHaveLength(2);
+    expect(notices[0]).toMatch(new RegExp(`^${precision} expert cache .* changed on disk since it was last verified; checking its checksums`));
+    expect(notices[1]).toMatch(new RegExp(`^${precision} expert cache .* does not match its checksum in decoder layer ${secondMoeLayer}'s ${part} .*; rebuilding it$`));
+    expect(b.info.precision!.cacheFile).toBe(file);
+    expect(readFileSync(file).equals(pristine)).toBe(true);
+    expect(Array.from((await b.forward(ids)).logits)).toEqual(Array.from(good.logits));
+    await b.dispose();
   });
 });
