@@ -7,18 +7,16 @@
  *    class, until the table's first row is updated.
  * Run: npm run build && npx tsx bench/ui.ts   (needs /usr/bin/chromium or CHROMIUM_PATH)
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
 import { Workspace } from '../src/api/workspace.js';
 import { loadLanguageTable } from '../src/languages/index.js';
 import { importRoutingData } from '../src/store/index.js';
+import { launchChromium, startServe } from '../e2e/support/browser.js';
 
-const root = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'bench-token-0123456789abcdef';
 const [NL, L, E, K] = [100, 48, 128, 8];
 
@@ -77,20 +75,10 @@ async function main(): Promise<void> {
   const codes = loadLanguageTable().languages.slice(0, NL).map((l) => l.iso3);
   const runId = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes), { name: 'synthetic', source: 'import' }));
 
-  const server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--data', data], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
-  });
-  const url = await new Promise<string>((res, rej) => {
-    let err = '';
-    server.stderr!.on('data', (c: Buffer) => {
-      err += c.toString();
-      const m = /open (http:\/\/\S+)/.exec(err);
-      if (m) res(m[1]!);
-    });
-    server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+  const served = await startServe({ data, token: TOKEN });
+  const server = served.process;
+  const url = served.url.href;
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('crash', () => process.stderr.write('page crashed\n'));
