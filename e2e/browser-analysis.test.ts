@@ -8,32 +8,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Download, Page } from 'playwright-core';
-import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
 import type { TreeNode } from '../src/api/contract.js';
 import { Workspace } from '../src/api/workspace.js';
 import { loadLanguageTable } from '../src/languages/index.js';
 import { importRoutingData } from '../src/store/index.js';
+import { randomRouting } from '../test/analysis/synthetic.js';
 import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
 
 const root = resolve(import.meta.dirname, '..');
 const TOKEN = 'e2e-analysis-token-0123456789ab';
 const [L, E, K] = [6, 8, 2];
 
-function synthetic(codes: string[], seed: number): RoutingData {
-  let s = seed;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const languages: LanguageRouting[] = codes.map((language) => {
-    const tokens = 200 + Math.floor(rand() * 300);
-    const counts = new Float64Array(L * E);
-    for (let l = 0; l < L; l++) {
-      const w = Array.from({ length: E }, () => rand() ** 2 + 0.01);
-      const sum = w.reduce((a, b) => a + b, 0);
-      for (let e = 0; e < E; e++) counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
-    }
-    return { language, counts, gateSums: counts.map((c) => c / K), totals: new Float64Array(L).fill(tokens) };
-  });
-  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'e2e' };
-}
+const synthetic = (codes: string[], seed: number) => randomRouting(codes, { layers: L, experts: E, topK: K, seed, tokens: [200, 300], power: 2, floor: 0.01, source: 'e2e' });
 
 const leafOrder = (n: TreeNode): string[] => (n.children?.length ? n.children.flatMap(leafOrder) : [n.label!]);
 const csvOf = async (d: Download) => readFileSync((await d.path())!, 'utf8').trim().split('\r\n').map((l) => l.split(','));
