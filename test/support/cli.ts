@@ -10,10 +10,15 @@ export interface CliResult<C = number> {
   stderr: string;
 }
 
-/** `routescope ARGS` through main() in this process (no start-up per call), stdout and stderr captured. */
-export async function cliInProcess(args: string[]): Promise<CliResult> {
+/**
+ * `routescope ARGS` through main() in this process (no start-up per call), stdout and stderr captured; `env` is set
+ * for the call and restored after it.
+ */
+export async function cliInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
   try {
@@ -21,6 +26,10 @@ export async function cliInProcess(args: string[]): Promise<CliResult> {
   } finally {
     o.mockRestore();
     e.mockRestore();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
