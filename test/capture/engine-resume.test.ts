@@ -13,6 +13,7 @@ import { startCapture } from '../../src/capture/index.js';
 import { loadDataset } from '../../src/datasets/index.js';
 import { Store, getRun, loadRunRouting } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
+import { writeToyCorpus } from '../support/toy-corpus.js';
 import { runNode, waitForProgress } from '../support/cli.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 
@@ -27,23 +28,6 @@ let tmp: ReturnType<typeof tempDir>;
 let modelDir: string;
 let dataFile: string;
 let refDb: string;
-
-function writeData(file: string) {
-  const words: Record<string, string[]> = {
-    en: ['the', 'cat', 'sat', 'on', 'mat', 'and', 'dog', 'ate', 'bread', 'house'],
-    fr: ['le', 'chat', 'est', 'sur', 'la', 'table', 'et', 'chien', 'mange', 'pain'],
-    de: ['der', 'Hund', 'und', 'die', 'Katze', 'sind', 'in', 'dem', 'Haus', 'mal'],
-  };
-  const lines: string[] = [];
-  for (const l of LANGS) {
-    for (let i = 0; i < ITEMS; i++) {
-      const n = 3 + (i % 9);
-      const text = Array.from({ length: n }, (_, j) => words[l]![(i * 7 + j * 3) % 10]).join(' ');
-      lines.push(JSON.stringify({ language: l, id: `item-${i}`, text }));
-    }
-  }
-  writeFileSync(file, lines.join('\n') + '\n');
-}
 
 function captureArgs(db: string): string[] {
   return [BIN, 'capture', '--model', modelDir, '--dataset', dataFile, '--langs', LANGS.join(','), '--template', 'chat', '--batch', '1', '--ep', 'cpu', '--db', db];
@@ -65,7 +49,7 @@ beforeAll(async () => {
   tmp = tempDir('routescope-engine-resume-');
   modelDir = writeTinyModel(join(tmp.dir, 'model'), 'qwen3_moe', { seed: 5 }).dir;
   dataFile = join(tmp.dir, 'data.jsonl');
-  writeData(dataFile);
+  writeToyCorpus(dataFile, LANGS, ITEMS, 9);
   refDb = join(tmp.dir, 'ref.db');
   const store = Store.open(refDb);
   const backend = await EngineBackend.load(modelDir, { executionProvider: 'cpu' });

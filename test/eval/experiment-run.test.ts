@@ -21,6 +21,7 @@ import { deltaSteeringPlan, maskingPlan, steeringPlan } from '../../src/analysis
 import { loadRunRouting } from '../../src/store/index.js';
 import { experimentArms, experimentResults, getExperiment, listExperiments, Store, type ExperimentResult } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
+import { writeToyCorpus } from '../support/toy-corpus.js';
 import { cliInProcess, runNode, waitForProgress } from '../support/cli.js';
 import { writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
 
@@ -36,22 +37,6 @@ let dataFile: string;
 let beleDir: string;
 /** A layer-1 mask of two experts: changes routing on every token. */
 let maskPlan: Record<string, number[]>;
-
-function writeData(file: string) {
-  const words: Record<string, string[]> = {
-    en: ['the', 'cat', 'sat', 'on', 'mat', 'and', 'dog', 'ate', 'bread', 'house'],
-    fr: ['le', 'chat', 'est', 'sur', 'la', 'table', 'et', 'chien', 'mange', 'pain'],
-    de: ['der', 'Hund', 'und', 'die', 'Katze', 'sind', 'in', 'dem', 'Haus', 'mal'],
-  };
-  const lines: string[] = [];
-  for (const l of LANGS) {
-    for (let i = 0; i < ITEMS; i++) {
-      const n = 3 + (i % 7);
-      lines.push(JSON.stringify({ language: l, id: `item-${i}`, text: Array.from({ length: n }, (_, j) => words[l]![(i * 7 + j * 3) % 10]).join(' ') }));
-    }
-  }
-  writeFileSync(file, lines.join('\n') + '\n');
-}
 
 function writeBelebele(dir: string) {
   mkdirSync(dir, { recursive: true });
@@ -79,7 +64,7 @@ beforeAll(async () => {
   tmp = tempDir('routescope-experiment-');
   model = writeTinyModel(join(tmp.dir, 'model'), 'qwen3_moe', { seed: 11 });
   dataFile = join(tmp.dir, 'data.jsonl');
-  writeData(dataFile);
+  writeToyCorpus(dataFile, LANGS, ITEMS, 7);
   beleDir = join(tmp.dir, 'belebele');
   writeBelebele(beleDir);
   maskPlan = { [String(model.moeLayers[1])]: [0, 1] };
