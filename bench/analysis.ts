@@ -6,30 +6,13 @@
  * Run: npx tsx bench/analysis.ts [--skip-sequences]
  */
 import { analyzeRouting } from '../src/analysis/report.js';
-import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
+import type { RoutingData } from '../src/analysis/routing-data.js';
+import { randomRouting } from '../test/analysis/synthetic.js';
 
-function synthetic(nLang: number, L: number, E: number, topK: number): RoutingData {
-  let s = 42;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  const languages: LanguageRouting[] = [];
-  for (let i = 0; i < nLang; i++) {
-    const tokens = 20000 + Math.floor(rand() * 40000);
-    const counts = new Float64Array(L * E);
-    const gateSums = new Float64Array(L * E);
-    for (let l = 0; l < L; l++) {
-      const w = Array.from({ length: E }, () => rand() ** 3 + 1e-3);
-      const sum = w.reduce((a, b) => a + b, 0);
-      for (let e = 0; e < E; e++) {
-        counts[l * E + e] = Math.round((w[e] / sum) * tokens * topK);
-        gateSums[l * E + e] = counts[l * E + e] / topK;
-      }
-    }
-    languages.push({ language: `l${String(i).padStart(3, '0')}`, counts, gateSums, totals: new Float64Array(L).fill(tokens) });
-  }
-  return { numLayers: L, numExperts: E, topK, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'bench' };
-}
-
-const data = synthetic(100, 48, 128, 8);
+/** `n` languages l000, l001, ... x 48 layers x 128 experts, top-8. */
+const synthetic = (n: number): RoutingData =>
+  randomRouting(Array.from({ length: n }, (_, i) => `l${String(i).padStart(3, '0')}`), { layers: 48, experts: 128, topK: 8, seed: 42, tokens: [20000, 40000], power: 3, floor: 1e-3, source: 'bench' });
+const data = synthetic(100);
 const genealogy = (code: string) => ({ family: `f${Number(code.slice(1)) % 12}`, lineage: [`f${Number(code.slice(1)) % 12}`, `b${Number(code.slice(1)) % 30}`, code] });
 const runs: number[] = [];
 for (let i = 0; i < 4; i++) {
@@ -86,7 +69,7 @@ function withSequences(d: RoutingData, count: number): RoutingData {
 }
 
 if (!process.argv.includes('--skip-sequences')) {
-  const seqData = withSequences(synthetic(20, 48, 128, 8), 200);
+  const seqData = withSequences(synthetic(20), 200);
   const withSeq: number[] = [];
   const without: number[] = [];
   for (let i = 0; i < 3; i++) {

@@ -7,40 +7,19 @@
  *    class, until the table's first row is updated.
  * Run: npm run build && npx tsx bench/ui.ts   (needs /usr/bin/chromium or CHROMIUM_PATH)
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
-import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { Workspace } from '../src/api/workspace.js';
 import { loadLanguageTable } from '../src/languages/index.js';
 import { importRoutingData } from '../src/store/index.js';
+import { randomRouting } from '../test/analysis/synthetic.js';
+import { launchChromium, startServe } from '../e2e/support/browser.js';
 
-const root = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'bench-token-0123456789abcdef';
 const [NL, L, E, K] = [100, 48, 128, 8];
 
-function synthetic(codes: string[]): RoutingData {
-  let s = 7;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const languages: LanguageRouting[] = codes.map((language) => {
-    const tokens = 20000 + Math.floor(rand() * 40000);
-    const counts = new Float64Array(L * E);
-    const gateSums = new Float64Array(L * E);
-    for (let l = 0; l < L; l++) {
-      const w = Array.from({ length: E }, () => rand() ** 3 + 1e-3);
-      const sum = w.reduce((a, b) => a + b, 0);
-      for (let e = 0; e < E; e++) {
-        counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
-        gateSums[l * E + e] = counts[l * E + e]! / K;
-      }
-    }
-    return { language, counts, gateSums, totals: new Float64Array(L).fill(tokens) };
-  });
-  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'bench' };
-}
 
 /** BENCH_PROFILE=1: the page's CPU profile over the warm layer switches, top functions by self time. */
 function printProfile(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }): void {
@@ -75,22 +54,13 @@ async function main(): Promise<void> {
   const workspace = new Workspace(data);
   const projectId = workspace.create('Bench', 'blank');
   const codes = loadLanguageTable().languages.slice(0, NL).map((l) => l.iso3);
-  const runId = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes), { name: 'synthetic', source: 'import' }));
+  const routing = randomRouting(codes, { layers: L, experts: E, topK: K, seed: 7, tokens: [20000, 40000], power: 3, floor: 1e-3, source: 'bench' });
+  const runId = workspace.with(projectId, (store) => importRoutingData(store, routing, { name: 'synthetic', source: 'import' }));
 
-  const server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--data', data], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
-  });
-  const url = await new Promise<string>((res, rej) => {
-    let err = '';
-    server.stderr!.on('data', (c: Buffer) => {
-      err += c.toString();
-      const m = /open (http:\/\/\S+)/.exec(err);
-      if (m) res(m[1]!);
-    });
-    server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+  const served = await startServe({ data, token: TOKEN });
+  const server = served.process;
+  const url = served.url.href;
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('crash', () => process.stderr.write('page crashed\n'));

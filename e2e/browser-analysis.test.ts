@@ -2,40 +2,24 @@
  * The Analysis view's layer explorer, settings, run comparison and expert x layer heatmap in Chromium, on two small
  * synthetic runs imported into a project (no capture needed: the numbers come from the API on the same database).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
-import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { chromium, type Browser, type Download, type Page } from 'playwright-core';
-import type { LanguageRouting, RoutingData } from '../src/analysis/routing-data.js';
-import type { ApiArgs, ApiMethod, ApiResult, TreeNode } from '../src/api/contract.js';
+import type { Browser, Download, Page } from 'playwright-core';
+import type { TreeNode } from '../src/api/contract.js';
 import { Workspace } from '../src/api/workspace.js';
 import { loadLanguageTable } from '../src/languages/index.js';
 import { importRoutingData } from '../src/store/index.js';
+import { randomRouting } from '../test/analysis/synthetic.js';
+import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
 
 const root = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'e2e-analysis-token-0123456789ab';
 const [L, E, K] = [6, 8, 2];
 
-function synthetic(codes: string[], seed: number): RoutingData {
-  let s = seed;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const languages: LanguageRouting[] = codes.map((language) => {
-    const tokens = 200 + Math.floor(rand() * 300);
-    const counts = new Float64Array(L * E);
-    for (let l = 0; l < L; l++) {
-      const w = Array.from({ length: E }, () => rand() ** 2 + 0.01);
-      const sum = w.reduce((a, b) => a + b, 0);
-      for (let e = 0; e < E; e++) counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
-    }
-    return { language, counts, gateSums: counts.map((c) => c / K), totals: new Float64Array(L).fill(tokens) };
-  });
-  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: 'e2e' };
-}
+const synthetic = (codes: string[], seed: number) => randomRouting(codes, { layers: L, experts: E, topK: K, seed, tokens: [200, 300], power: 2, floor: 0.01, source: 'e2e' });
 
 const leafOrder = (n: TreeNode): string[] => (n.children?.length ? n.children.flatMap(leafOrder) : [n.label!]);
 const csvOf = async (d: Download) => readFileSync((await d.path())!, 'utf8').trim().split('\r\n').map((l) => l.split(','));
@@ -51,40 +35,23 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
   let runB: number;
   let codes: string[];
 
-  async function api<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
-    const body = (await (await fetch(`${baseUrl}api/${method}`, {
-      method: 'POST', body: JSON.stringify(args ?? null), headers: { authorization: `Bearer ${TOKEN}` },
-    })).json()) as { ok: boolean; result: ApiResult<M>; error?: { message: string } };
-    if (!body.ok) throw new Error(body.error?.message);
-    return body.result;
-  }
+  const api = apiClient(() => baseUrl, TOKEN);
   const download = async (click: () => Promise<void>) => (await Promise.all([page.waitForEvent('download'), click()]))[0];
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'routescope-ui-analysis-'));
     const outDir = join(tmp, 'ui');
     const dataDir = join(tmp, 'data');
-    await build({ root: join(root, 'src/renderer'), logLevel: 'error', plugins: [svelte()], build: { outDir, emptyOutDir: true } });
+    await buildRenderer(outDir);
     const workspace = new Workspace(dataDir);
     projectId = workspace.create('Analysis', 'blank');
     codes = loadLanguageTable().languages.slice(0, 6).map((l) => l.iso3);
     runA = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes, 11), { name: 'first', source: 'import' }));
     runB = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes.slice(1), 23), { name: 'second', source: 'import' }));
-    server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--ui', outDir, '--data', dataDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
-    });
-    const printed = await new Promise<string>((res, rej) => {
-      let err = '';
-      server.stderr!.on('data', (c: Buffer) => {
-        err += c.toString();
-        const m = /open (http:\/\/\S+)/.exec(err);
-        if (m) res(m[1]!);
-      });
-      server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
-    });
-    baseUrl = `${new URL(printed).origin}/`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN });
+    server = served.process;
+    baseUrl = served.baseUrl;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1300, height: 900 }, acceptDownloads: true });
     await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/run/${runA}`);
     await page.getByTestId('layer-pair').waitFor({ timeout: 60_000 });

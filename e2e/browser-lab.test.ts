@@ -4,18 +4,15 @@
  * has its own test in browser-ui.test.ts); the page builds a plan from it with a paper preset, previews the
  * experts per layer, saves, renames and deletes plans, and tries one on a prompt.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
-import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { chromium, type Browser } from 'playwright-core';
-import type { ApiArgs, ApiMethod, ApiResult } from '../src/api/contract.js';
+import type { Browser } from 'playwright-core';
+import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
 
 const root = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MODEL = join(root, 'resources/demo-model/model.safetensors');
 const ARTEFACTS = join(root, 'e2e/artifacts');
 const TOKEN = 'e2e-lab-token-0123456789abcdefgh';
@@ -26,37 +23,17 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a 
   let baseUrl: string;
   let browser: Browser;
 
-  async function api<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
-    const body = (await (await fetch(`${baseUrl}api/${method}`, {
-      method: 'POST', body: JSON.stringify(args ?? null), headers: { authorization: `Bearer ${TOKEN}` },
-    })).json()) as { ok: boolean; result: ApiResult<M>; error?: { message: string } };
-    if (!body.ok) throw new Error(body.error?.message);
-    return body.result;
-  }
+  const api = apiClient(() => baseUrl, TOKEN);
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'routescope-lab-'));
     const outDir = join(tmp, 'ui');
     mkdirSync(ARTEFACTS, { recursive: true });
-    await build({ root: join(root, 'src/renderer'), logLevel: 'error', plugins: [svelte()], build: { outDir, emptyOutDir: true } });
-    server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', '0', '--ui', outDir, '--data', join(tmp, 'data')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
-    });
-    const printed = await new Promise<string>((res, rej) => {
-      let err = '';
-      server.stderr!.on('data', (c: Buffer) => {
-        err += c.toString();
-        const m = /open (http:\/\/\S+)/.exec(err);
-        if (m) res(m[1]!);
-      });
-      server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
-    });
-    baseUrl = `${new URL(printed).origin}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    await buildRenderer(outDir);
+    const served = await startServe({ data: join(tmp, 'data'), ui: outDir, token: TOKEN });
+    server = served.process;
+    baseUrl = served.baseUrl;
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

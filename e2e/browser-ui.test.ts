@@ -1,19 +1,17 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
-import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import type { AnalysisOverview, ApiArgs, ApiMethod, ApiResult, JobInfo, LayerDetail, ModelFacts, ProjectView, RunSummary } from '../src/api/contract.js';
+import type { Browser, Page } from 'playwright-core';
+import type { AnalysisOverview, JobInfo, LayerDetail, ModelFacts, ProjectView, RunSummary } from '../src/api/contract.js';
 import type { DemoSummary } from '../src/demo/summary.js';
 import { loadRunRouting } from '../src/store/index.js';
 import { plainLayerCounts, plainSteerShared } from '../test/analysis/plain-specialisation.js';
+import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
 
 const root = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MODEL_DIR = join(root, 'resources/demo-model');
 const MODEL = join(MODEL_DIR, 'model.safetensors');
 /** Screenshots of each main view, for a person to look at (git-ignored). */
@@ -37,13 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
   const pageUrl = (hash = '') => `${baseUrl}?token=${TOKEN}${hash}`;
   let browser: Browser;
 
-  async function api<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>> {
-    const body = (await (await fetch(`${baseUrl}api/${method}`, {
-      method: 'POST', body: JSON.stringify(args ?? null), headers: { authorization: `Bearer ${TOKEN}` },
-    })).json()) as { ok: boolean; result: ApiResult<M>; error?: { message: string } };
-    if (!body.ok) throw new Error(body.error?.message);
-    return body.result;
-  }
+  const api = apiClient(() => baseUrl, TOKEN);
 
   async function errorBanner(page: Page): Promise<string> {
     await page.getByTestId('error').waitFor();
@@ -55,23 +47,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
   }
 
   async function startServer(): Promise<void> {
-    server = spawn(process.execPath, [join(root, 'bin/routescope.mjs'), 'serve', '--port', port, '--ui', outDir, '--data', dataDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ROUTESCOPE_TOKEN: TOKEN },
-    });
-    const printed = await new Promise<string>((res, rej) => {
-      let err = '';
-      server.stderr!.on('data', (c: Buffer) => {
-        err += c.toString();
-        const m = /open (http:\/\/\S+)/.exec(err);
-        if (m) res(m[1]!);
-      });
-      server.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${err}`)));
-    });
-    const url = new URL(printed);
-    expect(url.searchParams.get('token')).toBe(TOKEN);
-    baseUrl = `${url.origin}/`;
-    port = url.port;
+    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN, port });
+    server = served.process;
+    expect(served.url.searchParams.get('token')).toBe(TOKEN);
+    baseUrl = served.baseUrl;
+    port = served.url.port;
   }
 
   beforeAll(async () => {
@@ -79,17 +59,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     outDir = join(tmp, 'ui');
     dataDir = join(tmp, 'data');
     mkdirSync(ARTEFACTS, { recursive: true });
-    await build({
-      root: join(root, 'src/renderer'),
-      logLevel: 'error',
-      plugins: [svelte()],
-      build: { outDir, emptyOutDir: true },
-    });
+    await buildRenderer(outDir);
     await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -5,12 +5,12 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskingPlan, maskPlanJson } from '../../src/analysis/plans.js';
-import { main } from '../../src/cli/main.js';
 import { loadRoutingSource } from '../../src/cli/routing-source.js';
 import { Store, createRun, loadRunRouting, writeBatch, type TraceSequence } from '../../src/store/index.js';
 import { roundToHalfReference, synthSequence } from '../store/helpers.js';
+import { cliInProcess } from '../support/cli.js';
 import { recorderJson, syntheticRouting } from './synthetic.js';
 
 const L = 4;
@@ -80,15 +80,7 @@ function referenceNjsd(a: string, b: string, layer: number, scope: 'all' | 'cont
   return sum / n;
 }
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    const code = await main(args);
-    return { code, err: spy.mock.calls.map((c) => String(c[0])).join('') };
-  } finally {
-    spy.mockRestore();
-  }
-}
+const cli = cliInProcess;
 
 function noNaN(out: string) {
   for (const f of readdirSync(out, { recursive: true }) as string[]) {
@@ -117,7 +109,7 @@ describe('analysis of a real store run: token scope and parallel sequences', () 
   it('analyze --scope content --sequences gate writes content totals and sequence means end to end', async () => {
     const out = join(dir, 'report-content');
     const r = await cli(['analyze', '--db', db, '--run', String(runId), '--out', out, '--scope', 'content', '--sequences', 'gate', '--pivot', 'en', '--k', '3', '--bands', '0-0,1-2,3-3']);
-    expect(r.err).not.toMatch(/error/i);
+    expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toContain(`Tokens counted: content tokens only (chat-template tokens excluded); per language: ${LANGS.map((l) => `${l} ${tokenCount(l, 'content')}`).join(', ')}.`);
@@ -183,22 +175,22 @@ describe('analysis of a real store run: token scope and parallel sequences', () 
     const out = join(dir, 'bad');
     let r = await cli(['analyze', '--routing', folder, '--out', out, '--scope', 'content']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--scope need a store run \(--db <file> --run <id>\): the recorder JSON in .* holds only per-layer totals/);
+    expect(r.stderr).toMatch(/--scope need a store run \(--db <file> --run <id>\): the recorder JSON in .* holds only per-layer totals/);
     r = await cli(['analyze', '--routing', folder, '--out', out, '--sequences', 'gate']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--sequences need a store run/);
+    expect(r.stderr).toMatch(/--sequences need a store run/);
     r = await cli(['plan', 'mask', '--routing', folder, '--target', 'fr', '--layers', '0-1', '--scope', 'all']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--scope need a store run/);
+    expect(r.stderr).toMatch(/--scope need a store run/);
     r = await cli(['analyze', '--db', db, '--run', String(runId), '--out', out, '--scope', 'template']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--scope must be 'all' or 'content', got 'template'/);
+    expect(r.stderr).toMatch(/--scope must be 'all' or 'content', got 'template'/);
     r = await cli(['analyze', '--db', db, '--run', String(runId), '--out', out, '--sequences', 'mean']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--sequences must be 'gate' or 'frequency', got 'mean'/);
+    expect(r.stderr).toMatch(/--sequences must be 'gate' or 'frequency', got 'mean'/);
     r = await cli(['plan', 'steer', '--db', db, '--run', String(runId), '--targets', 'en,fr', '--k', '4', '--layers', '0-3', '--sequences', 'gate']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--sequences is for routescope analyze/);
+    expect(r.stderr).toMatch(/--sequences is for routescope analyze/);
     expect(existsSync(out)).toBe(false);
   });
 });

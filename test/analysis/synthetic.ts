@@ -66,3 +66,27 @@ export function recorderJson(data: RoutingData, lang: string): string {
   }
   return JSON.stringify(out);
 }
+
+/**
+ * Unstructured routing at any size, for benchmarks and UI tests: per language a token count (`tokens` = [base, span],
+ * base + a uniform draw below span), per layer independent expert weights rand()^power + floor scaled to tokens x top-k;
+ * gate sums are counts / top-k. Every MoE layer is a decoder layer.
+ */
+export function randomRouting(
+  codes: string[],
+  opts: { layers: number; experts: number; topK: number; seed: number; tokens: [number, number]; power: number; floor: number; source: string },
+): RoutingData {
+  const { layers: L, experts: E, topK: K } = opts;
+  const rand = lcg(opts.seed);
+  const languages: LanguageRouting[] = codes.map((language) => {
+    const tokens = opts.tokens[0] + Math.floor(rand() * opts.tokens[1]);
+    const counts = new Float64Array(L * E);
+    for (let l = 0; l < L; l++) {
+      const w = Array.from({ length: E }, () => rand() ** opts.power + opts.floor);
+      const sum = w.reduce((a, b) => a + b, 0);
+      for (let e = 0; e < E; e++) counts[l * E + e] = Math.round((w[e]! / sum) * tokens * K);
+    }
+    return { language, counts, gateSums: counts.map((c) => c / K), totals: new Float64Array(L).fill(tokens) };
+  });
+  return { numLayers: L, numExperts: E, topK: K, moeLayers: Array.from({ length: L }, (_, i) => i), languages, source: opts.source };
+}

@@ -7,55 +7,18 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, JobInfo } from '../../src/api/contract.js';
-import { dispatch } from '../../src/api/dispatch.js';
-import type { ApiErrorJson } from '../../src/api/errors.js';
-import { createBackend } from '../../src/api/handlers.js';
+import { describe, expect, it } from 'vitest';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
-import { tempDir } from '../store/helpers.js';
+import { apiHarness } from './harness.js';
 
-const tmp = tempDir('routescope-exp-api-');
-const backend = createBackend('http', { dataDir: join(tmp.dir, 'data') });
-const events: ApiEvent[] = [];
-backend.events.subscribe((e) => events.push(e));
-afterAll(() => {
-  backend.dispose();
-  tmp.cleanup();
-});
-
-async function call<M extends ApiMethod>(method: M, args: ApiArgs<M> | unknown): Promise<ApiResult<M>> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (!reply.ok) throw Object.assign(new Error(reply.error.message), { json: reply.error });
-  return reply.result as ApiResult<M>;
-}
-async function refused(method: ApiMethod, args: unknown): Promise<ApiErrorJson> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (reply.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return reply.error;
-}
-function finished(jobId: string): Promise<JobInfo> {
-  return new Promise((res) => {
-    const t = setInterval(() => {
-      const hit = events.find((e) => e.job.id === jobId && e.job.status !== 'running');
-      if (hit) {
-        clearInterval(t);
-        res(hit.job);
-      }
-    }, 20);
-  });
-}
+const { tmp, events, call, refused, finished, capturedDemoProject } = apiHarness('routescope-exp-api-');
 
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experiments from saved plans', () => {
   it('runs an A/B NLL experiment with random controls as a job, cancels and resumes it, and reads its effects', async () => {
-    const p = await call('projects.create', { name: 'Exp', template: 'demo' });
-    const [model] = await call('models.list', { projectId: p.id });
-    const cap = await call('capture.start', { projectId: p.id, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4 });
-    await finished(cap.id);
-    const [run] = await call('runs.list', { projectId: p.id });
-    const plan = await call('plans.save', { projectId: p.id, runId: run!.id, recipe: { type: 'mask', shared: false, targets: ['eng'], k: 4, thr: 0.05, layers: [0, 1] }, name: 'mask eng' });
+    const { projectId, runId } = await capturedDemoProject('Exp');
+    const plan = await call('plans.save', { projectId, runId, recipe: { type: 'mask', shared: false, targets: ['eng'], k: 4, thr: 0.05, layers: [0, 1] }, name: 'mask eng' });
 
-    const args = { projectId: p.id, name: 'mask A/B', dataset: 'udhr', languages: ['eng', 'swh'], task: 'nll', planIds: [plan.id], randomSeeds: [1, 2], limit: 3 } as const;
+    const args = { projectId, name: 'mask A/B', dataset: 'udhr', languages: ['eng', 'swh'], task: 'nll', planIds: [plan.id], randomSeeds: [1, 2], limit: 3 } as const;
     expect(await refused('experiments.start', { ...args, planIds: [999] })).toMatchObject({ code: 'not-found' });
     const job = await call('experiments.start', args);
     expect(job.kind).toBe('experiment');
@@ -69,29 +32,29 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('experim
       }, 5);
     });
     // Running in this process: listed as running, not mistaken for interrupted.
-    expect((await call('experiments.list', { projectId: p.id }))[0]).toMatchObject({ status: 'running', resumable: false });
+    expect((await call('experiments.list', { projectId }))[0]).toMatchObject({ status: 'running', resumable: false });
     await call('jobs.cancel', { jobId: job.id });
     const stopped = await finished(job.id);
     expect(stopped.status).toBe('cancelled');
     const id = stopped.experimentId!;
     expect(id).toBeGreaterThan(0);
-    const [cancelled] = await call('experiments.list', { projectId: p.id });
+    const [cancelled] = await call('experiments.list', { projectId });
     expect(cancelled).toMatchObject({ id, status: 'cancelled', resumable: true });
     expect(cancelled!.unitsDone).toBeLessThan(cancelled!.unitsTotal);
     // Recorded as running by a process that is gone (a server killed mid-run): read as interrupted, resumable.
-    const db = new Database(join(tmp.dir, 'data', 'projects', p.id, 'project.db'));
+    const db = new Database(join(tmp.dir, 'data', 'projects', projectId, 'project.db'));
     db.prepare("UPDATE experiment SET status = 'running', worker_host = ?, worker_pid = ?, worker_started = NULL WHERE id = ?").run(hostname(), 2 ** 22 + 4321, id);
     db.close();
-    expect((await call('experiments.list', { projectId: p.id }))[0]).toMatchObject({ id, status: 'interrupted', resumable: true });
-    const again = await call('experiments.resume', { projectId: p.id, experimentId: id });
+    expect((await call('experiments.list', { projectId }))[0]).toMatchObject({ id, status: 'interrupted', resumable: true });
+    const again = await call('experiments.resume', { projectId, experimentId: id });
     const done = await finished(again.id);
     expect(done).toMatchObject({ status: 'completed', experimentId: id });
 
-    const [listed] = await call('experiments.list', { projectId: p.id });
+    const [listed] = await call('experiments.list', { projectId });
     expect(listed).toMatchObject({ id, status: 'completed', resumable: false, task: 'nll' });
-    expect(await refused('experiments.resume', { projectId: p.id, experimentId: id })).toMatchObject({ code: 'conflict' });
+    expect(await refused('experiments.resume', { projectId, experimentId: id })).toMatchObject({ code: 'conflict' });
 
-    const view = await call('experiments.get', { projectId: p.id, experimentId: id });
+    const view = await call('experiments.get', { projectId, experimentId: id });
     expect(view.arms.map((a) => a.arm)).toEqual(['baseline', `plan-${plan.id}`, 'random-s1', 'random-s2']);
     expect(view.languages).toEqual(['eng', 'swh']);
     expect(view.higherIsBetter).toBe(false);

@@ -4,51 +4,18 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, PlanView } from '../../src/api/contract.js';
-import { dispatch } from '../../src/api/dispatch.js';
-import type { ApiErrorJson } from '../../src/api/errors.js';
-import { createBackend } from '../../src/api/handlers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { PlanView } from '../../src/api/contract.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
-import { tempDir } from '../store/helpers.js';
+import { apiHarness } from './harness.js';
 
-const tmp = tempDir('routescope-plans-');
-const backend = createBackend('http', { dataDir: join(tmp.dir, 'data') });
-const events: ApiEvent[] = [];
-backend.events.subscribe((e) => events.push(e));
-afterAll(() => {
-  backend.dispose();
-  tmp.cleanup();
-});
-
-async function call<M extends ApiMethod>(method: M, args: ApiArgs<M> | unknown): Promise<ApiResult<M>> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (!reply.ok) throw Object.assign(new Error(reply.error.message), { json: reply.error });
-  return reply.result as ApiResult<M>;
-}
-async function refused(method: ApiMethod, args: unknown): Promise<ApiErrorJson> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (reply.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return reply.error;
-}
+const { call, refused, capturedDemoProject } = apiHarness('routescope-plans-');
 
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans on a captured demo run', () => {
   let projectId = '';
   let runId = 0;
   beforeAll(async () => {
-    const p = await call('projects.create', { name: 'Lab', template: 'demo' });
-    projectId = p.id;
-    const [model] = await call('models.list', { projectId });
-    const job = await call('capture.start', { projectId, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4 });
-    await new Promise<void>((res) => {
-      const t = setInterval(() => {
-        if (events.some((e) => e.job.id === job.id && e.job.status !== 'running')) {
-          clearInterval(t);
-          res();
-        }
-      }, 20);
-    });
-    runId = (await call('runs.list', { projectId }))[0]!.id;
+    ({ projectId, runId } = await capturedDemoProject('Lab'));
   });
 
   it('offers the papers presets filled in for the run, and previews them', async () => {

@@ -4,47 +4,15 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { API_METHODS, type ApiArgs, type ApiEvent, type ApiMethod, type ApiResult, type JobInfo } from '../../src/api/contract.js';
-import { dispatch } from '../../src/api/dispatch.js';
-import type { ApiErrorJson } from '../../src/api/errors.js';
-import { createBackend } from '../../src/api/handlers.js';
+import { describe, expect, it } from 'vitest';
+import { API_METHODS } from '../../src/api/contract.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { loadRunRouting } from '../../src/store/index.js';
 import { PROMPT_TEMPLATES } from '../../src/api/schemas/datasets.js';
 import { TEMPLATES } from '../../src/datasets/templates.js';
-import { tempDir } from '../store/helpers.js';
+import { apiHarness } from './harness.js';
 
-const tmp = tempDir('routescope-projects-');
-const backend = createBackend('http', { dataDir: join(tmp.dir, 'data') });
-const events: ApiEvent[] = [];
-backend.events.subscribe((e) => events.push(e));
-afterAll(() => {
-  backend.dispose();
-  tmp.cleanup();
-});
-
-async function call<M extends ApiMethod>(method: M, args: ApiArgs<M> | unknown): Promise<ApiResult<M>> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (!reply.ok) throw Object.assign(new Error(reply.error.message), { json: reply.error });
-  return reply.result as ApiResult<M>;
-}
-async function refused(method: ApiMethod, args: unknown): Promise<ApiErrorJson> {
-  const reply = await dispatch(backend.handlers, method, args);
-  if (reply.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return reply.error;
-}
-function finished(jobId: string): Promise<JobInfo> {
-  return new Promise((res) => {
-    const t = setInterval(() => {
-      const hit = events.find((e) => e.job.id === jobId && e.job.status !== 'running');
-      if (hit) {
-        clearInterval(t);
-        res(hit.job);
-      }
-    }, 20);
-  });
-}
+const { tmp, backend, events, call, refused, finished } = apiHarness('routescope-projects-');
 
 describe('the contract', () => {
   it('has a handler for every method, and a schema for every handler', () => {

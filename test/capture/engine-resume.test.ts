@@ -4,7 +4,7 @@
  * equal those of an uninterrupted in-process run, and the database must pass PRAGMA integrity_check.
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,70 +13,24 @@ import { startCapture } from '../../src/capture/index.js';
 import { loadDataset } from '../../src/datasets/index.js';
 import { Store, getRun, loadRunRouting } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
+import { writeToyCorpus } from '../support/toy-corpus.js';
+import { runNode, waitForProgress } from '../support/cli.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/routescope.mjs');
 const LANGS = ['en', 'fr', 'de'];
 const ITEMS = 100;
+/** How many batches the child's run has committed (read through a separate connection). */
+const BATCHES_DONE = 'SELECT batches_done AS n FROM capture_run WHERE id = 1';
 
 let tmp: ReturnType<typeof tempDir>;
 let modelDir: string;
 let dataFile: string;
 let refDb: string;
 
-function writeData(file: string) {
-  const words: Record<string, string[]> = {
-    en: ['the', 'cat', 'sat', 'on', 'mat', 'and', 'dog', 'ate', 'bread', 'house'],
-    fr: ['le', 'chat', 'est', 'sur', 'la', 'table', 'et', 'chien', 'mange', 'pain'],
-    de: ['der', 'Hund', 'und', 'die', 'Katze', 'sind', 'in', 'dem', 'Haus', 'mal'],
-  };
-  const lines: string[] = [];
-  for (const l of LANGS) {
-    for (let i = 0; i < ITEMS; i++) {
-      const n = 3 + (i % 9);
-      const text = Array.from({ length: n }, (_, j) => words[l]![(i * 7 + j * 3) % 10]).join(' ');
-      lines.push(JSON.stringify({ language: l, id: `item-${i}`, text }));
-    }
-  }
-  writeFileSync(file, lines.join('\n') + '\n');
-}
-
 function captureArgs(db: string): string[] {
   return [BIN, 'capture', '--model', modelDir, '--dataset', dataFile, '--langs', LANGS.join(','), '--template', 'chat', '--batch', '1', '--ep', 'cpu', '--db', db];
-}
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
-
-/** Waits until the child's run has committed at least `batches` batches (read through a separate connection). */
-async function waitForBatches(child: ChildProcess, db: string, batches: number): Promise<number> {
-  const exited = new Promise<'exited'>((r) => child.once('exit', () => r('exited')));
-  let done = false;
-  void exited.then(() => (done = true));
-  for (;;) {
-    if (done) throw new Error('the capture process finished before it could be interrupted');
-    try {
-      const conn = new Database(db, { readonly: true, fileMustExist: true });
-      try {
-        const row = conn.prepare('SELECT batches_done FROM capture_run WHERE id = 1').get() as { batches_done: number } | undefined;
-        if (row && row.batches_done >= batches) return row.batches_done;
-      } finally {
-        conn.close();
-      }
-    } catch {
-      // Not created yet, or the schema is being written.
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function aggregates(db: string, runId: number) {
@@ -95,7 +49,7 @@ beforeAll(async () => {
   tmp = tempDir('routescope-engine-resume-');
   modelDir = writeTinyModel(join(tmp.dir, 'model'), 'qwen3_moe', { seed: 5 }).dir;
   dataFile = join(tmp.dir, 'data.jsonl');
-  writeData(dataFile);
+  writeToyCorpus(dataFile, LANGS, ITEMS, 9);
   refDb = join(tmp.dir, 'ref.db');
   const store = Store.open(refDb);
   const backend = await EngineBackend.load(modelDir, { executionProvider: 'cpu' });
@@ -115,7 +69,7 @@ describe('capture CLI crash safety', () => {
   it('SIGKILL mid-run: runs shows it interrupted, the identical command resumes it to the same aggregates, integrity ok', async () => {
     const db = join(tmp.dir, 'killed.db');
     const child = spawn(process.execPath, captureArgs(db), { cwd: ROOT, stdio: 'ignore' });
-    const seen = await waitForBatches(child, db, 5);
+    const seen = await waitForProgress(child, db, BATCHES_DONE, 5, 'capture');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     const store = Store.open(db, { readonly: true });
@@ -126,11 +80,11 @@ describe('capture CLI crash safety', () => {
     expect(mid.sequencesDone).toBeLessThan(LANGS.length * ITEMS);
 
     // 'runs' shows the dead writer's run as interrupted, with the command that continues it.
-    const listed = await run([BIN, 'runs', '--db', db]);
+    const listed = await runNode([BIN, 'runs', '--db', db], ROOT);
     expect(listed.stdout).toMatch(/^1\s+interrupted\s/m);
     expect(listed.stdout).toContain(`continue with: routescope capture --resume 1 --db ${db}`);
     // Rerunning the identical command continues that run instead of starting again from zero.
-    const resumed = await run(captureArgs(db));
+    const resumed = await runNode(captureArgs(db), ROOT);
     expect(resumed.stderr).toContain('same settings');
     expect(resumed.stderr).toContain(`resuming run 1: ${mid.sequencesDone} of ${LANGS.length * ITEMS}`);
     expect(resumed.code).toBe(0);
@@ -150,7 +104,7 @@ describe('capture CLI crash safety', () => {
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
-    await waitForBatches(child, db, 3);
+    await waitForProgress(child, db, BATCHES_DONE, 3, 'capture');
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.once('close', r));
     expect(stderr).toContain('cancelling');
@@ -160,7 +114,7 @@ describe('capture CLI crash safety', () => {
     expect(getRun(store, 1).status).toBe('cancelled');
     expect(store.integrityProblems()).toEqual([]);
     store.close();
-    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    const resumed = await runNode([BIN, 'capture', '--resume', '1', '--db', db], ROOT);
     expect(resumed.code).toBe(0);
     expect(aggregates(db, 1)).toEqual(aggregates(refDb, 1));
   });
@@ -171,7 +125,7 @@ describe('capture CLI crash safety', () => {
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     child.stdout!.resume();
-    await waitForBatches(child, db, 2);
+    await waitForProgress(child, db, BATCHES_DONE, 2, 'capture');
     const conn = new Database(db, { readonly: true });
     const worker = (conn.prepare('SELECT worker_pid FROM capture_run WHERE id = 1').get() as { worker_pid: number }).worker_pid;
     conn.close();
@@ -225,7 +179,7 @@ describe('capture CLI crash safety', () => {
       Buffer.from(w.map((x) => -x).buffer).copy(bytes, 8 + headerLength + a0);
     }
     writeFileSync(file, bytes);
-    const resumed = await run([BIN, 'capture', '--resume', '1', '--db', db]);
+    const resumed = await runNode([BIN, 'capture', '--resume', '1', '--db', db], ROOT);
     expect(resumed.code).toBe(1);
     expect(resumed.stderr).toMatch(/captured with a different model .*model\.safetensors: router weights changed \(model\.layers\.0\.mlp\.gate\.weight/);
     expect(resumed.stderr).toContain('start a new run');
@@ -235,13 +189,13 @@ describe('capture CLI crash safety', () => {
   });
 
   it('refuses to resume a completed run, and bad flags get clear errors', async () => {
-    const done = await run([BIN, 'capture', '--resume', '1', '--db', refDb]);
+    const done = await runNode([BIN, 'capture', '--resume', '1', '--db', refDb], ROOT);
     expect(done.code).toBe(1);
     expect(done.stderr).toContain('already completed');
-    const bad = await run([BIN, 'capture', '--model', modelDir, '--dataset', join(tmp.dir, 'nope.jsonl'), '--db', join(tmp.dir, 'x.db')]);
+    const bad = await runNode([BIN, 'capture', '--model', modelDir, '--dataset', join(tmp.dir, 'nope.jsonl'), '--db', join(tmp.dir, 'x.db')], ROOT);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('nope.jsonl');
-    const lang = await run([BIN, 'capture', '--model', modelDir, '--dataset', dataFile, '--langs', 'en,xx', '--db', join(tmp.dir, 'y.db')]);
+    const lang = await runNode([BIN, 'capture', '--model', modelDir, '--dataset', dataFile, '--langs', 'en,xx', '--db', join(tmp.dir, 'y.db')], ROOT);
     expect(lang.code).not.toBe(0);
     expect(lang.stderr).toMatch(/xx/);
   });

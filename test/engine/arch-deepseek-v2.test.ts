@@ -7,16 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
 import type { MoeKernelName } from '../../src/engine/graph-builder.js';
-import { readModelFolder } from '../../src/engine/model-folder.js';
 import { DecoderSession } from '../../src/engine/session.js';
-import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
+import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { REAL_CONFIGS, shrinkRealConfig } from '../support/real-configs.js';
 import { buildTinyTokenizer, writeTinyModel } from '../support/tiny-models.js';
-import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { editedSteering, relativeError, row, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 const tmp = tempDir('deepseek');
@@ -30,11 +28,7 @@ describe.each<MoeKernelName>(['dispatch', 'fused'])('DeepSeek-V2 tiny model vs r
   const dir = join(tmp.dir, `tiny-${kernel}`);
   let session: DecoderSession;
   let ids: number[][];
-  const steering = (edit: (t: SteeringTensors, E: number) => void): SteeringTensors => {
-    const t = neutralSteering({ numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers });
-    edit(t, session.info.numExperts);
-    return t;
-  };
+  const steering = (edit: (t: SteeringTensors, E: number) => void) => editedSteering(session.info, edit);
   beforeAll(async () => {
     writeTinyModel(dir, 'deepseek_v2', { seed: 17 });
     session = await DecoderSession.load(dir, { moeKernel: kernel, cacheDir: cache.dir });
@@ -135,12 +129,7 @@ describe('DeepSeek-V2 variants and the published config', () => {
 describe('DeepSeek-V2 refusals', () => {
   const dir = join(tmp.dir, 'refuse');
   beforeAll(() => writeTinyModel(dir, 'deepseek_v2', { seed: 2, withoutTokenizer: true }));
-  const specFor = (edit: (c: Record<string, unknown>) => void) => {
-    const folder = readModelFolder(dir);
-    const config = structuredClone(folder.config);
-    edit(config);
-    return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
-  };
+  const specFor = (edit: (c: Record<string, unknown>) => void) => specWithConfig(dir, edit);
   it.each<[string, (c: Record<string, unknown>) => void, RegExp]>([
     ['group_limited_greedy', (c) => (c.topk_method = 'group_limited_greedy'), /field 'topk_method' is "group_limited_greedy"; .*greedy top-k only/],
     ['noaux_tc', (c) => (c.topk_method = 'noaux_tc'), /field 'topk_method' is "noaux_tc"/],

@@ -15,11 +15,11 @@ import { readModelFolder } from '../../src/engine/model-folder.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
-import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
+import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
 import { buildTinyTokenizer, writeTinyModel } from '../support/tiny-models.js';
 import { REAL_CONFIGS, shrinkRealConfig } from '../support/real-configs.js';
-import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { editedSteering, relativeError, row, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 const tmp = tempDir('gpt-oss');
@@ -33,11 +33,7 @@ describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
   const dir = join(tmp.dir, 'tiny');
   let session: DecoderSession;
   let ids: number[][];
-  const steering = (edit: (t: SteeringTensors, E: number) => void): SteeringTensors => {
-    const t = neutralSteering({ numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers });
-    edit(t, session.info.numExperts);
-    return t;
-  };
+  const steering = (edit: (t: SteeringTensors, E: number) => void) => editedSteering(session.info, edit);
   beforeAll(async () => {
     writeTinyModel(dir, 'gpt_oss', { seed: 13 });
     session = await DecoderSession.load(dir, { moeKernel: 'auto', cacheDir: cache.dir });
@@ -140,12 +136,7 @@ describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', (
 describe('GPT-OSS refusals', () => {
   const dir = join(tmp.dir, 'refuse');
   beforeAll(() => writeTinyModel(dir, 'gpt_oss', { seed: 2, withoutTokenizer: true }));
-  const specFor = (edit: (c: Record<string, unknown>) => void) => {
-    const folder = readModelFolder(dir);
-    const config = structuredClone(folder.config);
-    edit(config);
-    return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
-  };
+  const specFor = (edit: (c: Record<string, unknown>) => void) => specWithConfig(dir, edit);
 
   it.each<[string, (c: Record<string, unknown>) => void, RegExp]>([
     ['an unknown layer type', (c) => (c.layer_types = ['sliding_attention', 'chunked_attention']), /field 'layer_types' entry 1 is "chunked_attention"/],

@@ -13,7 +13,7 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel } from '../support/tiny-models.js';
-import { relativeError, seededIds, tempDir } from './graph-helpers.js';
+import { relativeError, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 const tmp = tempDir('phimoe');
@@ -64,12 +64,7 @@ describe('Phi-3.5-MoE config fields', () => {
   });
 
   const base = writeTinyModel(join(tmp.dir, 'base'), 'phimoe', { seed: 5, withoutTokenizer: true });
-  const specFor = (edit: (c: Record<string, unknown>) => void) => {
-    const folder = readModelFolder(base.dir);
-    const config = structuredClone(folder.config);
-    edit(config);
-    return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
-  };
+  const specFor = (edit: (c: Record<string, unknown>) => void) => specWithConfig(base.dir, edit);
 
   it.each<[string, (c: Record<string, unknown>) => void, RegExp]>([
     ['top-3 routing', (c) => (c.num_experts_per_tok = 3), /field 'num_experts_per_tok' is 3; Phi-3.5-MoE's sparsemixer routing picks exactly 2 experts/],

@@ -2,12 +2,12 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeText, readTextFile } from '../../src/cli/text-file.js';
 import { CliError } from '../../src/cli/errors.js';
-import { main } from '../../src/cli/main.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { neutralSteering } from '../../src/engine/steering-plan.js';
+import { cliInProcess } from '../support/cli.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { overwriteF32, writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
 import { flipBytes, relativeError, tempDir } from './graph-helpers.js';
@@ -30,21 +30,8 @@ function cli(args: string[], stdin?: Uint8Array | string): Promise<{ code: numbe
 }
 
 /** The same command in this process (no process start-up: for the many error cases); stdin is not available here. */
-async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const saved = process.env.ROUTESCOPE_CACHE_DIR;
-  process.env.ROUTESCOPE_CACHE_DIR = cliCache.dir;
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((x) => ((stdout += String(x)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => ((stderr += String(x)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    if (saved === undefined) delete process.env.ROUTESCOPE_CACHE_DIR;
-    else process.env.ROUTESCOPE_CACHE_DIR = saved;
-  }
+function inProcess(args: string[]) {
+  return cliInProcess(args, { ROUTESCOPE_CACHE_DIR: cliCache.dir });
 }
 
 describe('routescope forward / inspect', () => {

@@ -11,10 +11,10 @@ import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { prepareFusedExpertCache } from '../../src/engine/expert-cache.js';
 import { readModelFolder } from '../../src/engine/model-folder.js';
 import { DecoderSession } from '../../src/engine/session.js';
-import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
+import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { editedSteering, flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 import { expectMatchesReference, referenceSuite } from './reference-suite.js';
 
 referenceSuite('fused');
@@ -31,11 +31,7 @@ describe.each(TINY_ARCHS)('fused kernel routing edge cases (%s)', (arch: TinyArc
   let fused: DecoderSession;
   let dispatch: DecoderSession;
   let ids: number[][];
-  const steering = (edit: (t: SteeringTensors, E: number) => void): SteeringTensors => {
-    const t = neutralSteering({ numLayers: fused.info.numLayers, numExperts: fused.info.numExperts, moeLayers: fused.info.moeLayers });
-    edit(t, fused.info.numExperts);
-    return t;
-  };
+  const steering = (edit: (t: SteeringTensors, E: number) => void) => editedSteering(fused.info, edit);
 
   beforeAll(async () => {
     writeTinyModel(tmp.dir, arch, { seed: 21 });

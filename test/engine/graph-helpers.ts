@@ -1,8 +1,11 @@
-/** Shared bits of the graph tests: temp model folders and numeric comparison. */
+/** Shared bits of the graph tests: temp model folders, numeric comparison, steering tensors and edited configs. */
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { readModelFolder } from '../../src/engine/model-folder.js';
+import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `routescope-${prefix}-`));
@@ -53,4 +56,22 @@ export function flipBytes(file: string, at: number, count: number): void {
   execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, file]);
   const after = statSync(file, { bigint: true });
   if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) throw new Error(`flipBytes: could not restore the size and mtime of ${file}`);
+}
+
+/** Neutral steering tensors for a session of this shape, then `edit(tensors, numExperts)` applied. */
+export function editedSteering(
+  info: { numLayers: number; numExperts: number; moeLayers: number[] },
+  edit: (t: SteeringTensors, E: number) => void,
+): SteeringTensors {
+  const t = neutralSteering({ numLayers: info.numLayers, numExperts: info.numExperts, moeLayers: info.moeLayers });
+  edit(t, info.numExperts);
+  return t;
+}
+
+/** The decoder spec of a model folder with its config edited in memory (for the tests of what a config refuses). */
+export function specWithConfig(dir: string, edit: (config: Record<string, unknown>) => void): ReturnType<typeof decoderSpecFor> {
+  const folder = readModelFolder(dir);
+  const config = structuredClone(folder.config);
+  edit(config);
+  return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
 }

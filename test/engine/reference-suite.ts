@@ -11,10 +11,10 @@ import type { MoeKernelName } from '../../src/engine/graph-builder.js';
 import { DecoderSession, type ForwardResult } from '../../src/engine/session.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
-import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
+import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward, type ReferenceResult } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { editedSteering, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 
 const TOL = 1e-4;
 
@@ -54,11 +54,7 @@ export function referenceSuite(kernel: MoeKernelName): void {
     const tmp = tempDir(`ref-${arch}`);
     let session: DecoderSession;
     let ids: number[][];
-    const steering = (edit: (t: SteeringTensors, E: number) => void): SteeringTensors => {
-      const t = neutralSteering({ numLayers: session.info.numLayers, numExperts: session.info.numExperts, moeLayers: session.info.moeLayers });
-      edit(t, session.info.numExperts);
-      return t;
-    };
+    const steering = (edit: (t: SteeringTensors, E: number) => void) => editedSteering(session.info, edit);
 
     beforeAll(async () => {
       writeTinyModel(tmp.dir, arch, { seed: 11 });

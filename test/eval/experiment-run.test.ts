@@ -6,12 +6,10 @@
  * a real `routescope experiment run` process killed with SIGKILL and resumed ends identical to an uninterrupted run
  * without redoing a stored row; export and report files.
  */
-import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine, type Engine } from '../../src/engine/index.js';
 import { logSoftmax } from '../../src/engine/sampling.js';
 import { resolvePlan } from '../../src/engine/steering-plan.js';
@@ -23,6 +21,8 @@ import { deltaSteeringPlan, maskingPlan, steeringPlan } from '../../src/analysis
 import { loadRunRouting } from '../../src/store/index.js';
 import { experimentArms, experimentResults, getExperiment, listExperiments, Store, type ExperimentResult } from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
+import { writeToyCorpus } from '../support/toy-corpus.js';
+import { cliInProcess, runNode, waitForProgress } from '../support/cli.js';
 import { writeTinyModel, type TinyModelInfo } from '../support/tiny-models.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -37,22 +37,6 @@ let dataFile: string;
 let beleDir: string;
 /** A layer-1 mask of two experts: changes routing on every token. */
 let maskPlan: Record<string, number[]>;
-
-function writeData(file: string) {
-  const words: Record<string, string[]> = {
-    en: ['the', 'cat', 'sat', 'on', 'mat', 'and', 'dog', 'ate', 'bread', 'house'],
-    fr: ['le', 'chat', 'est', 'sur', 'la', 'table', 'et', 'chien', 'mange', 'pain'],
-    de: ['der', 'Hund', 'und', 'die', 'Katze', 'sind', 'in', 'dem', 'Haus', 'mal'],
-  };
-  const lines: string[] = [];
-  for (const l of LANGS) {
-    for (let i = 0; i < ITEMS; i++) {
-      const n = 3 + (i % 7);
-      lines.push(JSON.stringify({ language: l, id: `item-${i}`, text: Array.from({ length: n }, (_, j) => words[l]![(i * 7 + j * 3) % 10]).join(' ') }));
-    }
-  }
-  writeFileSync(file, lines.join('\n') + '\n');
-}
 
 function writeBelebele(dir: string) {
   mkdirSync(dir, { recursive: true });
@@ -80,7 +64,7 @@ beforeAll(async () => {
   tmp = tempDir('routescope-experiment-');
   model = writeTinyModel(join(tmp.dir, 'model'), 'qwen3_moe', { seed: 11 });
   dataFile = join(tmp.dir, 'data.jsonl');
-  writeData(dataFile);
+  writeToyCorpus(dataFile, LANGS, ITEMS, 7);
   beleDir = join(tmp.dir, 'belebele');
   writeBelebele(beleDir);
   maskPlan = { [String(model.moeLayers[1])]: [0, 1] };
@@ -281,51 +265,6 @@ describe('experiment runner (nll, choice)', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The CLI in this process (no tsx start-up per call), with stdout and stderr captured. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
-
-async function waitForUnits(child: ChildProcess, db: string, units: number): Promise<number> {
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (;;) {
-    if (exited) throw new Error('the experiment process finished before it could be interrupted');
-    try {
-      const conn = new Database(db, { readonly: true, fileMustExist: true });
-      try {
-        const row = conn.prepare('SELECT units_done FROM experiment WHERE id = 1').get() as { units_done: number } | undefined;
-        if (row && row.units_done >= units) return row.units_done;
-      } finally {
-        conn.close();
-      }
-    } catch {
-      // not created yet
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('experiment CLI crash safety', () => {
   it('SIGKILL mid-run, then run --resume: no stored row redone, final rows identical to an uninterrupted run; export lines', async () => {
     const specFile = join(tmp.dir, 'kill-spec.json');
@@ -341,7 +280,7 @@ describe('experiment CLI crash safety', () => {
 
     const db = join(tmp.dir, 'killed.db');
     const child = spawn(process.execPath, [BIN, 'experiment', 'run', specFile, '--db', db, '--ep', 'cpu'], { cwd: ROOT, stdio: 'ignore' });
-    await waitForUnits(child, db, 5);
+    await waitForProgress(child, db, 'SELECT units_done AS n FROM experiment WHERE id = 1', 5, 'experiment');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     const mid = Store.open(db, { readonly: true });
@@ -353,7 +292,7 @@ describe('experiment CLI crash safety', () => {
     expect(before.length).toBeGreaterThanOrEqual(5);
     expect(before.length).toBeLessThan(refRows.length);
 
-    const resumed = await run([BIN, 'experiment', 'run', specFile, '--db', db, '--ep', 'cpu', '--resume']);
+    const resumed = await runNode([BIN, 'experiment', 'run', specFile, '--db', db, '--ep', 'cpu', '--resume'], ROOT);
     expect(resumed.stderr).toContain(`resuming experiment 1: ${status.unitsDone} of ${refRows.length} units stored`);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('experiment 1 completed');
@@ -366,7 +305,7 @@ describe('experiment CLI crash safety', () => {
     expect(comparable(rows)).toEqual(comparable(refRows));
 
     const out = join(tmp.dir, 'items.jsonl');
-    const exp = await cli(['experiment', 'export', '1', '--db', db, '--out', out]);
+    const exp = await cliInProcess(['experiment', 'export', '1', '--db', db, '--out', out]);
     expect(exp.code).toBe(0);
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(refRows.length);
@@ -374,17 +313,17 @@ describe('experiment CLI crash safety', () => {
     expect(first).toMatchObject({ doc_id: 0, experiment: 1, arm: 'baseline', language: 'de', item_id: 'item-0', sample: 0, doc: { id: 'item-0', language: 'de' } });
     expect(first.nll).toBe(first.score);
     expect(new Set(lines.map((l) => `${l.arm}|${l.language}|${l.item_id}|${l.sample}`)).size).toBe(lines.length);
-    const list = await cli(['experiment', 'list', '--db', db]);
+    const list = await cliInProcess(['experiment', 'list', '--db', db]);
     expect(list.stdout).toMatch(/1\s+kill-test\s+nll\s+completed/);
   });
 
   it('refuses a resume with nothing to resume, and a bad spec with the field named', async () => {
     const bad = join(tmp.dir, 'bad-spec.json');
     writeFileSync(bad, JSON.stringify({ name: 'bad', model: model.dir, task: 'nll', dataset: { kind: 'jsonl', path: dataFile, languages: LANGS }, arms: [{ kind: 'baseline' }, { kind: 'baseline', name: 'b' }] }));
-    const r = await cli(['experiment', 'run', bad, '--db', join(tmp.dir, 'bad.db')]);
+    const r = await cliInProcess(['experiment', 'run', bad, '--db', join(tmp.dir, 'bad.db')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('bad-spec.json: arms: must contain exactly one baseline arm');
-    const none = await cli(['experiment', 'run', join(tmp.dir, 'kill-spec.json'), '--db', join(tmp.dir, 'empty.db'), '--resume']);
+    const none = await cliInProcess(['experiment', 'run', join(tmp.dir, 'kill-spec.json'), '--db', join(tmp.dir, 'empty.db'), '--resume']);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("no unfinished experiment named 'kill-test'");
   });

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cliInProcess } from '../support/cli.js';
 import { Store, createRun, writeBatch } from '../../src/store/index.js';
 import { synthSequence, tempDir } from './helpers.js';
 
@@ -13,19 +13,7 @@ beforeEach(() => {
 });
 afterEach(() => tmp.cleanup());
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    const code = await main(argv);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (...argv: string[]) => cliInProcess(argv);
 
 const FIXTURES = resolve(__dirname, '../../../shared/fixtures/qwen3-30b-a3b-mgsm-routing');
 const ROOT = resolve(__dirname, '../..');
@@ -40,14 +28,14 @@ describe('runs / export / import commands', () => {
     s.close();
     const runs = await cli('runs', '--db', db);
     expect(runs.code).toBe(0);
-    expect(runs.out).toMatch(/^id\s+status/);
-    expect(runs.out).toMatch(/1\s+pending\s+capture/);
-    const json = JSON.parse((await cli('runs', '--db', db, '--json')).out);
+    expect(runs.stdout).toMatch(/^id\s+status/);
+    expect(runs.stdout).toMatch(/1\s+pending\s+capture/);
+    const json = JSON.parse((await cli('runs', '--db', db, '--json')).stdout);
     expect(json[0].tokensDone).toBe(5);
     const file = join(tmp.dir, 'run.jsonl');
-    expect((await cli('export', '--db', db, '--run', '1', '--out', file)).out).toContain('1 sequences');
+    expect((await cli('export', '--db', db, '--run', '1', '--out', file)).stdout).toContain('1 sequences');
     const imp = await cli('import', '--db', join(tmp.dir, 'b.db'), '--file', file);
-    expect(imp.out).toContain('imported as run 1');
+    expect(imp.stdout).toContain('imported as run 1');
     expect(readFileSync(file, 'utf8').split('\n')[0]).toContain('"format":"routescope-run"');
   });
 
@@ -60,11 +48,11 @@ describe('runs / export / import commands', () => {
     writeBatch(s, runId, 1, [0].map((i) => seq('fr', i)));
     s.close();
     const res = await cli('analyze', '--db', db, '--run', String(runId), '--out', join(tmp.dir, 'rep'), '--k', '2');
-    expect(res.err).not.toMatch(/routescope analyze: (?!warning)/);
+    expect(res.stderr).not.toMatch(/routescope analyze: (?!warning)/);
     expect(res.code).toBe(0);
-    expect(res.err).toMatch(/warning: run 1 is incomplete \(running\): 4 of 12 sequences/);
-    expect(res.err).toMatch(/no data for 2 of 4 languages: de, sw/);
-    expect(res.err).toMatch(/partly captured: fr \(1 of 3\)/);
+    expect(res.stderr).toMatch(/warning: run 1 is incomplete \(running\): 4 of 12 sequences/);
+    expect(res.stderr).toMatch(/no data for 2 of 4 languages: de, sw/);
+    expect(res.stderr).toMatch(/partly captured: fr \(1 of 3\)/);
     expect(readFileSync(join(tmp.dir, 'rep', 'summary.md'), 'utf8')).toMatch(/incomplete/);
   });
 
@@ -83,9 +71,9 @@ describe('runs / export / import commands', () => {
     closeSync(fd);
     const runs = await cli('runs', '--db', db);
     expect(runs.code).toBe(0);
-    expect(runs.err).toMatch(/^routescope runs: warning: .*damaged\.db is damaged/);
+    expect(runs.stderr).toMatch(/^routescope runs: warning: .*damaged\.db is damaged/);
     const an = await cli('analyze', '--db', db, '--run', '1', '--out', join(tmp.dir, 'rep'), '--k', '2');
-    expect(an.err).toMatch(/^routescope analyze: warning: .*damaged\.db is damaged/);
+    expect(an.stderr).toMatch(/^routescope analyze: warning: .*damaged\.db is damaged/);
   });
 
   it('reads a database in a read-only folder (runs, analyze)', async () => {
@@ -126,21 +114,21 @@ describe('runs / export / import commands', () => {
   });
 
   it('fails clearly on bad arguments and bad databases', async () => {
-    expect((await cli('runs')).err).toContain('missing required option --db');
+    expect((await cli('runs')).stderr).toContain('missing required option --db');
     const missing = await cli('runs', '--db', join(tmp.dir, 'none.db'));
     expect(missing.code).toBe(2);
-    expect(missing.err).toMatch(/none\.db does not exist/);
+    expect(missing.stderr).toMatch(/none\.db does not exist/);
     writeFileSync(join(tmp.dir, 'junk.db'), 'not a database at all'.repeat(100));
-    expect((await cli('runs', '--db', join(tmp.dir, 'junk.db'))).err).toMatch(/not an SQLite database/);
-    expect((await cli('export', '--db', join(tmp.dir, 'x.db'), '--run', 'abc', '--out', 'f')).err).toMatch(/--run must be a run id/);
-    expect((await cli('import', '--db', join(tmp.dir, 'x.db'))).err).toMatch(/exactly one of --recorder DIR or --file/);
-    expect((await cli('import', '--db', join(tmp.dir, 'x.db'), '--recorder', tmp.dir, '--pattern', 'nolang.json')).err).toMatch(/must contain \{lang\}/);
+    expect((await cli('runs', '--db', join(tmp.dir, 'junk.db'))).stderr).toMatch(/not an SQLite database/);
+    expect((await cli('export', '--db', join(tmp.dir, 'x.db'), '--run', 'abc', '--out', 'f')).stderr).toMatch(/--run must be a run id/);
+    expect((await cli('import', '--db', join(tmp.dir, 'x.db'))).stderr).toMatch(/exactly one of --recorder DIR or --file/);
+    expect((await cli('import', '--db', join(tmp.dir, 'x.db'), '--recorder', tmp.dir, '--pattern', 'nolang.json')).stderr).toMatch(/must contain \{lang\}/);
   });
 
   it.skipIf(!existsSync(join(FIXTURES, 'mgsm_en.json')))('imports the real MGSM recorder files and exports them unchanged (needs ../shared/fixtures)', async () => {
     const db = join(tmp.dir, 'r.db');
     const imp = await cli('import', '--db', db, '--recorder', FIXTURES, '--pattern', 'mgsm_{lang}.json', '--langs', 'en,ja');
-    expect(imp.out).toContain('imported as run 1');
+    expect(imp.stdout).toContain('imported as run 1');
     const out = join(tmp.dir, 'rec');
     expect((await cli('export', '--db', db, '--run', '1', '--recorder', out, '--pattern', 'mgsm_{lang}.json')).code).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'mgsm_ja.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(FIXTURES, 'mgsm_ja.json'), 'utf8')));

@@ -2,8 +2,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliInProcess } from '../../support/cli.js';
 import { createScorer, ScoringInputError, type Scorer } from '../../../src/eval/scoring/index.js';
 import { loadUdhrCorpus } from '../../../src/corpus/udhr.js';
 
@@ -15,18 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (...argv: string[]) => cliInProcess(argv);
 
 // Real Swahili of a model-output length: UDHR article 26. (fastText's lid.176 is unsure on very short Swahili,
 // e.g. "Kila mtu ana haki ya kuelimishwa. Jibu ni 3." reads as Esperanto: docs/scoring.md.)
@@ -83,14 +72,14 @@ describe('routescope score', () => {
     writeFileSync(input, lines.join('\n') + '\n');
     const r = await cli('score', '--task', 'mgsm', '--in', input, '--out', output);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('line 3: not valid JSON');
-    expect(r.err).toContain('line 5: field "output" must be a string, got a number');
-    expect(r.err).toContain('line 7: field "output" must be a string, got missing');
-    expect(r.err).toContain('line 8: field "id" must be a string or a number, got missing');
-    expect(r.err).toContain('line 10: expected a JSON object, got an array');
-    expect(r.err).toMatch(/rules: boxed\+math_equal \(4\)/);
-    expect(r.err).toMatch(/^sw\s+2\s+50\.0%\s+1\s+100\.0%/m);
-    expect(r.err).toMatch(/^all\s+4\s+50\.0%\s+1/m);
+    expect(r.stderr).toContain('line 3: not valid JSON');
+    expect(r.stderr).toContain('line 5: field "output" must be a string, got a number');
+    expect(r.stderr).toContain('line 7: field "output" must be a string, got missing');
+    expect(r.stderr).toContain('line 8: field "id" must be a string or a number, got missing');
+    expect(r.stderr).toContain('line 10: expected a JSON object, got an array');
+    expect(r.stderr).toMatch(/rules: boxed\+math_equal \(4\)/);
+    expect(r.stderr).toMatch(/^sw\s+2\s+50\.0%\s+1\s+100\.0%/m);
+    expect(r.stderr).toMatch(/^all\s+4\s+50\.0%\s+1/m);
     const scored = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(scored.map((s) => s.id)).toEqual(['a', 'b', 'c', 'f']);
     expect(scored[0]).toMatchObject({ id: 'a', level: 'low', extra: [1], extracted: '18', correct: true, no_answer: false, detected_lang: 'sw', consistent: true, rule: 'boxed+math_equal' });
@@ -107,15 +96,15 @@ describe('routescope score', () => {
     const r = await cli('score', '--task', 'mgsm', '--in', input, '--out', output, '--fallback', 'last-number');
     expect(r.code).toBe(0);
     expect(JSON.parse(readFileSync(output, 'utf8'))).toMatchObject({ extracted: '3', correct: true, rule: 'last-number+math_equal' });
-    expect((await cli('score', '--task', 'gsm8k', '--in', input, '--out', output)).err).toMatch(/--task must be one of mgsm, polymath, xquad, flores/);
-    expect((await cli('score', '--task', 'mgsm', '--in', join(dir, 'missing.jsonl'), '--out', output)).err).toMatch(/no such file/);
-    expect((await cli('score', '--task', 'xquad', '--in', input, '--out', output, '--lenient')).err).toMatch(/apply to math answers/);
+    expect((await cli('score', '--task', 'gsm8k', '--in', input, '--out', output)).stderr).toMatch(/--task must be one of mgsm, polymath, xquad, flores/);
+    expect((await cli('score', '--task', 'mgsm', '--in', join(dir, 'missing.jsonl'), '--out', output)).stderr).toMatch(/no such file/);
+    expect((await cli('score', '--task', 'xquad', '--in', input, '--out', output, '--lenient')).stderr).toMatch(/apply to math answers/);
     expect((await cli('score', '--task', 'mgsm', '--in', input, '--out', output, '--xquad-empty', 'fixed')).code).toBe(2);
     const onlyBad = join(dir, 'bad.jsonl');
     writeFileSync(onlyBad, 'nope\n');
     const bad = await cli('score', '--task', 'mgsm', '--in', onlyBad, '--out', join(dir, 'never.jsonl'));
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/no scorable lines \(1 malformed\)/);
+    expect(bad.stderr).toMatch(/no scorable lines \(1 malformed\)/);
     expect(existsSync(join(dir, 'never.jsonl'))).toBe(false);
   });
 
@@ -128,7 +117,7 @@ describe('routescope score', () => {
     const output = join(dir, 'xq-scored.jsonl');
     const r = await cli('score', '--task', 'xquad', '--in', input, '--out', output, '--xquad-empty', 'fixed');
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(/rules: xquad-substring\(fixed\) \(2\)/);
+    expect(r.stderr).toMatch(/rules: xquad-substring\(fixed\) \(2\)/);
     const scored = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(scored.map((s) => s.correct)).toEqual([false, true]);
     expect(scored[1]!.f1).toBeCloseTo(0.5, 12); // {it, is, paris} vs {paris}: P 1/3, R 1 -> 2PR/(P+R) = 0.5
@@ -139,6 +128,6 @@ describe('routescope score', () => {
     writeFileSync(input, JSON.stringify({ id: 1, lang: 'ms', output: 'Jawapannya ialah \\boxed{5}', answer: '5' }) + '\n');
     const r = await cli('score', '--task', 'mgsm', '--in', input, '--out', join(dir, 'ms-scored.jsonl'));
     expect(r.code).toBe(0);
-    expect(r.err).toMatch(/note: consistency for ms is not reliable: Malay is mostly read as Indonesian/);
+    expect(r.stderr).toMatch(/note: consistency for ms is not reliable: Malay is mostly read as Indonesian/);
   });
 });
