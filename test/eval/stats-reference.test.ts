@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   holm,
+  itemsNeeded,
+  minimumDetectableEffect,
   mcnemarExact,
   pairedBootstrap,
   pairedT,
@@ -96,6 +98,11 @@ describe('Wilson interval', () => {
     expect(() => wilsonInterval(0, 0)).toThrow(/at least one trial/);
     expect(() => wilsonInterval(5, 4)).toThrow(/outside 0..4/);
     expect(() => wilsonInterval(1, 4, 1)).toThrow(/confidence/);
+    expect(() => wilsonInterval(1, 4, 0)).toThrow(/confidence/);
+    expect(() => wilsonInterval(-0.5, 4)).toThrow(/outside 0..4/);
+    // The ends of the allowed range are accepted: 0 of 4 and 4 of 4.
+    expect(wilsonInterval(0, 4)[0]).toBe(0);
+    expect(wilsonInterval(4, 4)[1]).toBe(1);
   });
 });
 
@@ -111,6 +118,34 @@ describe('Holm step-down', () => {
 
   it('rejects values that are not probabilities', () => {
     expect(() => holm([0.2, Number.NaN])).toThrow(/p-value 1/);
+    expect(() => holm([-0.01, 0.2])).toThrow(/p-value 0 is -0.01/);
+    expect(() => holm([0.2, 1.01])).toThrow(/p-value 1 is 1.01/);
+    // 0 and 1 are probabilities: 2 * 0 = 0, then max(0, min(1, 1 * 1)) = 1.
+    expect(holm([0, 1])).toEqual([0, 1]);
+  });
+});
+
+// z_{0.975} + z_{0.8} and z_{0.95} + z_{0.9} from scipy.stats.norm.ppf; MDE = (z_a + z_b) sd / sqrt(n).
+const Z_05_80 = 1.959963984540054 + 0.8416212335729143;
+const Z_10_90 = 1.6448536269514722 + 1.2815515655446004;
+
+describe('minimum detectable effect and items needed', () => {
+  it('equals the normal-approximation formula by hand at the defaults and at alpha 0.1, power 0.9', () => {
+    close(minimumDetectableEffect(100, 0.5), (Z_05_80 * 0.5) / 10, 1e-12); // 0.140079...
+    close(minimumDetectableEffect(25, 0.3, { alpha: 0.1, power: 0.9 }), (Z_10_90 * 0.3) / 5, 1e-12); // 0.175584...
+    expect(minimumDetectableEffect(10, 0)).toBe(0);
+    // (2.8016 * 0.5 / 0.02)^2 = 4905.55 -> 4906 items; (2.9264 * 0.3 / 0.05)^2 = 308.30 -> 309.
+    expect(itemsNeeded(0.02, 0.5)).toBe(4906);
+    expect(itemsNeeded(0.05, 0.3, { alpha: 0.1, power: 0.9 })).toBe(309);
+  });
+
+  it('rejects impossible sizes, spreads, effects and levels, naming the value', () => {
+    expect(() => minimumDetectableEffect(0, 0.5)).toThrow(/n > 0, got 0/);
+    expect(() => minimumDetectableEffect(10, -0.1)).toThrow(/standard deviation must be >= 0, got -0.1/);
+    expect(() => itemsNeeded(0, 0.5)).toThrow(/effect must be > 0, got 0/);
+    expect(() => itemsNeeded(-0.02, 0.5)).toThrow(/effect must be > 0, got -0.02/);
+    for (const alpha of [0, 1]) expect(() => minimumDetectableEffect(10, 0.5, { alpha })).toThrow(`alpha must lie in (0, 1), got ${alpha}`);
+    for (const power of [0, 1]) expect(() => minimumDetectableEffect(10, 0.5, { power })).toThrow(`power must lie in (0, 1), got ${power}`);
   });
 });
 

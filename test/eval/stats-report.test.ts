@@ -8,6 +8,7 @@ import {
   type ArmComparison,
   type Observation,
 } from '../../src/eval/stats/index.js';
+import { once } from './once.js';
 
 /** A plain RFC 4180 reader, written separately from toCsv, to read its output back. */
 function parseCsv(text: string): string[][] {
@@ -37,26 +38,28 @@ function binaryObs(arm: string, lang: string, values: number[]): Observation[] {
 const base = Array.from({ length: 80 }, (_, i) => (i % 2 === 0 ? 1 : 0));
 const helps = base.map((v, i) => (i % 4 === 1 ? 1 : v)); // 20 wrong items made right
 const noise = base.map((v, i) => (i % 10 === 0 ? 1 - v : i % 10 === 5 ? 1 - v : v)); // 8 right->wrong, 8 wrong->right
-const comparisons = compareArms(
-  [
-    ...binaryObs('baseline', 'sw', base),
-    ...binaryObs('steer|en', 'sw', helps),
-    ...binaryObs('noise', 'sw', noise),
-    ...binaryObs('baseline', 'ja', base),
-    ...binaryObs('steer|en', 'ja', noise),
-    ...binaryObs('noise', 'ja', noise),
-  ],
-  { baseline: 'baseline', binary: true, seed: 4, resamples: 2000 },
+const comparisons = once(() =>
+  compareArms(
+    [
+      ...binaryObs('baseline', 'sw', base),
+      ...binaryObs('steer|en', 'sw', helps),
+      ...binaryObs('noise', 'sw', noise),
+      ...binaryObs('baseline', 'ja', base),
+      ...binaryObs('steer|en', 'ja', noise),
+      ...binaryObs('noise', 'ja', noise),
+    ],
+    { baseline: 'baseline', binary: true, seed: 4, resamples: 2000 },
+  ),
 );
 
 describe('toReportJson', () => {
   it('writes exactly the issue\'s keys, snake_case, with discordant counts for binary comparisons', () => {
-    const rows = toReportJson(comparisons);
-    expect(rows).toHaveLength(comparisons.length);
+    const rows = toReportJson(comparisons());
+    expect(rows).toHaveLength(comparisons().length);
     for (const [i, r] of rows.entries()) {
       const keys = ['arm', 'baseline', 'language', 'n', 'baseline_score', 'arm_score', 'delta', 'ci', 'p', 'p_holm', 'discordant'];
       expect(Object.keys(r).sort()).toEqual(keys.sort());
-      const c = comparisons[i];
+      const c = comparisons()[i];
       expect(r).toMatchObject({ arm: c.arm, baseline: 'baseline', language: c.language, n: c.n, delta: c.delta, p: c.p, p_holm: c.pHolm });
       expect(r.ci).toEqual(c.ci);
       expect(r.discordant).toEqual({ baseline_only: c.discordant!.baselineOnly, arm_only: c.discordant!.armOnly });
@@ -66,11 +69,11 @@ describe('toReportJson', () => {
   });
 
   it('adds test, Wilson intervals, MDE and warnings on request, and writes an undefined statistic as null', () => {
-    const [r] = toReportJson(comparisons, { detail: true });
+    const [r] = toReportJson(comparisons(), { detail: true });
     expect(r.test).toBe('mcnemar-exact');
-    expect(r.baseline_ci).toEqual(comparisons[0].baselineCi);
-    expect(r.warnings).toEqual(comparisons[0].warnings);
-    const cont = { ...comparisons[0], mde: NaN, discordant: undefined, baselineCi: undefined, armCi: undefined };
+    expect(r.baseline_ci).toEqual(comparisons()[0].baselineCi);
+    expect(r.warnings).toEqual(comparisons()[0].warnings);
+    const cont = { ...comparisons()[0], mde: NaN, discordant: undefined, baselineCi: undefined, armCi: undefined };
     const parsed = JSON.parse(JSON.stringify(toReportJson([cont], { detail: true })))[0];
     expect(parsed.mde).toBeNull();
     expect('discordant' in parsed).toBe(false);
@@ -96,20 +99,20 @@ describe('toCsv', () => {
   });
 
   it('turns comparisons into one flat row each, language first', () => {
-    const table = parseCsv(toCsv(comparisonRows(comparisons)));
+    const table = parseCsv(toCsv(comparisonRows(comparisons())));
     const header = table[0];
     expect(header.slice(0, 4)).toEqual(['language', 'arm', 'baseline', 'n']);
-    expect(table).toHaveLength(comparisons.length + 1);
+    expect(table).toHaveLength(comparisons().length + 1);
     const row = Object.fromEntries(header.map((h, i) => [h, table[1][i]]));
-    expect(Number(row.ci_lo)).toBe(comparisons[0].ci[0]);
-    expect(Number(row.p_holm)).toBe(comparisons[0].pHolm);
-    expect(row.arm).toBe(comparisons[0].arm);
+    expect(Number(row.ci_lo)).toBe(comparisons()[0].ci[0]);
+    expect(Number(row.p_holm)).toBe(comparisons()[0].pHolm);
+    expect(row.arm).toBe(comparisons()[0].arm);
   });
 });
 
 describe('summaryMarkdown', () => {
   it('names the real effect, whether it survives Holm, and escapes table cells', () => {
-    const md = summaryMarkdown(comparisons, { title: 'MGSM steering', metric: 'accuracy' });
+    const md = summaryMarkdown(comparisons(), { title: 'MGSM steering', metric: 'accuracy' });
     expect(md).toMatch(/^# MGSM steering/);
     expect(md).toMatch(/`steer\|en` in sw: better than the baseline by 25\.0 pts/);
     expect(md).toMatch(/significant after Holm correction/);
@@ -120,7 +123,7 @@ describe('summaryMarkdown', () => {
   });
 
   it('says plainly when no interval excludes zero, and what the item counts could have detected', () => {
-    const flat = comparisons.filter((c) => c.arm === 'noise');
+    const flat = comparisons().filter((c) => c.arm === 'noise');
     const md = summaryMarkdown(flat, { metric: 'accuracy' });
     expect(flat.every((c) => c.ci[0] <= 0 && c.ci[1] >= 0)).toBe(true);
     expect(md).toContain('No difference is distinguishable from zero: every 95% interval of the difference includes 0.');
