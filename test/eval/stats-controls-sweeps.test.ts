@@ -8,7 +8,6 @@ import {
   summariseRandomControls,
   type Observation,
 } from '../../src/eval/stats/index.js';
-import { once } from './once.js';
 
 describe('randomControlPercentile', () => {
   it('counts controls below, ties at mid-rank', () => {
@@ -37,7 +36,8 @@ describe('summariseRandomControls', () => {
   add('plan', (i) => -0.3 + 0.01 * Math.cos(i));
   const controls = ['r0', 'r1', 'r2', 'r3', 'r4'];
   controls.forEach((name, k) => add(name, (i) => 0.05 * k - 0.1 + 0.01 * Math.sin(3 * i)));
-  const comparisons = once(() => compareArms(o, { baseline: 'baseline', binary: false, seed: 1, resamples: 500 }));
+  // Computed in each test, not at collection (see stats-compare.test.ts).
+  const comparisons = () => compareArms(o, { baseline: 'baseline', binary: false, seed: 1, resamples: 500 });
 
   it('places the plan against the controls in the metric\'s better direction', () => {
     const [s] = summariseRandomControls(comparisons(), { plan: 'plan', controls, higherIsBetter: false });

@@ -8,7 +8,6 @@ import {
   type ArmComparison,
   type Observation,
 } from '../../src/eval/stats/index.js';
-import { once } from './once.js';
 
 /** A plain RFC 4180 reader, written separately from toCsv, to read its output back. */
 function parseCsv(text: string): string[][] {
@@ -38,7 +37,8 @@ function binaryObs(arm: string, lang: string, values: number[]): Observation[] {
 const base = Array.from({ length: 80 }, (_, i) => (i % 2 === 0 ? 1 : 0));
 const helps = base.map((v, i) => (i % 4 === 1 ? 1 : v)); // 20 wrong items made right
 const noise = base.map((v, i) => (i % 10 === 0 ? 1 - v : i % 10 === 5 ? 1 - v : v)); // 8 right->wrong, 8 wrong->right
-const comparisons = once(() =>
+// Computed in each test, not at collection (see stats-compare.test.ts).
+const comparisons = () =>
   compareArms(
     [
       ...binaryObs('baseline', 'sw', base),
@@ -49,8 +49,7 @@ const comparisons = once(() =>
       ...binaryObs('noise', 'ja', noise),
     ],
     { baseline: 'baseline', binary: true, seed: 4, resamples: 2000 },
-  ),
-);
+  );
 
 describe('toReportJson', () => {
   it('writes exactly the issue\'s keys, snake_case, with discordant counts for binary comparisons', () => {
