@@ -292,6 +292,13 @@ describe('compareArms, numbers pinned by a second route', () => {
     expect(out[0].discordant).toEqual({ baselineOnly: 0, armOnly: 2 });
     expect(out[0].p).toBeCloseTo(0.5, 12);
     expect(out[2].unpaired).toBeUndefined();
+    expect(out[2].warnings.some((w) => /no item of/.test(w))).toBe(false);
+    // Continuous values make the interval depend on the draw order, so a wrong pairing order shows.
+    const cont = o.map((x, i) => ({ ...x, value: x.value + 0.137 * ((i * 7) % 5) }));
+    const values = new Map(cont.map((x) => [`${x.arm}|${x.lang}|${x.item}`, x.value]));
+    const keyed = ['am', 'yo'].flatMap((lang) => ['q1', 'q10', 'q2'].map((id) => values.get(`ar\u00e9|${lang}|${id}`)! - values.get(`base|${lang}|${id}`)!));
+    const pooled = compareArms(cont, { baseline: 'base', binary: false, seed: 77, resamples: 500 })[2];
+    expect(pooled.ci).toEqual(pairedBootstrap(keyed, { seed: seedOf(77, 'ar\u00e9', 'all'), resamples: 500 }).ci);
   });
 
   it('carries exactly the warnings that apply, no more', () => {
@@ -313,6 +320,15 @@ describe('compareArms, numbers pinned by a second route', () => {
     expect(compareArms([...obs('b', 'sw', cb.slice(1)), ...obs('a', 'sw', cb.slice(1))], { baseline: 'b', binary: false, seed: 1, resamples: 200 })[0].warnings).toContain(
       'only 29 paired items (fewer than 30): the interval and the test are rough',
     );
+  });
+
+  it('has no MDE warning when the items can detect 2 points', () => {
+    // 2000 items, 2 discordant +1: sd^2 = (2 - 2000 * 0.001^2) / 1999, MDE = Z sd / sqrt(2000) = 0.0020.
+    const base = Array.from({ length: 2000 }, (_, i) => i % 2);
+    const arm = base.map((v, i) => (i < 4 ? 1 : v));
+    const [c] = compareArms([...obs('b', 'sw', base), ...obs('a', 'sw', arm)], { baseline: 'b', binary: true, seed: 1, resamples: 50 });
+    expect(c.mde).toBeCloseTo((Z * Math.sqrt((2 - 2000 * 1e-6) / 1999)) / Math.sqrt(2000), 12);
+    expect(c.warnings).toEqual([]);
   });
 
   it('falls back to independent arms for the MDE when the differences do not vary, and says so only with 2+ items', () => {
@@ -348,7 +364,10 @@ describe('compareArms, numbers pinned by a second route', () => {
     expect(c.p).toBe(wilcoxonSignedRank(d).p);
     const o2: Observation[] = [...obs('b', 'sw', base), ...obs('a', 'sw', [1, 1, 1, 1, 0, 0, 1, 1])];
     o2.push({ arm: 'b', item: 'q1', lang: 'sw', sample: 1, value: 1 }); // b's q1 becomes 0.5
-    expect(compareArms(o2, { baseline: 'b', binary: true, seed: 1, resamples: 100 })[0].test).toBe('wilcoxon');
+    const [c2] = compareArms(o2, { baseline: 'b', binary: true, seed: 1, resamples: 100 });
+    expect(c2.test).toBe('wilcoxon');
+    // The baseline has two samples of one item, the arm one: "up to" the larger count.
+    expect(c2.warnings).toContain("items have up to 2 samples per arm; each item's samples were averaged before pairing");
   });
 
   it('answers p = 1 with a warning for a paired t on one item, and rejects an unknown test', () => {
