@@ -159,6 +159,8 @@ describe('random controls and sweeps: ties, languages and bounds', () => {
     expect(splitDevTest(ids, { seed: 3 }).dev.size).toBe(5);
     expect(splitDevTest(ids, { seed: 3, devFraction: 0.26 }).dev.size).toBe(3);
     expect(() => splitDevTest(ids, { seed: 3, devFraction: 0 })).toThrow(/devFraction must lie strictly between 0 and 1, got 0/);
+    const two = splitDevTest(['a', 'b'], { seed: 3 });
+    expect([two.dev.size, two.test.size]).toEqual([1, 1]);
   });
 
   it('orders ids by the documented hash (FNV-1a of seed and id, murmur3 finish), computed here with BigInt', () => {
