@@ -36,10 +36,11 @@ describe('summariseRandomControls', () => {
   add('plan', (i) => -0.3 + 0.01 * Math.cos(i));
   const controls = ['r0', 'r1', 'r2', 'r3', 'r4'];
   controls.forEach((name, k) => add(name, (i) => 0.05 * k - 0.1 + 0.01 * Math.sin(3 * i)));
-  const comparisons = compareArms(o, { baseline: 'baseline', binary: false, seed: 1, resamples: 500 });
+  // Computed in each test, not at collection (see stats-compare.test.ts).
+  const comparisons = () => compareArms(o, { baseline: 'baseline', binary: false, seed: 1, resamples: 500 });
 
   it('places the plan against the controls in the metric\'s better direction', () => {
-    const [s] = summariseRandomControls(comparisons, { plan: 'plan', controls, higherIsBetter: false });
+    const [s] = summariseRandomControls(comparisons(), { plan: 'plan', controls, higherIsBetter: false });
     expect(s.language).toBe('swh');
     expect(s.controls.map((c) => c.arm)).toEqual(controls);
     expect(s.beats).toBe(5);
@@ -47,15 +48,15 @@ describe('summariseRandomControls', () => {
     expect(s.pEmpirical).toBeCloseTo(1 / 6, 15);
     expect(s.text).toMatch(/plan beats 5 of 5 random controls/);
     expect(s.text).toMatch(/no p below 0\.167 is possible/);
-    const [up] = summariseRandomControls(comparisons, { plan: 'plan', controls });
+    const [up] = summariseRandomControls(comparisons(), { plan: 'plan', controls });
     expect(up.beats).toBe(0);
     expect(up.pEmpirical).toBe(1);
   });
 
   it('rejects unknown arms', () => {
-    expect(() => summariseRandomControls(comparisons, { plan: 'nope', controls })).toThrow(/no comparison for plan arm "nope"/);
-    expect(() => summariseRandomControls(comparisons, { plan: 'plan', controls: ['r0', 'r9'] })).toThrow(/control arm\(s\) "r9"/);
-    expect(() => summariseRandomControls(comparisons, { plan: 'plan', controls: [] })).toThrow(/at least one control arm/);
+    expect(() => summariseRandomControls(comparisons(), { plan: 'nope', controls })).toThrow(/no comparison for plan arm "nope"/);
+    expect(() => summariseRandomControls(comparisons(), { plan: 'plan', controls: ['r0', 'r9'] })).toThrow(/control arm\(s\) "r9"/);
+    expect(() => summariseRandomControls(comparisons(), { plan: 'plan', controls: [] })).toThrow(/at least one control arm/);
   });
 });
 
@@ -97,5 +98,88 @@ describe('sweep helpers', () => {
     expect(() => splitDevTest(['a', 'b'], { seed: 1, devFraction: 1 })).toThrow(/devFraction/);
     expect(() => splitDevTest(['a', 'a'], { seed: 1 })).toThrow(/at least 2 distinct items/);
     expect(() => splitDevTest(['a', 'b'], { seed: 0.5 })).toThrow(/seed must be an integer/);
+  });
+});
+
+/** A comparison row with only what the control and sweep helpers read. */
+const row = (arm: string, language: string, delta: number) => ({ arm, language, delta }) as Parameters<typeof bestArm>[0][number];
+
+describe('random controls and sweeps: ties, languages and bounds', () => {
+  it('counts a control that ties the plan as at least as good (not beaten), per language', () => {
+    const rows = [
+      row('plan', 'sw', 0.04),
+      row('plan', 'ja', -0.01),
+      row('r0', 'sw', 0.04), // tie
+      row('r1', 'sw', 0.01),
+      row('r0', 'ja', 0.02),
+      row('r1', 'ja', -0.03),
+    ];
+    const [sw, ja] = summariseRandomControls(rows, { plan: 'plan', controls: ['r0', 'r1'] });
+    // sw: beats r1 only; the tie counts against: p = (1 + 1) / 3; percentile (1 + 1/2) / 2 = 75.
+    expect([sw.language, sw.beats, sw.percentile]).toEqual(['sw', 1, 75]);
+    expect(sw.pEmpirical).toBeCloseTo(2 / 3, 15);
+    expect(sw.controls).toEqual([
+      { arm: 'r0', effect: 0.04 },
+      { arm: 'r1', effect: 0.01 },
+    ]);
+    expect(sw.text).toBe('sw: plan beats 1 of 2 random controls (percentile 75 of their effects; empirical one-sided p = 0.667, and with 2 controls no p below 0.333 is possible)');
+    // ja: only the other language's controls count: beats r1 (-0.03), not r0 (0.02).
+    expect([ja.beats, ja.percentile, ja.effect]).toEqual([1, 50, -0.01]);
+    expect(() => summariseRandomControls([...rows, row('plan', 'zh', 0)], { plan: 'plan', controls: ['r0', 'r1'] })).toThrow(
+      /no control arm has a comparison in language zh/,
+    );
+  });
+
+  it('states the p floor only below 19 controls (1 / 20 = 0.05 is reachable from 19 on)', () => {
+    const with_ = (k: number) => [row('plan', 'all', 1), ...Array.from({ length: k }, (_, i) => row(`r${i}`, 'all', 0))];
+    const names = (k: number) => Array.from({ length: k }, (_, i) => `r${i}`);
+    const [s18] = summariseRandomControls(with_(18), { plan: 'plan', controls: names(18) });
+    expect(s18.text).toMatch(/with 18 controls no p below 0\.053 is possible\)$/);
+    expect(s18.pEmpirical).toBeCloseTo(1 / 19, 15);
+    const [s19] = summariseRandomControls(with_(19), { plan: 'plan', controls: names(19) });
+    expect(s19.text).toMatch(/empirical one-sided p = 0\.050\)$/);
+  });
+
+  it('gives a tie for the best arm to the first listed', () => {
+    expect(bestArm([row('a', 'all', 0.02), row('b', 'all', 0.02)])).toBe('a');
+    expect(bestArm([row('a', 'all', -0.02), row('b', 'all', -0.02)], { higherIsBetter: false })).toBe('a');
+    expect(bestArm([row('a', 'sw', 0.5), row('b', 'all', 0.01)])).toBe('b');
+  });
+
+  it('names the number of candidates only when there is a choice', () => {
+    expect(selectionWarning('x', true, 1)).toMatch(/^arm "x" was selected as the best on the same items/);
+    expect(selectionWarning('x', true)).toMatch(/^arm "x" was selected as the best on the same items/);
+    expect(selectionWarning('x', true, 2)).toMatch(/best of 2 arms on/);
+  });
+
+  it('keeps at least one item on each side and rounds the dev share', () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `i${i}`);
+    expect(splitDevTest(ids, { seed: 3, devFraction: 0.01 }).dev.size).toBe(1);
+    expect(splitDevTest(ids, { seed: 3, devFraction: 0.99 }).dev.size).toBe(9);
+    expect(splitDevTest(ids, { seed: 3 }).dev.size).toBe(5);
+    expect(splitDevTest(ids, { seed: 3, devFraction: 0.26 }).dev.size).toBe(3);
+    expect(() => splitDevTest(ids, { seed: 3, devFraction: 0 })).toThrow(/devFraction must lie strictly between 0 and 1, got 0/);
+    const two = splitDevTest(['a', 'b'], { seed: 3 });
+    expect([two.dev.size, two.test.size]).toEqual([1, 1]);
+  });
+
+  it('orders ids by the documented hash (FNV-1a of seed and id, murmur3 finish), computed here with BigInt', () => {
+    const M = 0xffffffffn;
+    const mul = (a: bigint, b: bigint) => (a * b) & M;
+    const hash = (seed: number, id: string): bigint => {
+      let h = (0x811c9dc5n ^ (BigInt(seed) & M)) & M;
+      for (const ch of id) h = mul(h ^ BigInt(ch.codePointAt(0)!), 0x01000193n);
+      h ^= h >> 16n;
+      h = mul(h, 0x85ebca6bn);
+      h ^= h >> 13n;
+      h = mul(h, 0xc2b2ae35n);
+      h ^= h >> 16n;
+      return h;
+    };
+    const ids = Array.from({ length: 40 }, (_, i) => `mgsm-${i}`).concat(['é', '日本', '😀x']);
+    for (const seed of [0, 2025, -7]) {
+      const expected = [...ids].sort((x, y) => Number(hash(seed, x) - hash(seed, y)) || (x < y ? -1 : 1)).slice(0, 13);
+      expect([...splitDevTest(ids, { seed, devFraction: 0.3 }).dev]).toEqual(expected);
+    }
   });
 });

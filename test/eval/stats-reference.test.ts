@@ -2,13 +2,17 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   holm,
+  itemsNeeded,
+  minimumDetectableEffect,
   mcnemarExact,
   pairedBootstrap,
   pairedT,
   wilcoxonSignedRank,
   wilsonInterval,
 } from '../../src/eval/stats/index.js';
+import { quantileSorted } from '../../src/eval/stats/bootstrap.js';
 import { binomialCdf, logGamma, normalQuantile, normalSf, studentTTwoSided } from '../../src/eval/stats/special-functions.js';
+import { seededRandom } from '../../src/numeric/random.js';
 
 // Independent values: SciPy (tests, distributions, bootstrap), Newcombe (1998) for Wilson, a plain loop for Holm.
 // Regenerate with the command in the fixture's "generator" field (tools/stats-reference/generate.py).
@@ -96,6 +100,11 @@ describe('Wilson interval', () => {
     expect(() => wilsonInterval(0, 0)).toThrow(/at least one trial/);
     expect(() => wilsonInterval(5, 4)).toThrow(/outside 0..4/);
     expect(() => wilsonInterval(1, 4, 1)).toThrow(/confidence/);
+    expect(() => wilsonInterval(1, 4, 0)).toThrow(/confidence/);
+    expect(() => wilsonInterval(-0.5, 4)).toThrow(/outside 0..4/);
+    // The ends of the allowed range are accepted: 0 of 4 and 4 of 4.
+    expect(wilsonInterval(0, 4)[0]).toBe(0);
+    expect(wilsonInterval(4, 4)[1]).toBe(1);
   });
 });
 
@@ -111,6 +120,34 @@ describe('Holm step-down', () => {
 
   it('rejects values that are not probabilities', () => {
     expect(() => holm([0.2, Number.NaN])).toThrow(/p-value 1/);
+    expect(() => holm([-0.01, 0.2])).toThrow(/p-value 0 is -0.01/);
+    expect(() => holm([0.2, 1.01])).toThrow(/p-value 1 is 1.01/);
+    // 0 and 1 are probabilities: 2 * 0 = 0, then max(0, min(1, 1 * 1)) = 1.
+    expect(holm([0, 1])).toEqual([0, 1]);
+  });
+});
+
+// z_{0.975} + z_{0.8} and z_{0.95} + z_{0.9} from scipy.stats.norm.ppf; MDE = (z_a + z_b) sd / sqrt(n).
+const Z_05_80 = 1.959963984540054 + 0.8416212335729143;
+const Z_10_90 = 1.6448536269514722 + 1.2815515655446004;
+
+describe('minimum detectable effect and items needed', () => {
+  it('equals the normal-approximation formula by hand at the defaults and at alpha 0.1, power 0.9', () => {
+    close(minimumDetectableEffect(100, 0.5), (Z_05_80 * 0.5) / 10, 1e-12); // 0.140079...
+    close(minimumDetectableEffect(25, 0.3, { alpha: 0.1, power: 0.9 }), (Z_10_90 * 0.3) / 5, 1e-12); // 0.175584...
+    expect(minimumDetectableEffect(10, 0)).toBe(0);
+    // (2.8016 * 0.5 / 0.02)^2 = 4905.55 -> 4906 items; (2.9264 * 0.3 / 0.05)^2 = 308.30 -> 309.
+    expect(itemsNeeded(0.02, 0.5)).toBe(4906);
+    expect(itemsNeeded(0.05, 0.3, { alpha: 0.1, power: 0.9 })).toBe(309);
+  });
+
+  it('rejects impossible sizes, spreads, effects and levels, naming the value', () => {
+    expect(() => minimumDetectableEffect(0, 0.5)).toThrow(/n > 0, got 0/);
+    expect(() => minimumDetectableEffect(10, -0.1)).toThrow(/standard deviation must be >= 0, got -0.1/);
+    expect(() => itemsNeeded(0, 0.5)).toThrow(/effect must be > 0, got 0/);
+    expect(() => itemsNeeded(-0.02, 0.5)).toThrow(/effect must be > 0, got -0.02/);
+    for (const alpha of [0, 1]) expect(() => minimumDetectableEffect(10, 0.5, { alpha })).toThrow(`alpha must lie in (0, 1), got ${alpha}`);
+    for (const power of [0, 1]) expect(() => minimumDetectableEffect(10, 0.5, { power })).toThrow(`power must lie in (0, 1), got ${power}`);
   });
 });
 
@@ -135,14 +172,26 @@ describe('paired tests against SciPy', () => {
     expect(method('n12-ties-zeros')).toBe('exact');
     expect(method('n40-ties-zeros')).toBe('asymptotic');
     expect(method('n300-chrf-like')).toBe('asymptotic');
+    // The edges of method='auto': ties or zeros alone switch 14-50 items to the normal approximation; 13 stays exact.
+    expect(method('n20-ties-no-zeros')).toBe('asymptotic');
+    expect(method('n20-zeros-no-ties')).toBe('asymptotic');
+    expect(method('n13-ties')).toBe('exact');
+    expect(method('n14-ties')).toBe('asymptotic');
   });
 
   it('a hand case: d = 1..5 all positive gives the smallest exact two-sided p, 2 / 2^5', () => {
     expect(wilcoxonSignedRank([1, 2, 3, 4, 5]).p).toBeCloseTo(2 / 32, 15);
-    expect(wilcoxonSignedRank([0, 0, 0]).p).toBe(1);
-    expect(pairedT([1, 1, 1]).p).toBe(0);
-    expect(pairedT([0, 0, 0]).p).toBe(1);
+    expect(wilcoxonSignedRank([0, 0, 0])).toEqual({ statistic: 0, p: 1, method: 'exact' });
+    expect(() => wilcoxonSignedRank([])).toThrow(/at least one paired item/);
+    expect(pairedT([1, 1, 1])).toEqual({ statistic: Infinity, p: 0, method: 't', df: 2 });
+    expect(pairedT([-2, -2])).toEqual({ statistic: -Infinity, p: 0, method: 't', df: 1 });
+    expect(pairedT([0, 0, 0])).toEqual({ statistic: 0, p: 1, method: 't', df: 2 });
     expect(() => pairedT([1])).toThrow(/at least 2/);
+    // Two items, d = 1, 3: t = 2 / (sqrt 2 / sqrt 2) = 2 on 1 df (Cauchy): p = 1 - (2 / pi) atan 2.
+    const two = pairedT([1, 3]);
+    expect(two.statistic).toBeCloseTo(2, 14);
+    expect(two.method).toBe('t');
+    close(two.p, 1 - (2 / Math.PI) * Math.atan(2), 1e-10);
   });
 });
 
@@ -184,6 +233,47 @@ describe('paired bootstrap', () => {
     // Binomial(200, 0.95) lies in [180, 200] with probability > 0.999; the percentile method undercovers slightly.
     expect(covered).toBeGreaterThanOrEqual(180);
     expect(covered).toBeLessThan(200);
+  });
+
+  it('draws exactly as documented: a plain second implementation with the same generator gives the same interval', () => {
+    // Items drawn by floor(u * n) from mulberry32(seed); means sorted; type-7 quantiles at alpha/2 and 1 - alpha/2.
+    const reference = (x: number[], seed: number, resamples: number, confidence: number): [number, number] => {
+      const u = seededRandom(seed);
+      const means: number[] = [];
+      for (let r = 0; r < resamples; r++) {
+        let s = 0;
+        for (let k = 0; k < x.length; k++) s += x[Math.floor(u() * x.length)];
+        means.push(s / x.length);
+      }
+      means.sort((p, q) => p - q);
+      const at = (q: number) => {
+        const h = (resamples - 1) * q;
+        const f = Math.floor(h);
+        return f + 1 < resamples ? means[f] + (h - f) * (means[f + 1] - means[f]) : means[f];
+      };
+      return [at((1 - confidence) / 2), at(1 - (1 - confidence) / 2)];
+    };
+    const small = [0.5, -1, 2, 0, 0.25, 1.5, -0.75];
+    for (const [seed, resamples, confidence] of [[7, 999, 0.95], [8, 64, 0.8], [9, 1, 0.95]] as const) {
+      const got = pairedBootstrap(small, { seed, resamples, confidence });
+      const want = reference(small, seed, resamples, confidence);
+      expect(got.ci[0]).toBeCloseTo(want[0], 14);
+      expect(got.ci[1]).toBeCloseTo(want[1], 14);
+      expect(got.resamples).toBe(resamples);
+    }
+    // One item: every resampled mean is that item.
+    expect(pairedBootstrap([0.3], { seed: 1, resamples: 20 }).ci).toEqual([0.3, 0.3]);
+  });
+
+  it('interpolates quantiles between order statistics (type 7) by hand', () => {
+    const x = [1, 2, 4, 8];
+    expect(quantileSorted(x, 0)).toBe(1);
+    expect(quantileSorted(x, 0.25)).toBeCloseTo(1.75, 15); // h = 0.75: 1 + 0.75 * (2 - 1)
+    expect(quantileSorted(x, 0.5)).toBeCloseTo(3, 15); // h = 1.5: 2 + 0.5 * (4 - 2)
+    expect(quantileSorted(x, 0.9)).toBeCloseTo(6.8, 14); // h = 2.7: 4 + 0.7 * (8 - 4)
+    expect(quantileSorted(x, 1)).toBe(8);
+    expect(quantileSorted([5], 0.3)).toBe(5);
+    expect(() => quantileSorted([], 0.5)).toThrow(/quantile of an empty sample/);
   });
 
   it('rejects no items and bad settings', () => {

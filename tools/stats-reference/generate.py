@@ -52,6 +52,15 @@ def datasets():
     out.append(("n300-chrf-like", b, a))
     b = np.round(rng.uniform(0, 1, 120) * 4) / 4; a = np.clip(np.round((b + rng.normal(0.05, 0.3, 120)) * 4) / 4, 0, 1)
     out.append(("n120-f1-grid", b, a))
+    # The edges of SciPy's method='auto' choice (fixed differences, no draws): ties without zeros and zeros without
+    # ties between 14 and 50 items (normal approximation), ties at 13 items (every sign flip) and at 14 (normal).
+    tied = [0.5, -0.5, 1, 1, 1.5, -2, 2, 0.5, 3, -1, 2.5, 2.5, 0.75, -0.25, 1, 4, 0.5, 1.25, -1.5, 2]
+    b = np.arange(1, 21, dtype=float)
+    out.append(("n20-ties-no-zeros", b, b + np.array(tied)))
+    distinct = [0.5, -0.3, 1.1, 0, 1.7, -2.2, 2.9, 0.45, 3.3, -1.05, 2.6, 0, 0.8, -0.15, 1.35, 4.1, 0.6, 1.2, -1.4, 2.05]
+    out.append(("n20-zeros-no-ties", b, b + np.array(distinct)))
+    out.append(("n13-ties", b[:13], b[:13] + np.array(tied[:13])))
+    out.append(("n14-ties", b[:14], b[:14] + np.array(tied[:14])))
     return [(name, r(b), r(a)) for name, b, a in out]
 
 
