@@ -28,7 +28,10 @@ export interface RandomControlSummary {
   plan: string;
   effect: number;
   controls: { arm: string; effect: number }[];
-  /** randomControlPercentile of the effect (in the metric's own direction). */
+  /**
+   * randomControlPercentile of the raw effect (arm minus baseline) among the controls' raw effects: for a
+   * lower-is-better metric (NLL) a plan that beats every control sits at 0, not 100; `beats` is direction-aware.
+   */
   percentile: number;
   /** Controls strictly worse than the plan (in the "better" direction). */
   beats: number;
