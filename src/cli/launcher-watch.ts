@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cancelRequested } from './sigint.js';
+import { pidExists } from '../store/worker.js';
 
 const POLL_MS = 500;
 
@@ -39,22 +40,13 @@ function npmAncestor(): number | undefined {
   return undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Starts the watch when npm (npx, npm exec, npm run) launched this process; a no-op otherwise. */
 export function stopWhenLauncherExits(): void {
   if (!process.env.npm_command) return;
   const parent = process.ppid;
   const npm = npmAncestor();
   const timer = setInterval(() => {
-    if (process.ppid === parent && (npm === undefined || alive(npm))) return;
+    if (process.ppid === parent && (npm === undefined || pidExists(npm))) return;
     clearInterval(timer);
     // Ctrl-C reaches npm and us together and npm exits first: the cancel under way must not be cut short.
     if (cancelRequested()) return;

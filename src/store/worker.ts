@@ -39,7 +39,8 @@ export function processIdentity(pid: number): string | null {
   }
 }
 
-function pidExists(pid: number): boolean {
+/** Whether a process with this pid exists on this machine (EPERM: it exists but belongs to another user). */
+export function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

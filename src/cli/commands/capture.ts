@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { EngineBackend } from '../../capture/engine-backend.js';
 import { CaptureError, findUnfinishedRun, resumeCapture, startCapture, type CaptureResult } from '../../capture/job.js';
-import { DATASET_KINDS, DatasetError, TEMPLATES, type Dataset, type DatasetKind } from '../../datasets/index.js';
+import { DATASET_KINDS, DatasetError, reloadDataset, TEMPLATES, type Dataset, type DatasetKind } from '../../datasets/index.js';
 import { progressBar } from '../progress-bar.js';
 import { resolvePlan } from '../../engine/steering-plan.js';
 import { getRun, Store, StoreError } from '../../store/index.js';
@@ -89,13 +89,6 @@ async function loadDatasetFor(kind: DatasetKind, path: string | undefined, langu
     throw err;
   }
 }
-
-/** Splits that a run's dataset may have been loaded with; resume finds the one whose fingerprint matches. */
-const SPLITS: Partial<Record<DatasetKind, (string | undefined)[]>> = {
-  udhr: [undefined, 'train', 'heldout'],
-  flores: [undefined, 'dev', 'devtest'],
-  polymath: [undefined, 'low', 'medium', 'high', 'top'],
-};
 
 function readPlan(file: string): unknown {
   let text: string;
@@ -186,29 +179,17 @@ async function resume(v: Record<string, string | boolean | undefined>, db: strin
     })();
     if (run.status === 'completed') throw new CliError(`run ${runId} is already completed`, 1);
     if (!run.dataset || !run.model) throw new CliError(`run ${runId} was not captured by 'routescope capture' (no model/dataset recorded); it cannot be resumed`, 1);
-    const kind = run.dataset.kind as DatasetKind;
-    if (!(kind in DATASET_KINDS)) throw new CliError(`run ${runId} used dataset kind '${kind}', which this version cannot load`, 1);
-    const path = DATASET_KINDS[kind].path === 'none' ? undefined : run.dataset.source;
-    let dataset: Dataset | undefined;
-    for (const split of SPLITS[kind] ?? [undefined]) {
-      let d: Dataset;
-      try {
-        d = await DATASET_KINDS[kind].load(path, { languages: run.dataset.languages, split });
-      } catch (err) {
-        if (split === undefined && !(err instanceof DatasetError)) throw err;
-        if (split === undefined) throw new CliError(`cannot reload run ${runId}'s dataset: ${(err as Error).message}`, 1);
-        continue;
-      }
-      if (d.fingerprint === run.dataset.fingerprint) {
-        dataset = d;
-        break;
-      }
+    let dataset: Dataset;
+    try {
+      dataset = await reloadDataset(run.dataset);
+    } catch (err) {
+      if (err instanceof DatasetError) throw new CliError(`run ${runId}: ${err.message}`, 1);
+      throw err;
     }
-    if (!dataset) throw new CliError(`run ${runId}'s dataset (${kind} from ${run.dataset.source}) has changed since the run started (fingerprint differs); start a new run`, 1);
     const modelDir = (v.model as string | undefined) ?? run.model.path;
     const remaining = (run.sequencesTotal ?? 0) - run.sequencesDone;
     process.stderr.write(`resuming run ${runId}: ${run.sequencesDone} of ${run.sequencesTotal ?? '?'} sequences stored, ${remaining} to go\n`);
-    const res = await runWithBackend(modelDir, v, (backend, signal, onProgress) => resumeCapture({ store, backend, dataset: dataset!, runId, signal, onProgress }));
+    const res = await runWithBackend(modelDir, v, (backend, signal, onProgress) => resumeCapture({ store, backend, dataset, runId, signal, onProgress }));
     return report(res, db);
   } finally {
     store.close();
