@@ -188,6 +188,31 @@ describe('capture CLI crash safety', () => {
     after.close();
   });
 
+  it('refuses to resume once the dataset file changed, saying so (the store keeps what was captured)', async () => {
+    const changedFile = join(tmp.dir, 'changing.jsonl');
+    writeToyCorpus(changedFile, LANGS, ITEMS, 9);
+    const db = join(tmp.dir, 'changed-data.db');
+    const store = Store.open(db);
+    const backend = await EngineBackend.load(modelDir, { executionProvider: 'cpu' });
+    const ac = new AbortController();
+    try {
+      const dataset = await loadDataset('jsonl', changedFile, { languages: LANGS });
+      const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
+      expect(res.status).toBe('cancelled');
+    } finally {
+      await backend.dispose();
+      store.close();
+    }
+    writeToyCorpus(changedFile, LANGS, ITEMS, 10); // other words, same ids and languages
+    const resumed = await runNode([BIN, 'capture', '--resume', '1', '--db', db], ROOT);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toContain('run 1: the jsonl dataset at');
+    expect(resumed.stderr).toContain('has changed since the run started');
+    const after = Store.open(db, { readonly: true });
+    expect(getRun(after, 1).sequencesDone).toBe(1);
+    after.close();
+  });
+
   it('refuses to resume a completed run, and bad flags get clear errors', async () => {
     const done = await runNode([BIN, 'capture', '--resume', '1', '--db', refDb], ROOT);
     expect(done.code).toBe(1);
