@@ -85,6 +85,8 @@ interface Results {
   'experiments.resume': JobInfo;
   'experiments.list': ExperimentSummary[];
   'experiments.get': ExperimentView;
+  'experiments.rename': ExperimentSummary;
+  'experiments.delete': { deleted: number };
 }
 
 export type RoutescopeApi = { [M in ApiMethod]: { args: Infer<(typeof API_ARGS)[M]>; result: Results[M] } };

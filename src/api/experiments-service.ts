@@ -6,16 +6,26 @@
  */
 import { DATASET_KINDS } from '../datasets/index.js';
 import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
-import { experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, type ExperimentRecord, type ExperimentResult, type Store } from '../store/index.js';
+import { ExperimentSpecError } from '../eval/experiment/spec.js';
+import {
+  deleteExperiment, experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, renameExperiment, type ExperimentRecord, type ExperimentResult, type Store,
+} from '../store/index.js';
 import type { ApiArgs } from './contract.js';
 import { ApiError } from './errors.js';
 import type { JobContext, JobRegistry } from './jobs.js';
+import { sweepDocument, sweepView } from './experiments-sweep.js';
 import type { ExperimentSummary, ExperimentView, ItemRow } from './schemas/experiments.js';
 import type { JobInfo } from './schemas/jobs.js';
 import type { Workspace } from './workspace.js';
 
-/** Bootstrap resamples of the workbench's reading (the CLI report's default is 10,000; the view recomputes on every open). */
-const RESAMPLES = 2000;
+/** The spec parser's field path as the API names it: the sweep's grid is the `sweep` argument, dev_split is devSplit. */
+function apiField(specField: string): string {
+  return specField.replace(/^sweeps(\[0\]|\([^)]*\))\.grid\./, 'sweep.').replace(/^sweeps(\[0\]|\([^)]*\))/, 'sweep').replace(/^dev_split/, 'devSplit') || 'spec';
+}
+
+/** Readings kept per experiment: the CLI's defaults (seed 2025, 10,000 resamples) are costly enough to compute once. */
+const READINGS_KEPT = 16;
+type Reading = ReturnType<typeof experimentReport>;
 
 /** `runningHere`: a job of this process runs it (the worker check only sees other processes). */
 function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary {
@@ -33,6 +43,9 @@ function slug(name: string): string {
 }
 
 export class ExperimentService {
+  /** projectId/experimentId -> the reading and the record state it was computed from. */
+  private readonly readings = new Map<string, { stamp: string; reading: Reading }>();
+
   constructor(
     private readonly workspace: Workspace,
     private readonly jobs: JobRegistry,
@@ -45,8 +58,9 @@ export class ExperimentService {
     return { kind: row.kind, path: row.source, languages, limit };
   }
 
-  /** The spec document of an A/B run, checked by the experiment core's parser (a bad field is named). */
+  /** The spec document of an A/B run or sweep, checked by the experiment core's parser (a bad field is named). */
   buildSpec(store: Store, a: ApiArgs<'experiments.start'>): ExperimentSpec {
+    if (a.planIds.length === 0 && !a.sweep) throw new ApiError('invalid-argument', 'experiments.start: planIds: choose at least one plan, or define a sweep', { field: 'planIds' });
     const plans = a.planIds.map((id) => getPlan(store, id));
     const models = new Set<string>();
     for (const p of plans) {
@@ -55,19 +69,26 @@ export class ExperimentService {
       if (!run.model) throw new ApiError('invalid-argument', `plan ${p.id}: run ${run.id} records no model folder`, { planId: String(p.id) });
       models.add(run.model.path);
     }
-    if (models.size > 1) throw new ApiError('invalid-argument', `the plans come from runs of different models (${[...models].join(', ')}); an experiment runs one model`, { field: 'planIds' });
+    const sweep = a.sweep ? sweepDocument(store, a.sweep) : null;
+    if (sweep) models.add(sweep.model);
+    if (models.size > 1) throw new ApiError('invalid-argument', `the plans come from runs of different models (${[...models].join(', ')}); an experiment runs one model`, { field: a.sweep ? 'sweep.planId' : 'planIds' });
     const arms: unknown[] = [{ kind: 'baseline' }, ...plans.map((p) => ({ kind: 'plan', name: `plan-${p.id}`, plan: p.plan }))];
     const seeds = a.randomSeeds ?? [];
     if (seeds.length > 20) throw new ApiError('invalid-argument', `experiments.start: at most 20 random controls, got ${seeds.length}`, { field: 'randomSeeds' });
+    if (seeds.length && plans.length === 0) throw new ApiError('invalid-argument', 'experiments.start: randomSeeds: random controls match the first chosen plan; choose a plan or give no seeds', { field: 'randomSeeds' });
     if (seeds.length) arms.push({ kind: 'random', name: 'random', of: `plan-${plans[0]!.id}`, seeds });
     const doc: Record<string, unknown> = {
       name: slug(a.name), description: a.name, model: [...models][0], dataset: this.datasetSpec(store, a.dataset, a.languages, a.limit), task: a.task, arms,
       ...(a.task === 'generate' ? { decoding: { max_new_tokens: a.maxNewTokens ?? 64 } } : {}),
+      ...(sweep ? { sweeps: [sweep.doc] } : {}),
+      ...(a.devSplit ? { dev_split: { fraction: a.devSplit.fraction, seed: a.devSplit.seed ?? 0 } } : {}),
     };
+    if (a.devSplit && a.limit * a.languages.length < 2) throw new ApiError('invalid-argument', 'experiments.start: devSplit: a dev/test split needs at least 2 items', { field: 'devSplit' });
     try {
       return parseExperimentSpec(doc);
     } catch (err) {
-      throw new ApiError('invalid-argument', `experiments.start: ${(err as Error).message}`, { field: 'spec' });
+      const field = err instanceof ExperimentSpecError ? apiField(err.field) : 'spec';
+      throw new ApiError('invalid-argument', `experiments.start: ${(err as Error).message}`, { field });
     }
   }
 
@@ -118,14 +139,31 @@ export class ExperimentService {
     return this.workspace.with(projectId, (store) => listExperiments(store).map((e) => summaryOf(e, this.runningHere(projectId, e.id))).reverse());
   }
 
+  /**
+   * The report as `routescope experiment report` computes it (its seed and resample count), kept until the
+   * experiment changes (a stored unit, a status, a rename), so opening results twice does not bootstrap twice.
+   */
+  private reading(store: Store, projectId: string, rec: ExperimentRecord): Reading {
+    const key = `${projectId}/${rec.id}`;
+    const stamp = [rec.createdAt, rec.updatedAt, rec.unitsDone, rec.status, rec.name].join('|');
+    const kept = this.readings.get(key);
+    if (kept?.stamp === stamp) return kept.reading;
+    const reading = experimentReport(store, rec.id);
+    this.readings.delete(key);
+    this.readings.set(key, { stamp, reading });
+    if (this.readings.size > READINGS_KEPT) this.readings.delete(this.readings.keys().next().value!);
+    return reading;
+  }
+
   get(projectId: string, experimentId: number): ExperimentView {
     return this.workspace.with(projectId, (store) => {
       const rec = getExperiment(store, experimentId);
-      const { report, summary, results } = experimentReport(store, experimentId, { resamples: RESAMPLES });
+      const { report, summary, results } = this.reading(store, projectId, rec);
       const baseline = report.arms.find((a) => a.kind === 'baseline')?.arm ?? 'baseline';
       const pooled = new Map(report.comparisons.filter((c) => c.language === 'all').map((c) => [c.arm, c]));
       const verdictAt = summary.indexOf('## Verdict');
       const headline = verdictAt < 0 ? '' : (summary.slice(verdictAt + '## Verdict'.length).trim().split('\n')[0] ?? '').replace(/`/g, '').replace(/^- /, '');
+      const spec = rec.spec as ExperimentSpec;
       return {
         summary: summaryOf(rec, this.runningHere(projectId, experimentId)), metric: report.metric, higherIsBetter: report.higherIsBetter, binary: report.binary, baseline,
         languages: [...new Set(results.map((r) => r.language))],
@@ -139,7 +177,30 @@ export class ExperimentService {
           excludesZero: c.ci[0] > 0 || c.ci[1] < 0,
         })),
         verdict: summary, headline, items: itemRows(rec.task, baseline, results), consistency: consistencyRows(results), warnings: report.warnings,
+        sweep: sweepView(spec, report.comparisons, report.metric, report.items),
+        itemsUsed: report.items, devSplit: spec.devSplit ?? null, selection: report.selection,
       };
+    });
+  }
+
+  rename(projectId: string, experimentId: number, name: string): ExperimentSummary {
+    return this.workspace.with(projectId, (store) => {
+      renameExperiment(store, experimentId, name.trim());
+      return summaryOf(getExperiment(store, experimentId), this.runningHere(projectId, experimentId));
+    });
+  }
+
+  /** Refused while it runs (here or in another process): a job writing results must be cancelled first. */
+  delete(projectId: string, experimentId: number): void {
+    this.workspace.with(projectId, (store) => {
+      const rec = getExperiment(store, experimentId);
+      // A job of this process that has not yet reported its experiment id may be writing this one.
+      const settingUp = (rec.status === 'running' || rec.status === 'created') && this.jobs.running(projectId).some((j) => j.kind === 'experiment' && j.experimentId == null);
+      if (this.runningHere(projectId, experimentId) || settingUp || (rec.status === 'running' && experimentWorkerAlive(rec))) {
+        throw new ApiError('conflict', `experiment ${experimentId} is running; cancel it first, then delete it`, { experimentId: String(experimentId) });
+      }
+      deleteExperiment(store, experimentId);
+      this.readings.delete(`${projectId}/${experimentId}`);
     });
   }
 }

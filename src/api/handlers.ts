@@ -215,6 +215,13 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     async 'experiments.get'(a) {
       return experiments.get(a.projectId, a.experimentId);
     },
+    async 'experiments.rename'(a) {
+      return experiments.rename(a.projectId, a.experimentId, a.name);
+    },
+    async 'experiments.delete'(a) {
+      experiments.delete(a.projectId, a.experimentId);
+      return { deleted: a.experimentId };
+    },
   };
   return { handlers, events, workspace, dispose: () => jobs.cancelAll() };
 }

@@ -120,6 +120,19 @@ export function listExperiments(store: Store): ExperimentRecord[] {
   return rows.map(fromRow);
 }
 
+export function renameExperiment(store: Store, id: number, name: string): void {
+  store.write(`renaming experiment ${id}`, () => {
+    if (store.db.prepare("UPDATE experiment SET name = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?").run(name, id).changes === 0) throw new StoreError('not-found', `experiment ${id} does not exist in ${store.file}`);
+  });
+}
+
+/** Deletes the experiment with its arms and results (ON DELETE CASCADE). The caller refuses a running one. */
+export function deleteExperiment(store: Store, id: number): void {
+  store.write(`deleting experiment ${id}`, () => {
+    if (store.db.prepare('DELETE FROM experiment WHERE id = ?').run(id).changes === 0) throw new StoreError('not-found', `experiment ${id} does not exist in ${store.file}`);
+  });
+}
+
 export function experimentArms(store: Store, id: number): ExperimentArmRecord[] {
   const rows = store.read('reading experiment arms', () =>
     store.db.prepare('SELECT arm_index, name, kind, source, plan, plan_hash, experts FROM experiment_arm WHERE experiment_id = ? ORDER BY arm_index').all(id),

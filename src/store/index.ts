@@ -20,7 +20,7 @@ export { runCoverage, describeIncomplete, type RunCoverage } from './coverage.js
 export { markWorking, processIdentity, workerState, type WorkerInfo, type WorkerState } from './worker.js';
 export {
   createExperiment, getExperiment, listExperiments, experimentArms, setExperimentStatus, claimExperiment, experimentWorkerAlive, resultKey,
-  storedResultKeys, writeResults, experimentResults,
+  storedResultKeys, writeResults, experimentResults, renameExperiment, deleteExperiment,
   type NewExperiment, type ExperimentArmRecord, type ExperimentRecord, type ExperimentResult, type ExperimentStatus,
 } from './experiments.js';
 export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';

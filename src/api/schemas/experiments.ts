@@ -1,4 +1,5 @@
-import { args, s } from '../schema.js';
+import { ApiError } from '../errors.js';
+import { args, s, show, type Schema } from '../schema.js';
 import { datasetRef } from './datasets.js';
 import { name, projectId } from './ids.js';
 
@@ -63,6 +64,40 @@ export interface ConsistencyRow {
   total: number;
 }
 
+/** One grid point of a sweep: its parameters and its pooled (all languages) comparison with the baseline. */
+export interface SweepCell {
+  arm: string;
+  lambda: number | null;
+  /** MoE-layer band, inclusive. */
+  layers: [number, number];
+  /** The target languages of this point ("+"-joined in the arm name). */
+  targets: string[];
+  n: number;
+  baselineScore: number;
+  armScore: number;
+  delta: number;
+  ci: [number, number];
+  p: number;
+  /** Holm-adjusted over the sweep's cells only (the family the heatmap shows), not over the report's comparisons. */
+  pHolm: number;
+  /** pHolm < alpha. */
+  survives: boolean;
+  excludesZero: boolean;
+}
+
+export interface SweepView {
+  name: string;
+  /** The saved plan whose recipe the sweep varies. */
+  source: string;
+  lambdas: (number | null)[];
+  bands: [number, number][];
+  targets: string[][];
+  cells: SweepCell[];
+  alpha: number;
+  /** What a cell shows, in words (the heatmap's legend). */
+  legend: string;
+}
+
 export interface ExperimentView {
   summary: ExperimentSummary;
   metric: string;
@@ -79,7 +114,70 @@ export interface ExperimentView {
   items: ItemRow[];
   consistency: ConsistencyRow[];
   warnings: string[];
+  /** The sweep's cells, when the experiment has one. */
+  sweep: SweepView | null;
+  /** 'test': comparisons use the held-out test items of a dev/test split; 'all': every item. */
+  itemsUsed: 'all' | 'test';
+  devSplit: { fraction: number; seed: number } | null;
+  /** The best plan or sweep point, where it was chosen, and the warning when it was chosen on the items it is reported on. */
+  selection: { arm: string; on: 'dev' | 'all'; warning: string | null } | null;
 }
+
+/** A sweep as the workbench defines it: a saved plan's recipe varied over lambda, MoE-layer bands and target lists. */
+export interface SweepArgs {
+  planId: number;
+  lambda?: number[];
+  /** Inclusive MoE-layer bands, [first, last] or "first-last". */
+  layers?: [number, number][];
+  targets?: string[][];
+}
+
+/** An object whose fields are checked one by one, named `<field>.<key>` in errors. */
+function fields<T>(shape: Record<string, Schema<unknown>>): Schema<T> {
+  return {
+    check(v, m, f) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ApiError('invalid-argument', `${m}: ${f} must be an object, got ${show(v)}`, { field: f });
+      const o = v as Record<string, unknown>;
+      const extra = Object.keys(o).filter((k) => !(k in shape));
+      if (extra.length) throw new ApiError('invalid-argument', `${m}: ${f}.${extra[0]} is not a field (allowed: ${Object.keys(shape).join(', ')})`, { field: `${f}.${extra[0]}` });
+      const out: Record<string, unknown> = {};
+      for (const [k, sch] of Object.entries(shape)) {
+        const val = sch.check(o[k], m, `${f}.${k}`);
+        if (val !== undefined) out[k] = val;
+      }
+      return out as T;
+    },
+  };
+}
+
+/** "10-39", a single layer, or [first, last]. */
+const band: Schema<[number, number]> = {
+  check(v, m, f) {
+    let pair: unknown[] | null = null;
+    if (typeof v === 'string') {
+      const x = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(v);
+      if (x) pair = [Number(x[1]), Number(x[2] ?? x[1])];
+    } else if (Array.isArray(v) && v.length === 2) pair = v;
+    const ok = pair !== null && pair.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 0);
+    if (!ok) throw new ApiError('invalid-argument', `${m}: ${f} must be a layer band such as "0-3" or [0, 3], got ${show(v)}`, { field: f });
+    const [a, b] = pair as [number, number];
+    if (b < a) throw new ApiError('invalid-argument', `${m}: ${f} band ${a}-${b} is empty (last before first)`, { field: f });
+    return [a, b];
+  },
+};
+
+const sweep = fields<SweepArgs>({
+  planId: s.int({ min: 1 }),
+  lambda: s.optional(s.array(s.number({ min: 0, max: 10 }), { min: 1, unique: true })),
+  layers: s.optional(s.array(band, { min: 1 })),
+  targets: s.optional(s.array(s.array(s.string({ max: 40 }), { min: 1, unique: true }), { min: 1 })),
+});
+
+/** Items are split by id: a fraction chooses the best arm (dev), the rest reports it (test). */
+const devSplit = fields<{ fraction: number; seed?: number }>({
+  fraction: s.number({ min: 0.05, max: 0.95 }),
+  seed: s.optional(s.int({ min: 0 })),
+});
 
 const experimentId = s.int({ min: 1 });
 
@@ -91,14 +189,22 @@ export const experimentsArgs = {
     dataset: datasetRef,
     languages: s.array(s.string({ max: 40 }), { min: 1, unique: true }),
     task: s.oneOf(['nll', 'generate'] as const),
-    planIds: s.array(s.int({ min: 1 }), { min: 1, unique: true }),
+    /** Plans run as arms; may be empty when a sweep gives the arms. */
+    planIds: s.array(s.int({ min: 1 }), { unique: true }),
     /** Seeds of random-expert controls matched to the first plan (0 to 20 of them). */
     randomSeeds: s.optional(s.array(s.int({ min: 0 }), { unique: true })),
     /** Items per language. */
     limit: s.int({ min: 1, max: 10_000 }),
     /** generate only. */
     maxNewTokens: s.optional(s.int({ min: 1, max: 512 })),
+    /** A grid over a saved plan's recipe: every point becomes an arm (at most 64 points). */
+    sweep: s.optional(sweep),
+    /** Choose the best plan or sweep point on dev items and report it on the others. */
+    devSplit: s.optional(devSplit),
   }),
+  'experiments.rename': args({ projectId, experimentId, name }),
+  /** Refused while the experiment runs (cancel it first): results are never deleted under a running job. */
+  'experiments.delete': args({ projectId, experimentId }),
   'experiments.resume': args({ projectId, experimentId }),
   'experiments.list': args({ projectId }),
   'experiments.get': args({ projectId, experimentId }),
