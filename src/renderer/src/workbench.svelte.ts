@@ -348,6 +348,17 @@ export class Workbench {
     return this.#api.call('experiments.get', { projectId: this.projectId!, experimentId });
   }
 
+  /** Renames and deletes throw their refusal (a running experiment is not deleted), so the view says it in place. */
+  async renameExperiment(experimentId: number, name: string): Promise<void> {
+    await this.#api.call('experiments.rename', { projectId: this.projectId!, experimentId, name });
+    await this.refreshExperiments();
+  }
+
+  async deleteExperiment(experimentId: number): Promise<void> {
+    await this.#api.call('experiments.delete', { projectId: this.projectId!, experimentId });
+    await this.refreshExperiments();
+  }
+
   tryPlan(planId: number, prompt: string, maxNewTokens: number): Promise<TryResult> {
     return this.#api.call('plans.try', { projectId: this.projectId!, planId, prompt, maxNewTokens });
   }
