@@ -1,0 +1,125 @@
+/**
+ * A sweep in a real browser: `routescope serve` over the real engine and a real project database, the renderer built
+ * from source, Debian's Chromium driving it. A run is captured and a plan saved through the API (the lab has its own
+ * test); the page defines a 2 lambda x 2 band sweep with a dev/test split, follows its progress, reads the heatmap
+ * against the API's numbers (cells, Holm-adjusted p, which survive), opens a cell, exports, renames and deletes it.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
+
+const root = resolve(import.meta.dirname, '..');
+const MODEL = join(root, 'resources/demo-model/model.safetensors');
+const ARTEFACTS = join(root, 'e2e/artifacts');
+const TOKEN = 'e2e-sweep-token-0123456789abcdefg';
+
+describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browser (needs ${CHROMIUM} and the demo model)`, () => {
+  let tmp: string;
+  let server: ChildProcess;
+  let baseUrl: string;
+  let browser: Browser;
+
+  const api = apiClient(() => baseUrl, TOKEN);
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'routescope-sweep-'));
+    const outDir = join(tmp, 'ui');
+    mkdirSync(ARTEFACTS, { recursive: true });
+    await buildRenderer(outDir);
+    const served = await startServe({ data: join(tmp, 'data'), ui: outDir, token: TOKEN });
+    server = served.process;
+    baseUrl = served.baseUrl;
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs a 2 x 2 sweep with a dev/test split, reads its heatmap as the API does, opens a cell, renames and deletes it', async () => {
+    const p = await api('projects.create', { name: 'Sweep', template: 'demo' });
+    const [model] = await api('models.list', { projectId: p.id });
+    const job = await api('capture.start', { projectId: p.id, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4, name: 'for sweeps' });
+    for (let j = job; j.status === 'running'; j = await api('jobs.get', { jobId: job.id })) await new Promise((r) => setTimeout(r, 100));
+    const [run] = await api('runs.list', { projectId: p.id });
+    // The paper's shared steering preset; MoE layers 2 and 3 of the demo run each have experts both languages share.
+    const preset = (await api('plans.presets', { projectId: p.id, runId: run!.id }))[0]!.recipe;
+    const plan = await api('plans.save', { projectId: p.id, runId: run!.id, recipe: preset, name: 'shared steer' });
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
+    await page.getByTestId('experiments').waitFor();
+    await page.getByTestId('exp-kind-sweep').check();
+    await page.getByTestId('sweep-plan').selectOption(String(plan.id));
+    await page.getByTestId('exp-name').fill('lambda band sweep');
+    await page.getByTestId('exp-languages').fill('eng, swh');
+    await page.getByTestId('exp-limit').fill('4');
+    // A band beyond the run's layers is refused in place, naming the band.
+    await page.getByTestId('sweep-bands').fill('2-2, 3-99');
+    await page.getByTestId('exp-start').click();
+    await page.getByTestId('exp-error').waitFor();
+    expect(await page.getByTestId('exp-error').textContent()).toMatch(/sweep\.layers\[1\].*3-99/);
+    await page.getByTestId('sweep-lambdas').fill('1, 3');
+    await page.getByTestId('sweep-bands').fill('2-2, 3-3');
+    await page.getByTestId('exp-split').check();
+    await page.getByTestId('exp-split-seed').fill('7');
+    await page.getByTestId('exp-start').click();
+    // The progress panel counts results (arm x item), not captured sequences.
+    await page.waitForFunction(() => /results \(arm × item\)/.test(document.querySelector('[data-testid="progress-sequences"]')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="experiment-status"]')?.textContent === 'completed', null, { timeout: 90_000 });
+
+    const [exp] = await api('experiments.list', { projectId: p.id });
+    const view = await api('experiments.get', { projectId: p.id, experimentId: exp!.id });
+    const cells = view.sweep!.cells;
+    expect(cells).toHaveLength(4);
+    await page.getByTestId('open-experiment').click();
+    await page.getByTestId('sweep-heatmap').waitFor();
+    expect(await page.getByTestId('sweep-legend').textContent()).toContain('Holm-adjusted over 4 cells');
+    // Every cell of the API is in the table with its Holm-adjusted p and its mark, and in the chart's description.
+    const rows = page.getByTestId('sweep-cell');
+    expect(await rows.count()).toBe(4);
+    for (const c of cells) {
+      const row = page.locator(`[data-testid="sweep-cell"][data-arm="${c.arm}"]`);
+      expect(await row.getByTestId('sweep-cell-pholm').textContent()).toBe(c.pHolm.toPrecision(3));
+      expect(await row.getByTestId('sweep-cell-survives').textContent()).toBe(c.survives ? '★ yes' : 'no');
+      expect(c.survives).toBe(c.pHolm < view.sweep!.alpha);
+    }
+    const aria = (await page.getByTestId('sweep-heatmap').getAttribute('aria-label')) ?? '';
+    expect(aria.match(/Holm p/g)).toHaveLength(4);
+    expect((aria.match(/survives/g) ?? []).length).toBe(cells.filter((c) => c.survives).length);
+    // The dev/test line names the point chosen on dev; the headline is the report's verdict sentence.
+    expect(await page.getByTestId('experiment-selected').textContent()).toBe(view.selection!.arm);
+    expect(await page.getByTestId('experiment-headline').textContent()).toBe(view.headline);
+    if (view.effects.every((e) => !e.excludesZero)) expect(view.headline).toMatch(/^No difference is distinguishable from zero/);
+
+    // A cell opens its own forest plot and the arms it compares.
+    await page.locator(`[data-testid="sweep-cell"][data-arm="${cells[3]!.arm}"]`).getByTestId('sweep-open-cell').click();
+    await page.getByTestId('sweep-cell-detail').waitFor();
+    expect(await page.locator('[data-testid="sweep-cell-arms"] tbody tr').count()).toBe(2);
+    const csv = page.waitForEvent('download');
+    await page.getByTestId('export-sweep-csv').click();
+    expect((await csv).suggestedFilename()).toBe(`experiment-${exp!.id}-sweep.csv`);
+    const png = page.waitForEvent('download');
+    await page.locator('[data-testid="sweep"] [data-testid="export-png"]').click();
+    expect((await png).suggestedFilename()).toBe(`experiment-${exp!.id}-sweep.png`);
+    await page.screenshot({ path: join(ARTEFACTS, 'sweep-heatmap.png'), fullPage: true });
+
+    await page.getByTestId('rename-experiment').click();
+    await page.getByTestId('experiment-new-name').fill('λ × band, demo');
+    await page.getByTestId('save-experiment-name').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="experiment-row-name"]')?.textContent === 'λ × band, demo');
+    expect((await api('experiments.list', { projectId: p.id }))[0]!.name).toBe('λ × band, demo');
+    await page.getByTestId('delete-experiment').click();
+    await page.getByTestId('confirm-delete-experiment').click();
+    await page.getByTestId('no-experiments').waitFor();
+    await page.getByTestId('experiment-result').waitFor({ state: 'detached' });
+    expect(await api('experiments.list', { projectId: p.id })).toEqual([]);
+    await page.close();
+  }, 180_000);
+});
