@@ -116,5 +116,16 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('sweeps 
     expect(await call('experiments.delete', { projectId, experimentId: running })).toEqual({ deleted: running });
     expect(await call('experiments.list', { projectId })).toEqual([]);
     expect(await refused('experiments.get', { projectId, experimentId: running })).toMatchObject({ code: 'not-found' });
+
+    // Without a split, the best point is chosen on the items it is reported on: the view carries the warning.
+    const same = await call('experiments.start', { ...base, languages: ['eng'], limit: 2, sweep: { planId: steer.id, lambda: [1, 3], layers: ['2-2'] } });
+    const sameDone = await finished(same.id);
+    expect(sameDone.status).toBe('completed');
+    const naive = await call('experiments.get', { projectId, experimentId: sameDone.experimentId! });
+    expect(naive.itemsUsed).toBe('all');
+    expect(naive.devSplit).toBeNull();
+    expect(naive.selection).toMatchObject({ on: 'all' });
+    expect(naive.selection!.warning).toMatch(/selected as the best of 2 arms on the same items/);
+    expect(naive.verdict).toContain(naive.selection!.warning!);
   }, 180_000);
 });
