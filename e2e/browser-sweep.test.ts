@@ -95,6 +95,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     expect((aria.match(/survives/g) ?? []).length).toBe(cells.filter((c) => c.survives).length);
     // The dev/test line names the point chosen on dev; the headline is the report's verdict sentence.
     expect(await page.getByTestId('experiment-selected').textContent()).toBe(view.selection!.arm);
+    expect(await page.locator(`[data-testid="sweep-cell"][data-arm="${view.selection!.arm}"]`).getByTestId('sweep-cell-best').textContent()).toBe('best on dev');
+    expect(await page.getByTestId('sweep-cell-best').count()).toBe(1);
     expect(await page.getByTestId('experiment-headline').textContent()).toBe(view.headline);
     if (view.effects.every((e) => !e.excludesZero)) expect(view.headline).toMatch(/^No difference is distinguishable from zero/);
 
