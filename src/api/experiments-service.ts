@@ -8,7 +8,7 @@ import { DATASET_KINDS } from '../datasets/index.js';
 import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
 import { ExperimentSpecError } from '../eval/experiment/spec.js';
 import {
-  deleteExperiment, experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, renameExperiment, type ExperimentRecord, type ExperimentResult, type Store,
+  deleteExperiment, experimentResults, experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, renameExperiment, type ExperimentRecord, type ExperimentResult, type Store,
 } from '../store/index.js';
 import type { ApiArgs } from './contract.js';
 import { ApiError } from './errors.js';
@@ -23,9 +23,10 @@ function apiField(specField: string): string {
   return specField.replace(/^sweeps(\[0\]|\([^)]*\))\.grid\./, 'sweep.').replace(/^sweeps(\[0\]|\([^)]*\))/, 'sweep').replace(/^dev_split/, 'devSplit') || 'spec';
 }
 
-/** Readings kept per experiment: the CLI's defaults (seed 2025, 10,000 resamples) are costly enough to compute once. */
+/** Readings kept: the CLI's defaults (seed 2025, 10,000 resamples) are costly enough to compute once per change. */
 const READINGS_KEPT = 16;
-type Reading = ReturnType<typeof experimentReport>;
+/** The report and its summary only; per-item results are re-read (cheap), so a kept reading stays small. */
+type Reading = Omit<ReturnType<typeof experimentReport>, 'results'>;
 
 /** `runningHere`: a job of this process runs it (the worker check only sees other processes). */
 function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary {
@@ -143,16 +144,16 @@ export class ExperimentService {
    * The report as `routescope experiment report` computes it (its seed and resample count), kept until the
    * experiment changes (a stored unit, a status, a rename), so opening results twice does not bootstrap twice.
    */
-  private reading(store: Store, projectId: string, rec: ExperimentRecord): Reading {
+  private reading(store: Store, projectId: string, rec: ExperimentRecord): Reading & { results: ExperimentResult[] } {
     const key = `${projectId}/${rec.id}`;
     const stamp = [rec.createdAt, rec.updatedAt, rec.unitsDone, rec.status, rec.name].join('|');
     const kept = this.readings.get(key);
-    if (kept?.stamp === stamp) return kept.reading;
-    const reading = experimentReport(store, rec.id);
+    if (kept?.stamp === stamp) return { ...kept.reading, results: experimentResults(store, rec.id) };
+    const { report, summary, results } = experimentReport(store, rec.id);
     this.readings.delete(key);
-    this.readings.set(key, { stamp, reading });
+    this.readings.set(key, { stamp, reading: { report, summary } });
     if (this.readings.size > READINGS_KEPT) this.readings.delete(this.readings.keys().next().value!);
-    return reading;
+    return { report, summary, results };
   }
 
   get(projectId: string, experimentId: number): ExperimentView {

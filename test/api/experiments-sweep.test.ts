@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { splitDevTest } from '../../src/eval/stats/index.js';
@@ -105,10 +106,22 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('sweeps 
     const cli = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { comparisons: { arm: string; language: string; delta: number; ci: [number, number]; p: number; p_holm: number }[]; selection: unknown };
     expect(view.effects.map((e) => [e.arm, e.language, e.delta, e.ci, e.p, e.pHolm])).toEqual(cli.comparisons.map((c) => [c.arm, c.language, c.delta, c.ci, c.p, c.p_holm]));
     expect(view.selection).toEqual(cli.selection);
-    // A second reading (kept, not recomputed) is the same.
-    expect(await call('experiments.get', { projectId, experimentId: running })).toEqual(view);
+    // The reading is kept, not recomputed, while the experiment is unchanged: scores edited behind the service's
+    // back (the experiment row untouched) show in the per-item rows but not yet in the effects.
+    const edited = sweep.cells[0]!.arm;
+    const raw = new Database(db);
+    raw.prepare('UPDATE experiment_result SET score = score + 1 WHERE experiment_id = ? AND arm = ?').run(running, edited);
+    raw.close();
+    const kept = await call('experiments.get', { projectId, experimentId: running });
+    expect(kept.effects).toEqual(view.effects);
+    expect(kept.items.find((r) => r.arm === edited)!.value).toBeCloseTo(view.items.find((r) => r.arm === edited)!.value! + 1, 9);
 
+    // A rename changes the experiment, so the next reading is computed afresh: that arm's differences are 1 higher.
     const renamed = await call('experiments.rename', { projectId, experimentId: running, name: 'λ × band sweep' });
+    const fresh = await call('experiments.get', { projectId, experimentId: running });
+    const pooledOf = (v: typeof view) => v.effects.find((e) => e.arm === edited && e.language === 'all')!;
+    expect(pooledOf(fresh).delta).toBeCloseTo(pooledOf(view).delta + 1, 9);
+    expect(pooledOf(fresh).ci[0]).toBeCloseTo(pooledOf(view).ci[0] + 1, 9);
     expect(renamed).toMatchObject({ id: running, name: 'λ × band sweep', status: 'completed' });
     expect((await call('experiments.list', { projectId }))[0]!.name).toBe('λ × band sweep');
     expect((await refused('experiments.rename', { projectId, experimentId: running, name: '' })).details?.field).toBe('name');
