@@ -90,6 +90,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
       expect(await row.getByTestId('sweep-cell-survives').textContent()).toBe(c.survives ? '★ yes' : 'no');
       expect(c.survives).toBe(c.pHolm < view.sweep!.alpha);
     }
+    expect(await page.getByTestId('sweep-none-survive').count()).toBe(cells.some((c) => c.survives) ? 0 : 1);
     const aria = (await page.getByTestId('sweep-heatmap').getAttribute('aria-label')) ?? '';
     expect(aria.match(/Holm p/g)).toHaveLength(4);
     expect((aria.match(/survives/g) ?? []).length).toBe(cells.filter((c) => c.survives).length);
