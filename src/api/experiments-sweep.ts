@@ -56,14 +56,14 @@ export function sweepDocument(store: Store, a: SweepArgs): { doc: Record<string,
   // A point whose plan edits no expert would stop the whole run at its start; say which point, now.
   const points = expandSweep({ name: SWEEP_NAME, routing: routingRef, recipe, grid: grid as SweepGrid });
   for (const point of points) {
-    let plan: Record<string, unknown>;
+    let built: Record<string, unknown>;
     try {
-      plan = recipePlan(routing, point.recipe);
+      built = recipePlan(routing, point.recipe);
     } catch (err) {
       if (err instanceof AnalysisInputError || err instanceof ArmError) throw bad('sweep', `point ${point.name}: ${err.message}`);
       throw err;
     }
-    if (editsNothing(plan)) {
+    if (editsNothing(built)) {
       const band = a.layers?.findIndex(([lo, hi]) => lo === point.recipe.layers[0] && hi === point.recipe.layers[1]) ?? -1;
       throw bad(band >= 0 ? `sweep.layers[${band}]` : 'sweep', `point ${point.name} selects no expert on run ${run.id} (the plan's thr or k leave nothing in that band): it would change nothing`);
     }
