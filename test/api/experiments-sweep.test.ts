@@ -52,6 +52,10 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('sweeps 
     expect(await field({ ...base, sweep: { planId: steer.id, lambda: [-1] } })).toBe('sweep.lambda[0]');
     expect(await field({ ...base, sweep: { planId: steer.id, gamma: [1] } })).toBe('sweep.gamma');
     expect(await field({ ...base, sweep: { planId: steer.id } })).toBe('sweep');
+    // The same band twice: the spec parser's duplicate arm, named under the API's field.
+    const twice = await refused('experiments.start', { ...base, sweep: { planId: steer.id, layers: ['2-2', [2, 2]] } });
+    expect(twice).toMatchObject({ details: { field: 'sweep' } });
+    expect(twice.message).toMatch(/duplicate arm name 'sweep:layers=2-2'/);
     expect(await field({ ...base, sweep: { planId: steer.id, lambda: Array.from({ length: 65 }, (_, i) => i / 10) } })).toBe('sweep');
     expect(await field({ ...base, sweep: { planId: steer.id, lambda: [1] }, randomSeeds: [1] })).toBe('randomSeeds');
     expect(await field({ ...base, sweep: { planId: steer.id, lambda: [1] }, devSplit: { fraction: 1 } })).toBe('devSplit.fraction');
