@@ -7,6 +7,7 @@
  *   1.30's CPU MoE op has no fp16 kernel (it inserts Casts and folds a resident fp32 copy, measured), and
  *   its CPU fp16 MatMul is far slower than fp32. Router gates, norms and attention are untouched, so the
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
+ *   On CUDA the experts instead run in fp16 through the fp16 fused MoE op (half-fused-experts.ts).
  * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
  *   the CPU provider, with our routing; everything else as at fp32.
  *
