@@ -269,16 +269,27 @@ export class DecoderSession {
     const fusedCache = kernel.name === 'fused' && !quantExperts && !halfFused ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 && !halfFused ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfFusedExperts = halfFused ? await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
-    const precisionInfo: PrecisionInfo = {
+    let precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
       ...(halfFusedExperts ? { keptFp32: [], subnormalWeights: halfFusedExperts.subnormal, cacheFile: halfFusedExperts.file } : {}),
       ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
     };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, halfFusedExperts, quantExperts, withLogits: defaultLogits !== 'none' });
+    let built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, halfFusedExperts, quantExperts, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
-    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    let { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    if (halfFused && provider.name === 'cpu' && chooseExecutionProvider(opts.executionProvider).name === 'cuda') {
+      // CUDA did not start and auto fell back to CPU, where the fp16 CUDA graph would run through an fp32 copy of
+      // every expert: build the CPU fp16 graph (16-bit storage on the dispatch kernel) instead.
+      // Not exercised by the tests: it needs a CUDA provider library that then fails to start.
+      await session.release();
+      const cpuHalf = await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts);
+      kernel = { name: 'dispatch', reason: 'fp16 precision after the CUDA fallback: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+      precisionInfo = { ...precision, keptFp32: cpuHalf.keptFp32, subnormalWeights: cpuHalf.subnormal, ...(cpuHalf.file ? { cacheFile: cpuHalf.file } : {}) };
+      built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'dispatch', halfExperts: cpuHalf, withLogits: defaultLogits !== 'none' });
+      ({ session } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, 'cpu'));
+    }
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
