@@ -8,9 +8,13 @@
  *   width 768, 32 query / 4 KV heads of 128) with 2 layers and a small vocabulary, BF16 like the release;
  *   written once to $TMPDIR/routescope-bench-qwen3-shape (~1.2 GiB).
  * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint.
+ * `--rss-only`: peak RSS against the memory plan's peak (precision.ts, loading term included) on a smaller BF16
+ * checkpoint of Qwen3-MoE shape (hidden 1024, 32 experts of width 512, 2 layers; ~0.2 GiB), per precision and
+ * for fp32 on both kernels, the fused one with its expert cache written in that process and then reused.
  *
  *   npm run bench:precision               # everything (several minutes on 2 shared vCPUs)
  *   BENCH_SKIP_LARGE=1 npm run bench:precision   # demo model and tiny architectures only
+ *   npm run bench:precision -- --rss-only  # peak RSS against the plan (about a minute)
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -124,15 +128,48 @@ function writeLargeModel(): void {
 }
 
 /** Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count. */
-async function rssChild(dir: string, precision: Precision, cacheDir: string): Promise<void> {
-  const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: precision === 'fp32' ? 'dispatch' : 'auto' });
+async function rssChild(dir: string, precision: Precision, cacheDir: string, kernel?: 'fused' | 'dispatch'): Promise<void> {
+  const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: kernel ?? (precision === 'fp32' ? 'dispatch' : 'auto') });
   await s.forward([seededIds(64, s.info.vocabSize, 1)]);
   const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-  process.stdout.write(JSON.stringify({ hwm, parameters: s.info.precision!.plan.parameters, planned: s.info.precision!.plan.totalBytes }) + '\n');
+  const plan = s.info.precision!.plan;
+  process.stdout.write(JSON.stringify({ hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name }) + '\n');
+}
+
+const MEDIUM_DIR = join(tmpdir(), 'routescope-bench-bf16-medium');
+
+/** Peak RSS against the plan's peak on a ~0.2 GiB BF16 checkpoint: fresh process per row, fused cache written then reused. */
+async function rssAgainstPlan(): Promise<void> {
+  if (!existsSync(join(MEDIUM_DIR, 'config.json'))) {
+    const config = {
+      ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: 2, max_window_layers: 2, vocab_size: 512, bos_token_id: 1, eos_token_id: 2,
+      num_experts: 32, hidden_size: 1024, moe_intermediate_size: 512, num_attention_heads: 16, num_key_value_heads: 4, head_dim: 64,
+    };
+    writeTinyModel(MEDIUM_DIR, 'qwen3_moe', { seed: 30, dtype: 'BF16', config });
+  }
+  const cache = tempDir('bench-precision-rss');
+  const rows: string[] = [];
+  try {
+    const cases: [Precision, 'fused' | 'dispatch' | undefined, string][] = [
+      ['fp32', 'dispatch', 'dispatch'], ['fp32', 'fused', 'fused, cache written'], ['fp32', 'fused', 'fused, cache reused'],
+      ['fp16', undefined, 'cache written'], ['int8', undefined, 'cache written'], ['int4', undefined, 'cache written'],
+    ];
+    for (const [p, kernel, what] of cases) {
+      const args = ['--import', 'tsx', import.meta.filename, '--rss-child', MEDIUM_DIR, p, cache.dir, ...(kernel ? [kernel] : [])];
+      const r = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }).trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number; transient: number };
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+      rows.push(`| ${p} | ${what} | ${mib(r.hwm)} | ${(r.hwm / r.parameters).toFixed(2)} | ${mib(r.planned)} (${mib(r.transient)} loading) | ${(r.planned / r.hwm).toFixed(2)} |`);
+      log(rows[rows.length - 1]!);
+    }
+  } finally {
+    cache.cleanup();
+  }
+  process.stdout.write('| precision | load | peak RSS | bytes / parameter | planned peak (4096-token KV + runtime + loading) | planned / measured |\n|---|---|---|---|---|---|\n' + rows.join('\n') + '\n');
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--rss-child') return rssChild(process.argv[3]!, process.argv[4] as Precision, process.argv[5]!);
+  if (process.argv[2] === '--rss-child') return rssChild(process.argv[3]!, process.argv[4] as Precision, process.argv[5]!, process.argv[6] as 'fused' | 'dispatch' | undefined);
+  if (process.argv[2] === '--rss-only') return rssAgainstPlan();
   const cache = tempDir('bench-precision-cache');
   const rows: string[] = [];
   try {

@@ -48,6 +48,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
     codes = loadLanguageTable().languages.slice(0, 6).map((l) => l.iso3);
     runA = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes, 11), { name: 'first', source: 'import' }));
     runB = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes.slice(1), 23), { name: 'second', source: 'import' }));
+    // As if captured at two precisions (imports record none): the compare panel must say so.
+    workspace.with(projectId, (store) => {
+      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('fp32', runA);
+      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('int4', runB);
+    });
     const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN });
     server = served.process;
     baseUrl = served.baseUrl;
@@ -107,6 +112,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
     const warnings = (await page.getByTestId('compare-warnings').textContent()) ?? '';
     expect(warnings).toContain('the model of one run is not recorded');
     expect(warnings).toContain(`languages differ: 1 only in run ${runA}, 0 only in run ${runB}`);
+    expect(warnings).toContain(`captured at different precisions: run ${runA} at fp32, run ${runB} at int4`);
+    expect(await page.getByTestId('compare-precision').textContent()).toMatch(new RegExp(`Precision: run ${runA} .*fp32 · run ${runB} .*int4 ⚠ differs`));
     await page.getByTestId('compare-layer').selectOption('2');
     await expect.poll(() => page.getByTestId('compare-diff').getAttribute('data-layer')).toBe('2');
     const c = await api('analysis.compare', { projectId, runId: runA, otherRunId: runB, layer: 2, metric: 'cosine' });

@@ -251,8 +251,10 @@ export class RunAnalysis {
     return {
       runs: [ra, rb].map((r) => ({
         runId: r.id, name: r.name, model: r.model ? (r.model.name ?? r.model.architecture) : null, dataset: r.dataset?.kind ?? null, languages: r.languages.length, numLayers: r.numMoeLayers,
+        precision: r.precision,
       })),
       warnings: comparisonWarnings(ra, rb),
+      precisionWarning: precisionWarning(ra, rb),
       layers: Array.from({ length: L }, (_, l) => ({
         layer: l,
         decoderLayer: a.data.moeLayers[l]!,
@@ -329,13 +331,25 @@ export class RunAnalysis {
   }
 }
 
+/**
+ * The runs were captured at different weight precisions (capture_run.precision): int8/int4 experts change the
+ * hidden states later layers route on (docs/precision.md), so part of any difference is the quantisation.
+ * Null when both are recorded and equal, or when either is not recorded (imports, runs before db/005).
+ */
+export function precisionWarning(a: RunRecord, b: RunRecord): string | null {
+  if (a.precision === null || b.precision === null || a.precision === b.precision) return null;
+  return `captured at different precisions: run ${a.id} at ${a.precision}, run ${b.id} at ${b.precision}; part of the difference may be the weight precision, not the routing (docs/precision.md)`;
+}
+
 /** What makes two runs' routing not directly comparable, in words. */
 function comparisonWarnings(a: RunRecord, b: RunRecord): string[] {
   const out: string[] = [];
+  const precision = precisionWarning(a, b);
+  if (precision) out.push(precision);
   const modelName = (r: RunRecord) => (r.model ? `${r.model.name ?? r.model.architecture}` : 'unknown');
   if (!a.model || !b.model) out.push('the model of one run is not recorded');
   else if (modelName(a) !== modelName(b) || a.model.architecture !== b.model.architecture) out.push(`different models: ${modelName(a)} vs ${modelName(b)}`);
-  else if (a.model.fingerprint !== b.model.fingerprint) out.push(`same model name (${modelName(a)}) but different weights: another precision, quantisation or version of the folder`);
+  else if (a.model.fingerprint !== b.model.fingerprint) out.push(`same model name (${modelName(a)}) but different weights: another quantised copy or version of the folder`);
   if ((a.executionProvider ?? '') !== (b.executionProvider ?? '')) out.push(`different execution providers (numerics may differ): ${a.executionProvider ?? 'unknown'} vs ${b.executionProvider ?? 'unknown'}`);
   if (a.numMoeLayers !== b.numMoeLayers || a.numExperts !== b.numExperts || a.topK !== b.topK) {
     out.push(`different routing shapes: ${a.numMoeLayers} x ${a.numExperts} top-${a.topK} vs ${b.numMoeLayers} x ${b.numExperts} top-${b.topK} (only common layers are compared)`);

@@ -22,6 +22,7 @@ import { expertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 import type { QuantExpertCache } from './quant-experts.js';
+import { halfFusedMoe, type HalfFusedExpertCache } from './half-fused-experts.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -81,6 +82,8 @@ export interface BuildOptions {
   halfExperts?: HalfExpertCache;
   /** int8/int4 precision (fused kernel): block-quantised experts run by com.microsoft.QMoE (quant-experts.ts). */
   quantExperts?: QuantExpertCache;
+  /** fp16 precision on the fused kernel (CUDA): F16 experts run by an fp16 com.microsoft.MoE (half-fused-experts.ts). */
+  halfFusedExperts?: HalfFusedExpertCache;
 }
 
 export interface BuiltDecoderModel {
@@ -115,6 +118,7 @@ class DecoderGraphBuilder {
   private withLogits: boolean;
   private halfExperts?: HalfExpertCache;
   private quantExperts?: QuantExpertCache;
+  private halfFusedExperts?: HalfFusedExpertCache;
 
   constructor(
     private spec: DecoderSpec,
@@ -128,9 +132,10 @@ class DecoderGraphBuilder {
     this.withLogits = opts.withLogits ?? true;
     this.halfExperts = opts.halfExperts;
     this.quantExperts = opts.quantExperts;
+    this.halfFusedExperts = opts.halfFusedExperts;
     this.baseDir = this.modelDir;
     if (this.moeKernel === 'fused') {
-      const cacheFile = this.quantExperts?.file ?? this.fusedCache?.file;
+      const cacheFile = this.quantExperts?.file ?? this.halfFusedExperts?.file ?? this.fusedCache?.file;
       if (!cacheFile) throw new EngineError('internal error: the fused MoE kernel needs its expert cache');
       if (this.halfExperts) throw new EngineError('internal error: fp16 experts run on the dispatch kernel');
       const base = commonAncestor(this.modelDir, cacheFile);
@@ -150,7 +155,7 @@ class DecoderGraphBuilder {
 
   /** An initializer stored in the fused (fp32) or quantised expert cache file. */
   private cachedWeight(name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT): string {
-    const location = this.location(this.quantExperts?.file ?? this.fusedCache!.file);
+    const location = this.location(this.quantExperts?.file ?? this.halfFusedExperts?.file ?? this.fusedCache!.file);
     return this.g.initializer({ name, dataType, dims, payload: { kind: 'external', location, ...segment } });
   }
 
@@ -451,6 +456,12 @@ class DecoderGraphBuilder {
       const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
       const fc2Scales = this.cachedWeight(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
       out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
+    } else if (this.halfFusedExperts) {
+      const layer = this.halfFusedExperts.layers[moeIndex];
+      if (!layer) throw new EngineError(`internal error: the fp16 fused expert cache has no entry for MoE layer ${moeIndex}`);
+      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_fp16`, [m.numExperts, 2 * I, H], layer.fc1, DataType.FLOAT16);
+      const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_fp16`, [m.numExperts, H, I], layer.fc2, DataType.FLOAT16);
+      out = halfFusedMoe(g, x, crafted, fc1, fc2, attrs);
     } else {
       const cached = this.fusedCache!.layers[moeIndex];
       if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);

@@ -7,6 +7,7 @@
  *   1.30's CPU MoE op has no fp16 kernel (it inserts Casts and folds a resident fp32 copy, measured), and
  *   its CPU fp16 MatMul is far slower than fp32. Router gates, norms and attention are untouched, so the
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
+ *   On CUDA the experts instead run in fp16 through the fp16 fused MoE op (half-fused-experts.ts).
  * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
  *   the CPU provider, with our routing; everything else as at fp32.
  *
@@ -52,6 +53,12 @@ export interface MemoryPlan {
   kvBytes: number;
   /** Activations for one pass over `context` tokens plus the runtime allowance. */
   runtimeBytes: number;
+  /**
+   * Held only while loading, so in the peak but not once running (see `loadTransientBytes`): stored 16-bit pages
+   * of weights widened to fp32, and one MoE layer's conversion buffers when an expert cache is written.
+   */
+  transientBytes: number;
+  /** The peak: every field above added up. What `fits` is judged on. */
   totalBytes: number;
   context: number;
   /** Parameters counted (the bytes above divided by it give bytes per parameter). */
@@ -81,6 +88,63 @@ const count = (s: TensorSlice) => s.shape.reduce((a, b) => a * b, 1);
 const linearCount = (l: LinearSpec) => count(l.weight) + (l.bias ? count(l.bias) : 0);
 const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? linearCount(m.gate) + linearCount(m.up) + linearCount(m.down) : linearCount(m.gateUp) + linearCount(m.down));
 
+/** Upper bound of what converting one expert weight into a cache holds at once: its fp32 read plus the converted copy. */
+const CONVERSION_BYTES_PER_WEIGHT = 8;
+
+/**
+ * What loading holds on top of the running session, measured (bench:precision, docs/precision.md):
+ * - 16-bit weights used at fp32 are widened by onnxruntime's constant folding at session creation, which reads
+ *   each mapped BF16/F16 tensor while writing its fp32 copy; the read pages count in the peak resident set next
+ *   to the copies (a BF16 checkpoint at fp32 on the dispatch kernel peaked at 5.73 bytes per parameter, not 4).
+ *   Dense weights are widened at every precision; experts only at fp32.
+ * - Writing an expert cache (fused fp32 layout, fp16 from BF16/F32, int8/int4) reads one MoE layer's experts as
+ *   fp32 and builds the converted arrays: up to CONVERSION_BYTES_PER_WEIGHT per expert weight. These are
+ *   anonymous buffers freed only when the garbage collector runs, so the previous layer's may still be resident
+ *   while the next is converted (measured: a 2-layer BF16 checkpoint's int4 cache write peaked with both layers'
+ *   buffers resident): the two largest MoE layers are counted, as overlapping the session.
+ * At fp32 the experts are either widened from the checkpoint (dispatch) or read from the converted cache
+ * (fused), never both, so the larger of the two counts; the plan does not know which kernel will run.
+ */
+export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, precision: Precision): number {
+  const narrow = (tensor: string) => weights.info(tensor).dtype !== 'F32';
+  const stored = (tensor: string) => {
+    const i = weights.info(tensor);
+    return i.byteLength / i.shape.reduce((a, b) => a * b, 1);
+  };
+  const expertTensors = new Set<string>();
+  let narrowExpertBytes = 0;
+  const layerSizes: number[] = [];
+  let allF16 = true;
+  for (const layer of spec.layers) {
+    if (layer.mlp.kind !== 'moe') continue;
+    let inLayer = 0;
+    for (const e of layer.mlp.moe.experts) {
+      const linears = e.kind === 'split' ? [e.gate, e.up, e.down] : [e.gateUp, e.down];
+      for (const l of linears) {
+        const n = count(l.weight);
+        inLayer += n;
+        expertTensors.add(l.weight.tensor);
+        if (narrow(l.weight.tensor)) narrowExpertBytes += n * stored(l.weight.tensor);
+        if (weights.info(l.weight.tensor).dtype !== 'F16') allF16 = false;
+      }
+    }
+    layerSizes.push(inLayer);
+  }
+  // Dense weights widened at load: every narrow tensor that is not an expert and not the embedding table (gathered in
+  // its stored dtype), except a tied head, which is the embedding used as an fp32 MatMul weight.
+  const tiedHead = spec.lmHead.tensor === spec.embed.tensor;
+  let denseWidened = 0;
+  for (const name of weights.names()) {
+    if (expertTensors.has(name) || !narrow(name) || (name === spec.embed.tensor && !tiedHead)) continue;
+    denseWidened += weights.info(name).byteLength;
+  }
+  const twoLargest = layerSizes.sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
+  const conversion = twoLargest * CONVERSION_BYTES_PER_WEIGHT;
+  if (precision === 'fp32') return denseWidened + Math.max(narrowExpertBytes, conversion);
+  if (precision === 'fp16') return denseWidened + (allF16 ? 0 : conversion);
+  return denseWidened + conversion;
+}
+
 /** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */
 const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 / 64, int4: 0.5 + 4 / 64 };
 
@@ -101,6 +165,7 @@ export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: P
   const runtimeBytes = RUNTIME_BYTES + context * (16 * spec.hiddenSize + spec.numExperts) * 4;
   const expertBytes = experts * EXPERT_BYTES[precision];
   const denseBytes = dense * 4;
+  const transientBytes = loadTransientBytes(spec, weights, precision);
   return {
     precision,
     expertBytes,
@@ -108,7 +173,8 @@ export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: P
     embeddingBytes,
     kvBytes,
     runtimeBytes,
-    totalBytes: expertBytes + denseBytes + embeddingBytes + kvBytes + runtimeBytes,
+    transientBytes,
+    totalBytes: expertBytes + denseBytes + embeddingBytes + kvBytes + runtimeBytes + transientBytes,
     context,
     parameters: total,
     implemented: IMPLEMENTED_PRECISIONS.includes(precision),

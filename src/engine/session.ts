@@ -13,6 +13,7 @@ import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type Cache
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
+import { chooseHalfKernel, prepareHalfFusedExpertCache } from './half-fused-experts.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { assertFiniteRouting } from './routing-check.js';
@@ -250,11 +251,10 @@ export class DecoderSession {
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
     const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
     let kernel: MoeKernelChoice;
+    let halfFused = false;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
-      if (opts.moeKernel === 'fused') {
-        throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
-      }
-      kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+      // CUDA: the fp16 fused MoE op; CPU: 16-bit storage on the dispatch kernel (half-fused-experts.ts).
+      ({ halfFused, ...kernel } = chooseHalfKernel(chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel));
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
@@ -266,17 +266,30 @@ export class DecoderSession {
     const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
     const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
     const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
-    const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
-    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
-    const precisionInfo: PrecisionInfo = {
+    const fusedCache = kernel.name === 'fused' && !quantExperts && !halfFused ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 && !halfFused ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    const halfFusedExperts = halfFused ? await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    let precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
+      ...(halfFusedExperts ? { keptFp32: [], subnormalWeights: halfFusedExperts.subnormal, cacheFile: halfFusedExperts.file } : {}),
       ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
     };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, withLogits: defaultLogits !== 'none' });
+    let built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, halfFusedExperts, quantExperts, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
-    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    let { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    if (halfFused && provider.name === 'cpu' && chooseExecutionProvider(opts.executionProvider).name === 'cuda') {
+      // CUDA did not start and auto fell back to CPU, where the fp16 CUDA graph would run through an fp32 copy of
+      // every expert: build the CPU fp16 graph (16-bit storage on the dispatch kernel) instead.
+      // Not exercised by the tests: it needs a CUDA provider library that then fails to start.
+      await session.release();
+      const cpuHalf = await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts);
+      kernel = { name: 'dispatch', reason: 'fp16 precision after the CUDA fallback: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+      precisionInfo = { ...precision, keptFp32: cpuHalf.keptFp32, subnormalWeights: cpuHalf.subnormal, ...(cpuHalf.file ? { cacheFile: cpuHalf.file } : {}) };
+      built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'dispatch', halfExperts: cpuHalf, withLogits: defaultLogits !== 'none' });
+      ({ session } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, 'cpu'));
+    }
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {

@@ -20,6 +20,8 @@ export interface NewExperiment {
   datasetFingerprint: string;
   engineVersion?: string;
   executionProvider?: string;
+  /** Weight precision the engine ran at (db/008); absent when the engine has none to report. */
+  precision?: string;
   unitsTotal: number;
   arms: ExperimentArmRecord[];
 }
@@ -46,6 +48,8 @@ export interface ExperimentRecord {
   datasetFingerprint: string;
   engineVersion: string | null;
   executionProvider: string | null;
+  /** Weight precision the experiment ran at; null for experiments recorded before it was (db/008). */
+  precision: string | null;
   status: ExperimentStatus;
   error: string | null;
   unitsTotal: number;
@@ -82,7 +86,7 @@ export interface ExperimentResult {
 
 interface ExperimentRow {
   id: number; name: string; task: string; spec: string; spec_hash: string; model_path: string; model_fingerprint: string;
-  dataset_fingerprint: string; engine_version: string | null; execution_provider: string | null; status: ExperimentStatus;
+  dataset_fingerprint: string; engine_version: string | null; execution_provider: string | null; precision: string | null; status: ExperimentStatus;
   error: string | null; units_total: number; units_done: number; worker_host: string | null; worker_pid: number | null; worker_started: string | null;
   created_at: string; updated_at: string;
 }
@@ -91,7 +95,7 @@ function fromRow(r: ExperimentRow): ExperimentRecord {
   return {
     id: r.id, name: r.name, task: r.task, spec: JSON.parse(r.spec) as unknown, specHash: r.spec_hash, modelPath: r.model_path,
     modelFingerprint: r.model_fingerprint, datasetFingerprint: r.dataset_fingerprint, engineVersion: r.engine_version,
-    executionProvider: r.execution_provider, status: r.status, error: r.error, unitsTotal: r.units_total, unitsDone: r.units_done,
+    executionProvider: r.execution_provider, precision: r.precision ?? null, status: r.status, error: r.error, unitsTotal: r.units_total, unitsDone: r.units_done,
     workerHost: r.worker_host, workerPid: r.worker_pid, workerStarted: r.worker_started, createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
@@ -99,9 +103,9 @@ function fromRow(r: ExperimentRow): ExperimentRecord {
 export function createExperiment(store: Store, e: NewExperiment): number {
   return store.write(`creating experiment '${e.name}'`, () => {
     const info = store.db.prepare(
-      `INSERT INTO experiment (name, task, spec, spec_hash, model_path, model_fingerprint, dataset_fingerprint, engine_version, execution_provider, units_total)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(e.name, e.task, JSON.stringify(e.spec), e.specHash, e.modelPath, e.modelFingerprint, e.datasetFingerprint, e.engineVersion ?? null, e.executionProvider ?? null, e.unitsTotal);
+      `INSERT INTO experiment (name, task, spec, spec_hash, model_path, model_fingerprint, dataset_fingerprint, engine_version, execution_provider, precision, units_total)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.name, e.task, JSON.stringify(e.spec), e.specHash, e.modelPath, e.modelFingerprint, e.datasetFingerprint, e.engineVersion ?? null, e.executionProvider ?? null, e.precision ?? null, e.unitsTotal);
     const id = Number(info.lastInsertRowid);
     const arm = store.db.prepare('INSERT INTO experiment_arm (experiment_id, arm_index, name, kind, source, plan, plan_hash, experts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     for (const a of e.arms) arm.run(id, a.index, a.name, a.kind, a.source, a.plan ? JSON.stringify(a.plan) : null, a.planHash, JSON.stringify(a.experts));

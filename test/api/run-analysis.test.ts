@@ -197,6 +197,44 @@ describe('run comparison (analysis.compare)', () => {
   });
 });
 
+describe('run comparison across precisions', () => {
+  it('warns, in a field of its own and first among the warnings, when the runs were captured at different precisions', () => {
+    const data = loadRunRouting(demo.db, demo.runId);
+    const store = Store.open(demo.db);
+    const a = importRoutingData(store, { ...data, source: 'test' }, { name: 'at fp32', source: 'import' });
+    const b = importRoutingData(store, { ...data, source: 'test' }, { name: 'at int4', source: 'import' });
+    const c = importRoutingData(store, { ...data, source: 'test' }, { name: 'also fp32', source: 'import' });
+    const setPrecision = store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?');
+    setPrecision.run('fp32', a);
+    setPrecision.run('int4', b);
+    setPrecision.run('fp32', c);
+    store.close();
+    const analysis = new RunAnalysis(demo.db);
+    const differ = analysis.compare(a, b, 0, 'cosine');
+    expect(differ.runs.map((r) => r.precision)).toEqual(['fp32', 'int4']);
+    expect(differ.precisionWarning).toBe(`captured at different precisions: run ${a} at fp32, run ${b} at int4; part of the difference may be the weight precision, not the routing (docs/precision.md)`);
+    expect(differ.warnings[0]).toBe(differ.precisionWarning);
+    // Identical routing data: the precision is the only difference the comparison can point at.
+    for (const row of differ.difference) for (const v of row) expect(v).toBe(0);
+    const same = analysis.compare(a, c, 0, 'cosine');
+    expect(same.precisionWarning).toBeNull();
+    expect(same.warnings.join('\n')).not.toMatch(/precision/);
+    // A run whose precision is not recorded (an import, a run from before db/005): nothing to compare, no warning.
+    const unknown = analysis.compare(a, importedWithoutPrecision(data), 0, 'cosine');
+    expect(unknown.runs[1]!.precision).toBeNull();
+    expect(unknown.precisionWarning).toBeNull();
+  });
+});
+
+function importedWithoutPrecision(data: ReturnType<typeof loadRunRouting>): number {
+  const store = Store.open(demo.db);
+  try {
+    return importRoutingData(store, { ...data, source: 'test' }, { name: 'unknown precision', source: 'import' });
+  } finally {
+    store.close();
+  }
+}
+
 describe('expert x layer map (analysis.expertMap)', () => {
   it("gives each layer's share of a language's tokens per expert, and the difference of two languages", () => {
     const data = loadRunRouting(demo.db, demo.runId);

@@ -22,27 +22,11 @@ import { loadTokenizer } from '../../src/engine/tokenizer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
+import { flipBytes, isExpertTensor, relativeError, row, seededIds, tempDir, writeRoundedCopy } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
 const FP16_TOL = 5e-3;
-
-const isExpertTensor = (name: string) => /\.experts\.|input_linear|output_linear/.test(name);
-
-/** A copy of `src` with every expert weight rounded to fp16 (stored F32), and optionally one value replaced. */
-function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number } } = {}): void {
-  const store = WeightStore.fromFolder(src);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of store.names()) {
-    const data = store.readFloat32(name);
-    if (isExpertTensor(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
-    if (opts.poke?.tensor === name) data[0] = opts.poke.value;
-    tensors[name] = { dtype: 'F32', shape: store.info(name).shape, data };
-  }
-  writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}
 
 const cache = tempDir('precision-cache');
 afterAll(() => cache.cleanup());
@@ -220,7 +204,6 @@ describe('memory plan and precision choice', () => {
   it('refuses what it cannot run, with the reason', async () => {
     expect(() => parsePrecision('fp8', '--precision')).toThrow(/--precision must be auto, fp32, fp16, int8, int4; got 'fp8'/);
     const { spec, weights } = specOf();
-    await expect(DecoderSession.load(tmp.dir, { precision: 'fp16', moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/fp16 runs the experts on the dispatch kernel/);
     await expect(DecoderSession.load(tmp.dir, { precision: 'int8', moeKernel: 'dispatch', cacheDir: cache.dir })).rejects.toThrow(/int8 runs the experts through com.microsoft.QMoE/);
     await expect(DecoderSession.load(tmp.dir, { precision: 'int4', executionProvider: 'cuda', cacheDir: cache.dir })).rejects.toThrow(/int4 runs onnxruntime's QMoE CPU kernel; the CUDA provider is not supported/);
   });

@@ -21,6 +21,13 @@ export interface ReferenceOptions {
   attentionMask?: number[][];
   positionIds?: number[][];
   steering?: SteeringTensors;
+  /**
+   * Models the fused MoE op run in fp16 (the CUDA fp16 graph, as onnxruntime's CPU provider runs it: Casts
+   * inserted around an fp32 op): the routed experts' input, the log of each mixing weight (the crafted router
+   * logits) and the routed sum are passed through this rounding function (fp16 rounding in the tests); the
+   * sum is then scaled back by the routing weights' own sum, as the graph does.
+   */
+  roundMoeIo?: (v: number) => number;
 }
 
 export interface ReferenceResult {
@@ -798,10 +805,23 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
           weights[slot]![b]!.push(r.weights);
           steeredLogits[slot]![b]!.push(z3);
           y = new Float64Array(H);
-          r.experts.forEach((e, i) => {
-            const out = moe.oss ? ossExpert(moe.oss[e]!, x, m.swigluLimit) : swiglu(moe.experts[e]!, x);
-            for (let c = 0; c < H; c++) y[c]! += r.weights[i]! * out[c]!;
-          });
+          const round = opts.roundMoeIo;
+          if (round && !moe.oss) {
+            const xr = x.map(round);
+            const logW = r.weights.map((w) => round(Math.log(Math.max(w, 1e-30))));
+            const mix = softmax(logW);
+            r.experts.forEach((e, i) => {
+              const out = swiglu(moe.experts[e]!, xr);
+              for (let c = 0; c < H; c++) y[c]! += mix[i]! * out[c]!;
+            });
+            const total = r.weights.reduce((a, w) => a + w, 0);
+            for (let c = 0; c < H; c++) y[c] = round(y[c]!) * total;
+          } else {
+            r.experts.forEach((e, i) => {
+              const out = moe.oss ? ossExpert(moe.oss[e]!, x, m.swigluLimit) : swiglu(moe.experts[e]!, x);
+              for (let c = 0; c < H; c++) y[c]! += r.weights[i]! * out[c]!;
+            });
+          }
           if (moe.shared) {
             const g = sigmoid(matvec(moe.sharedGate!, x)[0]!);
             const s = swiglu(moe.shared, x);

@@ -141,9 +141,12 @@ export interface ExpertTable {
 
 /** Two runs side by side: the per-layer curves of each, and the difference of their matrices at one layer. */
 export interface RunComparison {
-  runs: { runId: number; name: string | null; model: string | null; dataset: string | null; languages: number; numLayers: number }[];
-  /** Why the two may not be comparable (model, weights or precision, execution provider, dataset, template, plan). */
+  /** precision: the weight precision the run was captured at (null: not recorded). */
+  runs: { runId: number; name: string | null; model: string | null; dataset: string | null; languages: number; numLayers: number; precision: string | null }[];
+  /** Why the two may not be comparable (model, weights, precision, execution provider, dataset, template, plan). */
   warnings: string[];
+  /** Set when both runs record a precision and they differ (also the first of `warnings`). */
+  precisionWarning: string | null;
   /** Per MoE layer present in both runs: mean pairwise alignment and alignment to each run's pivot. */
   layers: { layer: number; decoderLayer: number; meanPair: [number, number]; toPivot: [number | null, number | null] }[];
   pivots: [string | null, string | null];

@@ -131,9 +131,9 @@ function list(v: Record<string, string | boolean | undefined>): number {
       process.stdout.write(`no experiments in ${db}\n`);
       return 0;
     }
-    process.stdout.write('id  name                      task       status     units        created\n');
+    process.stdout.write('id  name                      task       status     units        precision created\n');
     for (const e of rows) {
-      process.stdout.write(`${String(e.id).padEnd(3)} ${e.name.padEnd(25)} ${e.task.padEnd(10)} ${e.status.padEnd(10)} ${`${e.unitsDone}/${e.unitsTotal}`.padEnd(12)} ${e.createdAt}\n`);
+      process.stdout.write(`${String(e.id).padEnd(3)} ${e.name.padEnd(25)} ${e.task.padEnd(10)} ${e.status.padEnd(10)} ${`${e.unitsDone}/${e.unitsTotal}`.padEnd(12)} ${(e.precision ?? '-').padEnd(9)} ${e.createdAt}\n`);
     }
     return 0;
   } finally {
@@ -155,6 +155,7 @@ function report(positionals: string[], v: Record<string, string | boolean | unde
       translate(err);
     }
     const { report: r, files } = writeExperimentReport(store, id, out, { seed, resamples });
+    process.stderr.write(`experiment ${id} ran at precision ${r.experiment.precision ?? 'not recorded'}\n`);
     for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(files.join('\n') + '\n');
     return 0;

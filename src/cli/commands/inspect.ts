@@ -46,10 +46,10 @@ export const inspectCommand: Command = {
       `execution         ${s.executionProvider.name.toUpperCase()} (${s.executionProvider.reason})`,
       `expert kernel     ${s.moeKernel.name} (${s.moeKernel.reason})`,
       `memory            ${gib(s.memory.machine.availableBytes)} available of ${gib(s.memory.machine.totalBytes)}; plans for ${s.memory.context} tokens of context:`,
-      `  precision  experts     dense+embed KV cache    runtime     total       B/param  fits   top-k agreement with fp32`,
+      `  precision  experts     dense+embed KV cache    runtime     loading     peak        B/param  fits   top-k agreement with fp32`,
       ...s.memory.plans.map((p) => {
         const fit = !p.implemented ? 'n/a' : p.fit === 'fits' ? 'yes' : p.fit === 'tight' ? 'tight' : 'no';
-        const cols = [p.expertBytes, p.denseBytes + p.embeddingBytes, p.kvBytes, p.runtimeBytes, p.totalBytes].map((b) => sizeText(b).padEnd(11));
+        const cols = [p.expertBytes, p.denseBytes + p.embeddingBytes, p.kvBytes, p.runtimeBytes, p.transientBytes, p.totalBytes].map((b) => sizeText(b).padEnd(11));
         const perParam = ((p.expertBytes + p.denseBytes + p.embeddingBytes) / p.parameters).toFixed(2).padEnd(8);
         return `  ${p.precision.padEnd(10)} ${cols.join(' ')} ${perParam} ${fit.padEnd(6)} ${p.implemented ? EXPECTED_AGREEMENT[p.precision] : 'not implemented'}`;
       }),

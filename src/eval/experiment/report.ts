@@ -34,7 +34,8 @@ export interface ArmSummary {
 }
 
 export interface ExperimentReport {
-  experiment: { id: number; name: string; task: string; status: string; model: string; created: string };
+  /** precision: the weight precision the arms ran at (null when not recorded: experiments before db/008). */
+  experiment: { id: number; name: string; task: string; status: string; model: string; precision: string | null; created: string };
   metric: string;
   /** Lower is better for nll; higher for every other metric. */
   higherIsBetter: boolean;
@@ -135,7 +136,7 @@ function build(exp: ExperimentRecord, arms: ExperimentArmRecord[], results: Expe
     };
   });
   const report: ExperimentReport = {
-    experiment: { id: exp.id, name: exp.name, task, status: exp.status, model: exp.modelPath, created: exp.createdAt },
+    experiment: { id: exp.id, name: exp.name, task, status: exp.status, model: exp.modelPath, precision: exp.precision, created: exp.createdAt },
     metric: METRIC_TEXT[task] ?? metricName(task),
     higherIsBetter, binary, items, selection, arms: summaries, comparisons: toReportJson(comparisons, { detail: true }), randomControls,
     levels: task === 'generate' ? levelAccuracies(used, arms.map((a) => a.name)) : [], warnings,
@@ -161,6 +162,7 @@ function armsTable(r: ExperimentReport): string[] {
 /** The summary.md text: src/eval/stats' verdict (the honest sentence when no interval excludes zero) and the arms table. */
 function summaryText(exp: ExperimentRecord, report: ExperimentReport, comparisons: ArmComparison[], resamples?: number): string {
   const notes = [
+    exp.precision ? `Weights at precision ${exp.precision} for every arm (docs/precision.md).` : 'Weight precision not recorded (an experiment run before it was).',
     report.items === 'test' ? `Comparisons use the test items of the spec's dev/test split; the best arm (${report.selection?.arm ?? 'none'}) was chosen on the dev items.` : 'Comparisons use every item.',
     ...report.warnings,
   ];

@@ -189,6 +189,13 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   }
   const engine = o.engine ?? (await loadEngine(spec.model, o.engineOptions));
   try {
+    // One experiment, one precision: arms compared across precisions would measure the quantisation, not the plan.
+    const precision = engine.info.precision?.name;
+    if (previous && previous.precision !== null && precision !== undefined && previous.precision !== precision) {
+      throw new ExperimentError(
+        `experiment ${previous.id} ran at precision ${previous.precision}; resuming it at ${precision} would mix precisions in one experiment: load the model with --precision ${previous.precision}, or start a new experiment`,
+      );
+    }
     let arms: ResolvedArm[];
     try {
       arms = resolveArms(spec, engine.steeringModel);
@@ -214,7 +221,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
       if (unchanged.length) log(`note: random control${unchanged.length > 1 ? 's' : ''} ${unchanged.join(', ')} change${unchanged.length > 1 ? '' : 's'} no routing decision on the first ${Math.min(spec.noopCheckItems, prepared.length)} items (a legitimate control outcome; measured anyway)`);
       id = createExperiment(store, {
         name: spec.name, task: spec.task, spec: storedForm(spec), specHash: specHash(spec), modelPath: spec.model, modelFingerprint: fingerprint,
-        datasetFingerprint: dataset.fingerprint, engineVersion: engineVersion(), executionProvider: engine.info.executionProvider.name, unitsTotal: list.length,
+        datasetFingerprint: dataset.fingerprint, engineVersion: engineVersion(), executionProvider: engine.info.executionProvider.name, ...(precision ? { precision } : {}), unitsTotal: list.length,
         arms: arms.map((a, index) => ({ index, name: a.name, kind: a.kind, source: a.source, plan: a.plan, planHash: a.planHash, experts: a.experts })),
       });
       log(`experiment ${id}: ${arms.length} arms x ${work.length} items, ${list.length} units`);

@@ -1,0 +1,77 @@
+/**
+ * The memory plan's loading term (precision.ts loadTransientBytes): what loading holds on top of the running
+ * session, counted by hand here from the checkpoint's tensor names and dtypes (not from the DecoderSpec the code
+ * walks). Measured against peak RSS by `npm run bench:precision -- --rss-only` (docs/precision.md): a BF16
+ * checkpoint at fp32 peaks well above 4 bytes per parameter because the widened BF16 pages and the fp32 copies
+ * are resident together; the plan's peak must stay above the measurement.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { readModelFolder } from '../../src/engine/model-folder.js';
+import { loadTransientBytes, memoryPlan } from '../../src/engine/precision.js';
+import { writeTinyModel } from '../support/tiny-models.js';
+import { tempDir } from './graph-helpers.js';
+
+function byHand(dir: string) {
+  const folder = readModelFolder(dir);
+  const w = folder.weights;
+  const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, w);
+  let expertParams = 0;
+  let expertStored = 0;
+  let denseStoredNarrow = 0;
+  const perLayer = new Map<string, number>();
+  for (const name of w.names()) {
+    const i = w.info(name);
+    const n = i.shape.reduce((a, b) => a * b, 1);
+    const narrow = i.dtype !== 'F32';
+    if (/\.experts\./.test(name)) {
+      expertParams += n;
+      if (narrow) expertStored += i.byteLength;
+      const layer = /layers\.(\d+)\./.exec(name)![1]!;
+      perLayer.set(layer, (perLayer.get(layer) ?? 0) + n);
+    } else if (name !== 'model.embed_tokens.weight' && narrow) {
+      denseStoredNarrow += i.byteLength;
+    }
+  }
+  // The layer being converted and the previous one (its buffers not yet collected): the two largest.
+  const twoLayers = [...perLayer.values()].sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
+  return { spec, weights: w, expertParams, expertStored, denseStoredNarrow, twoLayers };
+}
+
+describe('memory plan: bytes held while loading', () => {
+  const bf16 = tempDir('plan-bf16');
+  const f32 = tempDir('plan-f32');
+  const f16 = tempDir('plan-f16');
+  afterAll(() => (bf16.cleanup(), f32.cleanup(), f16.cleanup()));
+
+  it('BF16: widened dense pages at every precision; at fp32 the larger of the widened expert pages and two layers converted', () => {
+    writeTinyModel(bf16.dir, 'qwen3_moe', { seed: 3, dtype: 'BF16', numExperts: 16, numLayers: 12, tieEmbeddings: false });
+    const h = byHand(bf16.dir);
+    expect(h.expertStored).toBe(h.expertParams * 2);
+    const conversion = 8 * h.twoLayers;
+    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.denseStoredNarrow + Math.max(h.expertParams * 2, conversion));
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.denseStoredNarrow + conversion);
+    expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.denseStoredNarrow + conversion);
+    // Enough layers that widening every expert outweighs converting two layers: the expert pages count at fp32.
+    expect(h.expertParams * 2).toBeGreaterThan(conversion);
+    const plan = memoryPlan(h.spec, h.weights, 'fp32', 100);
+    expect(plan.totalBytes).toBe(plan.expertBytes + plan.denseBytes + plan.embeddingBytes + plan.kvBytes + plan.runtimeBytes + plan.transientBytes);
+    // Peak per parameter at fp32 for a BF16 checkpoint: at least the 4 + 2 bytes of both copies, beyond what a fp32-only count gave.
+    expect((plan.expertBytes + plan.transientBytes) / h.expertParams).toBeGreaterThanOrEqual(6);
+  });
+
+  it('F32: nothing to widen; converting two layers still counts at every precision that writes a cache', () => {
+    writeTinyModel(f32.dir, 'mixtral', { seed: 3 });
+    const h = byHand(f32.dir);
+    expect(h.denseStoredNarrow).toBe(0);
+    for (const p of ['fp32', 'fp16', 'int8'] as const) expect(loadTransientBytes(h.spec, h.weights, p), p).toBe(8 * h.twoLayers);
+  });
+
+  it('F16 experts at fp16 are mapped as stored: no conversion, only the widened dense pages', () => {
+    writeTinyModel(f16.dir, 'olmoe', { seed: 3, dtype: 'F16' });
+    const h = byHand(f16.dir);
+    expect(h.denseStoredNarrow).toBeGreaterThan(0);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.denseStoredNarrow);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.denseStoredNarrow + Math.max(h.expertParams * 2, 8 * h.twoLayers));
+  });
+});
