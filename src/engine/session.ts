@@ -15,6 +15,7 @@ import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { dequantiseMxfp4 } from './mxfp4.js';
 import { assertFiniteRouting } from './routing-check.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
@@ -240,15 +241,15 @@ export class DecoderSession {
     for (const [name, v] of [['prefillChunk', opts.prefillChunk], ['attentionScoreBudget', opts.attentionScoreBudget]] as const) {
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new EngineError(`the ${name} option must be a positive integer, got ${v}`);
     }
-    const folder = readModelFolder(dir);
+    const opened = readModelFolder(dir);
     const t0 = performance.now();
-    const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
+    const spec = decoderSpecFor(opened.dir, opened.architecture, opened.config, opened.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
     const precisionPref = opts.precision ?? parsePrecision(process.env.ROUTESCOPE_PRECISION, 'ROUTESCOPE_PRECISION');
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
+    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
     let kernel: MoeKernelChoice;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
       if (opts.moeKernel === 'fused') {
@@ -261,9 +262,12 @@ export class DecoderSession {
       if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
       kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
     } else {
-      kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
+      kernel = chooseMoeKernel(spec, opened.weights, opened.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
+    // MXFP4 experts (GPT-OSS as released) are dequantised once into the cache folder; from here on they are BF16 tensors.
+    const weights = opened.mxfp4 ? (await dequantiseMxfp4(opened.mxfp4, opened.dir, spec, cacheRoot, cacheOpts)).weights : opened.weights;
+    const folder: ModelFolder = { ...opened, weights };
     const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
     const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
     const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;

@@ -3,17 +3,14 @@
  * from modular_gpt_oss.py): attention sinks, alternating sliding/full layers, q/k/v/o and router biases, YaRN,
  * interleaved gate/up with biases and the clamped SwiGLU; steering and masking on the raw router logits (with the
  * router bias) before top-k -> softmax; left padding; the KV cache; the published config shrunk; what `inspect`
- * says; and the refusals (MXFP4 experts, the fused kernel, unknown layer types, ambiguous YaRN).
+ * says; and the refusals (the fused kernel, unknown layer types, ambiguous YaRN). MXFP4 checkpoints:
+ * arch-gpt-oss-mxfp4.test.ts.
  * The experts run on the dispatch kernel only (see docs/graph-contract.md).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
-import { readModelFolder } from '../../src/engine/model-folder.js';
-import { WeightStore } from '../../src/engine/safetensors.js';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
@@ -149,22 +146,5 @@ describe('GPT-OSS refusals', () => {
 
   it('refuses the fused kernel when asked for it', async () => {
     await expect(DecoderSession.load(dir, { moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/moeKernel 'fused' is not available: GptOssForCausalLM's experts have biases/);
-  });
-
-  it('refuses MXFP4 experts (*_blocks / *_scales) with a clear message', () => {
-    const mx = join(tmp.dir, 'mxfp4');
-    writeTinyModel(mx, 'gpt_oss', { seed: 2, withoutTokenizer: true });
-    const store = WeightStore.fromFolder(mx);
-    const out: Record<string, TensorToWrite> = {};
-    for (const name of store.names()) {
-      const info = store.info(name);
-      const renamed = name.replace(/experts\.(gate_up|down)_proj$/, 'experts.$1_proj_blocks');
-      out[renamed] = { dtype: 'F32', shape: info.shape, data: store.readFloat32(name) };
-    }
-    writeSafetensors(join(mx, 'model.safetensors'), out);
-    const folder = readModelFolder(mx);
-    expect(() => decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights)).toThrow(
-      /model\.layers\.0\.mlp\.experts\.gate_up_proj_blocks': this checkpoint stores its experts in MXFP4.*use a BF16 re-save/,
-    );
   });
 });
