@@ -11,8 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
+import { WeightStore } from '../../src/engine/safetensors.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import type { SteeringTensors } from '../../src/engine/steering-plan.js';
+import { convertToMxfp4 } from '../support/mxfp4.js';
 import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
 import { buildTinyTokenizer, writeTinyModel } from '../support/tiny-models.js';
 import { REAL_CONFIGS, shrinkRealConfig } from '../support/real-configs.js';
@@ -109,7 +111,7 @@ describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
   });
 });
 
-describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', () => {
+describe('GPT-OSS published config (openai/gpt-oss-20b: MXFP4 experts, shrunk)', () => {
   it('loads and matches the reference, with the 128-token window of the real config', async () => {
     const dir = join(tmp.dir, 'published');
     const special = buildTinyTokenizer().specialIds;
@@ -117,13 +119,20 @@ describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', (
     const config = shrinkRealConfig('gpt_oss', 320, ids0);
     expect(Object.keys(config).sort()).toEqual(Object.keys(REAL_CONFIGS.gpt_oss.config).sort());
     writeTinyModel(dir, 'gpt_oss', { config, dtype: 'BF16', seed: 29 });
+    // As released: BF16 everywhere except the experts, which are MXFP4 (the twin holds their values for the reference).
+    const twin = join(tmp.dir, 'published-twin');
+    convertToMxfp4(dir, twin);
+    const names = WeightStore.fromFolder(dir).names();
+    expect(names.filter((n) => n.startsWith('model.layers.0.mlp.experts.')).sort()).toEqual(
+      ['down_proj_bias', 'down_proj_blocks', 'down_proj_scales', 'gate_up_proj_bias', 'gate_up_proj_blocks', 'gate_up_proj_scales'].map((n) => `model.layers.0.mlp.experts.${n}`),
+    );
     const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
     try {
       const spec = engine.spec;
       expect(spec.layers.map((l) => l.slidingWindow)).toEqual([128, null]);
       expect(spec.ropeScaling?.kind).toBe('yarn');
       const ids = [seededIds(9, 320, 41), seededIds(9, 320, 42)];
-      expectMatchesReference(await engine.forward(ids), referenceForward(dir, ids));
+      expectMatchesReference(await engine.forward(ids), referenceForward(twin, ids));
     } finally {
       await engine.dispose();
     }
