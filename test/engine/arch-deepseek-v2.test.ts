@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
 import type { MoeKernelName } from '../../src/engine/graph-builder.js';
+import { WeightStore } from '../../src/engine/safetensors.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
@@ -107,6 +108,15 @@ describe('DeepSeek-V2 variants and the published config', () => {
     const config = shrinkRealConfig('deepseek_v2', 320, { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! });
     expect(Object.keys(config).sort()).toEqual(Object.keys(REAL_CONFIGS.deepseek_v2.config).sort());
     writeTinyModel(dir, 'deepseek_v2', { config, dtype: 'BF16', seed: 29 });
+    // The tensor names of DeepSeek-V2-Lite's shards (docs/model-folder.md says where they were checked).
+    const names = WeightStore.fromFolder(dir).names();
+    const layer = (l: number) => names.filter((n) => n.startsWith(`model.layers.${l}.`)).map((n) => n.slice(`model.layers.${l}.`.length)).sort();
+    const attention = ['kv_a_layernorm', 'kv_a_proj_with_mqa', 'kv_b_proj', 'o_proj', 'q_proj'].map((x) => `self_attn.${x}.weight`);
+    const mlp = (prefix: string) => ['down_proj', 'gate_proj', 'up_proj'].map((x) => `${prefix}.${x}.weight`);
+    expect(names.filter((n) => !n.startsWith('model.layers.')).sort()).toEqual(['lm_head.weight', 'model.embed_tokens.weight', 'model.norm.weight']);
+    expect(layer(0)).toEqual(['input_layernorm.weight', ...mlp('mlp'), 'post_attention_layernorm.weight', ...attention].sort());
+    const experts = Array.from({ length: config.n_routed_experts as number }, (_, e) => mlp(`mlp.experts.${e}`)).flat();
+    expect(layer(1)).toEqual(['input_layernorm.weight', ...experts, 'mlp.gate.weight', ...mlp('mlp.shared_experts'), 'post_attention_layernorm.weight', ...attention].sort());
     const summary = summarizeModel(dir);
     expect(summary.moeLayers).toEqual([1, 2]);
     expect(summary.features.join('\n')).toContain('multi-head latent attention (kv_lora_rank 16, no q_lora, nope/rope/v head dims 8/4/6');

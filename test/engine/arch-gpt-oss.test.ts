@@ -122,10 +122,20 @@ describe('GPT-OSS published config (openai/gpt-oss-20b: MXFP4 experts, shrunk)',
     // As released: BF16 everywhere except the experts, which are MXFP4 (the twin holds their values for the reference).
     const twin = join(tmp.dir, 'published-twin');
     convertToMxfp4(dir, twin);
+    // The tensor names of gpt-oss-20b's shards (docs/model-folder.md says where they were checked).
     const names = WeightStore.fromFolder(dir).names();
-    expect(names.filter((n) => n.startsWith('model.layers.0.mlp.experts.')).sort()).toEqual(
-      ['down_proj_bias', 'down_proj_blocks', 'down_proj_scales', 'gate_up_proj_bias', 'gate_up_proj_blocks', 'gate_up_proj_scales'].map((n) => `model.layers.0.mlp.experts.${n}`),
-    );
+    expect(names.filter((n) => !n.startsWith('model.layers.')).sort()).toEqual(['lm_head.weight', 'model.embed_tokens.weight', 'model.norm.weight']);
+    expect(names.filter((n) => n.startsWith('model.layers.0.')).map((n) => n.slice('model.layers.0.'.length)).sort()).toEqual([
+      'input_layernorm.weight',
+      ...['down_proj_bias', 'down_proj_blocks', 'down_proj_scales', 'gate_up_proj_bias', 'gate_up_proj_blocks', 'gate_up_proj_scales'].map((n) => `mlp.experts.${n}`),
+      'mlp.router.bias',
+      'mlp.router.weight',
+      'post_attention_layernorm.weight',
+      ...['k_proj', 'o_proj', 'q_proj'].flatMap((x) => [`self_attn.${x}.bias`, `self_attn.${x}.weight`]),
+      'self_attn.sinks',
+      'self_attn.v_proj.bias',
+      'self_attn.v_proj.weight',
+    ]);
     const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
     try {
       const spec = engine.spec;
