@@ -136,6 +136,28 @@ describe('DeepSeek-V2 variants and the published config', () => {
   });
 });
 
+describe('DeepSeek-V2-Lite re-saved by transformers 5', () => {
+  it('rope_parameters (rope_theta and the YaRN fields inside), dtype, head_dim, mlp_bias and a null pad id: same rope, same scale', async () => {
+    // The field set of a transformers 5.7 dump of DeepSeek-V2-Lite-Chat (docs/model-folder.md), sizes shrunk.
+    const special = buildTinyTokenizer().specialIds;
+    const { rope_scaling, rope_theta, torch_dtype, ...rest } = shrinkRealConfig('deepseek_v2', 320, { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! });
+    const headDim = rest.qk_rope_head_dim as number;
+    const config = { ...rest, dtype: torch_dtype, head_dim: headDim, mlp_bias: false, pad_token_id: null, rope_parameters: { ...(rope_scaling as object), rope_theta, rope_type: 'yarn' }, transformers_version: '5.7.0' };
+    const dir = join(tmp.dir, 'transformers-5');
+    writeTinyModel(dir, 'deepseek_v2', { config, dtype: 'BF16', seed: 29 });
+    const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      const m = 0.1 * 0.707 * Math.log(40) + 1;
+      expect(engine.spec.attentionScale).toBeCloseTo((1 / Math.sqrt(12)) * m * m, 12);
+      expect(engine.spec.ropeScaling?.kind).toBe('yarn');
+      const ids = [seededIds(9, 320, 43)];
+      expectMatchesReference(await engine.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('DeepSeek-V2 refusals', () => {
   const dir = join(tmp.dir, 'refuse');
   beforeAll(() => writeTinyModel(dir, 'deepseek_v2', { seed: 2, withoutTokenizer: true }));
@@ -146,6 +168,7 @@ describe('DeepSeek-V2 refusals', () => {
     ['sigmoid scoring', (c) => (c.scoring_func = 'sigmoid'), /field 'scoring_func' is "sigmoid"/],
     ['norm_topk_prob true', (c) => (c.norm_topk_prob = true), /field 'norm_topk_prob' is true; .*ambiguous/],
     ['moe_layer_freq 2', (c) => (c.moe_layer_freq = 2), /field 'moe_layer_freq' is 2/],
+    ['mlp_bias true', (c) => (c.mlp_bias = true), /field 'mlp_bias' is true; .*no MLP biases/],
   ])('refuses %s naming the field', (_name, edit, message) => {
     expect(() => specFor(edit)).toThrow(message);
   });
