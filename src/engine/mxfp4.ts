@@ -10,8 +10,8 @@
  *
  * Exactness: an FP4 value has at most 2 significant bits and the scale is a power of two, so every value is
  * exact in BF16 (and fp32) down to 0.5 * 2^-127 (a BF16 subnormal); a block whose scale would push a value past
- * the fp32/BF16 range (scale byte >= 253 with codes of magnitude >= 4, or the E8M0 NaN byte 255) is refused
- * with the tensor and block named. (fp16 would be exact only for scale bytes 104..140.)
+ * the fp32/BF16 range (possible from scale byte 253 up) or has the E8M0 NaN byte 255 is refused with the tensor
+ * and block named, where transformers would produce inf. (fp16 would be exact only for scale bytes 104..140.)
  *
  * Why dequantise rather than keep 4 bits: onnxruntime's QMoE int4 path stores uniform codes (q - 8) * scale,
  * and the E2M1 grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} is not uniform, so no int4 code reproduces it; and the GPT-OSS
