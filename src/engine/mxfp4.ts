@@ -34,6 +34,8 @@ export const MXFP4_BLOCK = 32;
 const BLOCK_BYTES = MXFP4_BLOCK / 2;
 const E8M0_BIAS = 127;
 const E8M0_NAN = 255;
+/** Rows dequantised together before moving to the next block column (see dequantiseExpert). */
+const TRANSPOSE_TILE = 64;
 /** Space left free on the cache disk after writing. */
 const DISK_MARGIN_BYTES = 256 * 2 ** 20;
 
@@ -171,22 +173,26 @@ let table: Float64Array | undefined;
 export function dequantiseExpert(t: Mxfp4Tensor, e: number, blocks: Uint8Array, scales: Uint8Array, out = new Uint16Array(t.groups * MXFP4_BLOCK * t.rows)): Uint16Array {
   const lut = (table ??= bf16Table());
   const { rows: R, groups: G } = t;
-  for (let r = 0; r < R; r++) {
+  // Rows in tiles, so the transposed writes of a tile stay within a few cache lines per output row (~1.5x).
+  for (let r0 = 0; r0 < R; r0 += TRANSPOSE_TILE) {
+    const r1 = Math.min(R, r0 + TRANSPOSE_TILE);
     for (let g = 0; g < G; g++) {
-      const s = scales[r * G + g]!;
-      const base = s * 16;
-      const src = (r * G + g) * BLOCK_BYTES;
       const col0 = g * MXFP4_BLOCK;
-      for (let j = 0; j < BLOCK_BYTES; j++) {
-        const byte = blocks[src + j]!;
-        const lo = lut[base + (byte & 15)]!;
-        const hi = lut[base + (byte >> 4)]!;
-        if (Number.isNaN(lo) || Number.isNaN(hi)) {
-          const why = s === E8M0_NAN ? 'is the E8M0 NaN (255)' : `${s} makes the block's values overflow fp32/BF16`;
-          throw new ModelFolderError(`MXFP4 tensor '${t.scales}': expert ${e}, row ${r}, block ${g} has scale byte ${why}; the checkpoint is damaged`, { tensor: t.scales });
+      for (let r = r0; r < r1; r++) {
+        const s = scales[r * G + g]!;
+        const base = s * 16;
+        const src = (r * G + g) * BLOCK_BYTES;
+        for (let j = 0; j < BLOCK_BYTES; j++) {
+          const byte = blocks[src + j]!;
+          const lo = lut[base + (byte & 15)]!;
+          const hi = lut[base + (byte >> 4)]!;
+          if (Number.isNaN(lo) || Number.isNaN(hi)) {
+            const why = s === E8M0_NAN ? 'is the E8M0 NaN (255)' : `${s} makes the block's values overflow fp32/BF16`;
+            throw new ModelFolderError(`MXFP4 tensor '${t.scales}': expert ${e}, row ${r}, block ${g} has scale byte ${why}; the checkpoint is damaged`, { tensor: t.scales });
+          }
+          out[(col0 + 2 * j) * R + r] = lo;
+          out[(col0 + 2 * j + 1) * R + r] = hi;
         }
-        out[(col0 + 2 * j) * R + r] = lo;
-        out[(col0 + 2 * j + 1) * R + r] = hi;
       }
     }
   }
