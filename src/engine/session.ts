@@ -129,7 +129,10 @@ export interface SessionOptions {
   moeKernel?: MoeKernelPreference;
   /** Root of the fused kernel's expert cache (default: ROUTESCOPE_CACHE_DIR or ~/.cache/routescope). Never the model folder. */
   cacheDir?: string;
-  /** Called while the expert cache is written (first load of a checkpoint with the fused kernel). */
+  /**
+   * Called while the expert cache is written (first load of a checkpoint with the fused kernel), and while MXFP4
+   * experts are dequantised (first load of a GPT-OSS release; `layer` then counts the dequantised tensors).
+   */
   onCacheProgress?: (p: CacheProgress) => void;
   /** Hears that the expert cache is rebuilt (corrupt, truncated) or re-verified; default: one line on stderr. */
   onCacheNotice?: CacheNotice;

@@ -6,7 +6,7 @@
  * with them as F32). Also: the nibble order and transposition on a hand-packed block, the cache (outside the
  * model folder, reused, rebuilt when damaged), `inspect`, and the refusals naming the bad tensor.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
@@ -82,7 +82,16 @@ describe('GPT-OSS MXFP4 checkpoint vs the float64 reference', () => {
     expect(folder.weights.info(gu).shape).toEqual([8, 64, 128]);
     expect(() => folder.weights.readFloat32(gu)).toThrow(/is stored in MXFP4 \('model\.layers\.0\.mlp\.experts\.gate_up_proj_blocks'.*dequantised when a session loads/);
     const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
-    const first = await dequantiseMxfp4(folder.mxfp4!, folder.dir, spec, cache.dir);
+    // Cancelled: nothing is left in the cache folder.
+    const cancelled = tempDir('gpt-oss-mxfp4-cancel');
+    const abort = new AbortController();
+    abort.abort();
+    await expect(dequantiseMxfp4(folder.mxfp4!, folder.dir, spec, cancelled.dir, { signal: abort.signal })).rejects.toThrow(/dequantising the MXFP4 experts was cancelled/);
+    expect(readdirSync(join(cancelled.dir, 'mxfp4-dequantised'))).toEqual([]);
+    cancelled.cleanup();
+    const progress: string[] = [];
+    const first = await dequantiseMxfp4(folder.mxfp4!, folder.dir, spec, cache.dir, { onProgress: (p) => progress.push(`${p.layer}/${p.layers}`) });
+    expect(progress).toEqual(['1/4', '2/4', '3/4', '4/4']);
     expect(first.reused).toBe(false);
     expect(first.file.startsWith(cache.dir)).toBe(true);
     for (const [name, values] of m.known) expect(first.weights.readFloat32(name), name).toEqual(values);
