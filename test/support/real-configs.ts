@@ -8,12 +8,12 @@
  * strings of Qwen1.5-MoE, OLMoE and Granite (metadata, read by nobody) and OLMoE-0924's `bos_token_id: null` (the
  * GPT-NeoX-based OLMo tokenizer has no BOS; kept because a null id is exactly what the engine must tolerate).
  * Phi-3.5-MoE: the LongRoPE factor lists have head_dim / 2 = 64 entries, a size; they are kept as their first 8
- * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Its field set and the
- * remaining values (notably `_name_or_path`, `auto_map` and transformers_version) are transcribed from memory of
- * the published file and could not be checked against a copy here.
+ * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Field set checked against
+ * derived re-saves, values against a fixture quoting the file; `_name_or_path`, `attention_dropout` and
+ * `hidden_dropout` unverified (docs/model-folder.md, "Where the ... field sets were checked").
  * GPT-OSS: openai/gpt-oss-20b's config.json as published, `quantization_config` (MXFP4) included; every field and
- * value checked against two public copies (docs/model-folder.md names them). There is no torch_dtype field.
- * DeepSeek-V2-Lite: transcribed from memory as well (auto_map and transformers_version notably unchecked).
+ * value checked against two public copies. There is no torch_dtype field.
+ * DeepSeek-V2-Lite: values checked against re-saves of the release; `transformers_version` unverified.
  */
 import type { TinyArch } from './tiny-models.js';
 
