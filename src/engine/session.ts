@@ -268,6 +268,11 @@ export class DecoderSession {
       kernel = chooseMoeKernel(spec, opened.weights, opened.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
+    // Biased experts (GPT-OSS) run at fp32 on the dispatch kernel only: say so before any cache is written.
+    const biasedExperts = spec.layers.some((l) => l.mlp.kind === 'moe' && l.mlp.moe.experts.some((e) => e.down.bias));
+    if (biasedExperts && precision.name !== 'fp32') {
+      throw new EngineError(`precision ${precision.name} (${precision.reason}) cannot run ${spec.architecture}'s experts: they have biases, which only the fp32 dispatch kernel runs; use precision fp32`);
+    }
     // MXFP4 experts (GPT-OSS as released) are dequantised once into the cache folder; from here on they are BF16 tensors.
     const weights = opened.mxfp4 ? (await dequantiseMxfp4(opened.mxfp4, opened.dir, spec, cacheRoot, cacheOpts)).weights : opened.weights;
     const folder: ModelFolder = { ...opened, weights };

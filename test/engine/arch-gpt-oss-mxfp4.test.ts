@@ -6,7 +6,7 @@
  * with them as F32). Also: the nibble order and transposition on a hand-packed block, the cache (outside the
  * model folder, reused, rebuilt when damaged), `inspect`, and the refusals naming the bad tensor.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
@@ -118,6 +118,13 @@ describe('GPT-OSS MXFP4 checkpoint vs the float64 reference', () => {
     } finally {
       await engine.dispose();
     }
+  });
+
+  it('a precision other than fp32 is refused before anything is dequantised', async () => {
+    const fresh = tempDir('gpt-oss-mxfp4-fp16');
+    await expect(loadEngine(m.dir, { precision: 'fp16', cacheDir: fresh.dir })).rejects.toThrow(/precision fp16 .*cannot run GptOssForCausalLM's experts: they have biases.*use precision fp32/);
+    expect(existsSync(join(fresh.dir, 'mxfp4-dequantised'))).toBe(false);
+    fresh.cleanup();
   });
 
   it('inspect counts the dequantised parameters and says the experts are MXFP4', () => {
