@@ -8,7 +8,8 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { inspectCommand } from '../../src/cli/commands/inspect.js';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
 import { readModelFolder } from '../../src/engine/model-folder.js';
@@ -136,6 +137,19 @@ describe('GPT-OSS MXFP4 checkpoint vs the float64 reference', () => {
     expect(s.features[0]).toBe('experts stored in MXFP4 (4 tensors: FP4 E2M1 codes, one E8M0 scale per 32), dequantised once at load to BF16 (exact) in the cache folder');
     expect(s.features.slice(1)).toEqual(twin.features);
     expect(s.memory.plans.map((p) => p.totalBytes)).toEqual(twin.memory.plans.map((p) => p.totalBytes));
+  });
+
+  it('`routescope inspect` prints the MXFP4 line and the stored dtypes', async () => {
+    const chunks: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (chunks.push(String(chunk)), true));
+    try {
+      await inspectCommand.run([m.dir]);
+    } finally {
+      spy.mockRestore();
+    }
+    const text = chunks.join('');
+    expect(text).toContain('experts stored in MXFP4 (4 tensors');
+    expect(text).toMatch(/weights\s+F32, U8, /);
   });
 });
 
