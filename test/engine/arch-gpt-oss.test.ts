@@ -149,6 +149,27 @@ describe('GPT-OSS published config (openai/gpt-oss-20b: MXFP4 experts, shrunk)',
   });
 });
 
+describe('GPT-OSS re-saved by transformers 5', () => {
+  it('rope_theta and the YaRN fields inside rope_parameters, dtype: same rope, matches the reference', async () => {
+    const special = buildTinyTokenizer().specialIds;
+    const ids0 = { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! };
+    const { rope_scaling, rope_theta, ...rest } = shrinkRealConfig('gpt_oss', 320, ids0);
+    const dir = join(tmp.dir, 'transformers-5');
+    writeTinyModel(dir, 'gpt_oss', { config: { ...rest, dtype: 'bfloat16', rope_parameters: { ...(rope_scaling as object), rope_theta } }, dtype: 'BF16', seed: 31 });
+    const twin = join(tmp.dir, 'transformers-5-twin');
+    convertToMxfp4(dir, twin);
+    const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      expect(engine.spec.ropeTheta).toBe(150000);
+      expect(engine.spec.ropeScaling).toMatchObject({ kind: 'yarn', factor: 32, originalMaxPositions: 4096 });
+      const ids = [seededIds(9, 320, 43)];
+      expectMatchesReference(await engine.forward(ids), referenceForward(twin, ids));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('GPT-OSS refusals', () => {
   const dir = join(tmp.dir, 'refuse');
   beforeAll(() => writeTinyModel(dir, 'gpt_oss', { seed: 2, withoutTokenizer: true }));
