@@ -206,6 +206,13 @@ function writeManifest<D>(path: string, m: Manifest<D>): void {
 /** Appends one segment (4 KiB aligned) to the entry being written; `what` names it in checksum messages. */
 export type PutSegment = (bytes: ArrayBufferView, what: string) => CachedSegment;
 
+/**
+ * Starts a segment written in pieces, for one that is too large to hold in memory at once (a stacked expert
+ * tensor of a real checkpoint): `append` the pieces in order (the caller may await between them), then `end`.
+ * No other segment may be put while one is open.
+ */
+export type OpenSegment = (what: string) => { append(bytes: ArrayBufferView): void; end(): CachedSegment };
+
 export interface CacheEntryRequest<D> {
   /** Names the cache in messages: "expert cache", "fp16 expert cache". */
   label: string;
@@ -220,8 +227,8 @@ export interface CacheEntryRequest<D> {
   isData: (data: unknown) => data is D;
   /** Runs before anything is written (a disk space check); throws to write nothing. */
   beforeWrite?: () => void;
-  /** Writes the segments through `put` and returns the manifest data. Writing no segment leaves no data file. */
-  write: (put: PutSegment) => Promise<D>;
+  /** Writes the segments through `put` (or `open`) and returns the manifest data. Writing no segment leaves no data file. */
+  write: (put: PutSegment, open: OpenSegment) => Promise<D>;
   onNotice?: CacheNotice;
   signal?: AbortSignal;
 }
@@ -280,16 +287,45 @@ export async function prepareCacheEntry<D>(req: CacheEntryRequest<D>): Promise<C
   let data: D;
   const fd = openSync(tmp, 'w');
   try {
-    const put: PutSegment = (a, what) => {
+    let openWhat: string | null = null;
+    const writeAt = (a: ArrayBufferView, at: number): number => {
       const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      const offset = Math.ceil(pos / ALIGN) * ALIGN;
       let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
-      pos = offset + bytes.length;
-      checksums.push({ what, offset, length: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
-      return { offset, length: bytes.length };
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+      return bytes.length;
     };
-    data = await req.write(put);
+    const put: PutSegment = (a, what) => {
+      if (openWhat !== null) throw new EngineError(`internal error: segment '${what}' put while '${openWhat}' is open`);
+      const offset = Math.ceil(pos / ALIGN) * ALIGN;
+      pos = offset + writeAt(a, offset);
+      checksums.push({ what, offset, length: a.byteLength, sha256: createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex') });
+      return { offset, length: a.byteLength };
+    };
+    const open: OpenSegment = (what) => {
+      if (openWhat !== null) throw new EngineError(`internal error: segment '${what}' opened while '${openWhat}' is open`);
+      openWhat = what;
+      const offset = Math.ceil(pos / ALIGN) * ALIGN;
+      const hash = createHash('sha256');
+      let end = offset;
+      let closed = false;
+      return {
+        append: (a) => {
+          if (closed) throw new EngineError(`internal error: segment '${what}' appended to after its end`);
+          end += writeAt(a, end);
+          hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        },
+        end: () => {
+          if (closed) throw new EngineError(`internal error: segment '${what}' ended twice`);
+          closed = true;
+          openWhat = null;
+          pos = end;
+          checksums.push({ what, offset, length: end - offset, sha256: hash.digest('hex') });
+          return { offset, length: end - offset };
+        },
+      };
+    };
+    data = await req.write(put, open);
+    if (openWhat !== null) throw new EngineError(`internal error: segment '${openWhat}' was never ended`);
     closeSync(fd);
   } catch (err) {
     try {

@@ -147,6 +147,12 @@ class DecoderGraphBuilder {
       if (!base) throw new EngineError(`the fp16 expert cache ${this.halfExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
+    // Tensors derived at load (dequantised MXFP4 experts) live in the cache folder: map them from there too.
+    for (const file of weights.derivedFiles) {
+      const base = commonAncestor(this.baseDir, realpathSync(file));
+      if (!base) throw new EngineError(`the weight cache ${file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
+      this.baseDir = base;
+    }
   }
 
   private location(file: string): string {
@@ -168,7 +174,8 @@ class DecoderGraphBuilder {
     const dt = DTYPES[info.dtype];
     if (!dt) throw new EngineError(`tensor '${slice.tensor}' has dtype ${info.dtype}; the engine runs F32, F16 and BF16 weights`);
     const inModel = relative(this.modelDir, realpathSync(info.file));
-    if (isAbsolute(inModel) || inModel.startsWith('..' + sep) || inModel === '..') {
+    const outside = isAbsolute(inModel) || inModel.startsWith('..' + sep) || inModel === '..';
+    if (outside && !this.weights.derivedFiles.includes(info.file)) {
       throw new EngineError(`weight file ${info.file} lies outside the model folder ${this.modelDir}; onnxruntime only maps files inside it`);
     }
     const length = slice.shape.reduce((a, b) => a * b, 1) * dt.size;

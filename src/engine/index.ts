@@ -11,6 +11,7 @@ import { chooseMoeKernel, type MoeKernelChoice } from './moe-kernel.js';
 import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
 import { generate, score, type GenerateRequest, type GeneratedSequence, type RunControl, type ScoreItem, type ScoredSequence } from './generate.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { mxfp4Feature } from './mxfp4.js';
 import { DecoderSession, type ForwardOptions, type ForwardResult, type ModelInfo, type SessionOptions } from './session.js';
 import type { SteeringModelShape } from './steering-plan.js';
 import { loadTokenizer, type RoutescopeTokenizer } from './tokenizer.js';
@@ -98,9 +99,11 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
   let total = 0;
   let bytes = 0;
   const dtypes = new Set<string>();
-  for (const name of folder.weights.names()) {
-    const info = folder.weights.info(name);
-    total += info.shape.reduce((a, b) => a * b, 1);
+  // Parameters as the model runs (MXFP4 pairs count as the weights they hold); bytes and dtypes as stored on disk.
+  for (const name of folder.weights.names()) total += folder.weights.info(name).shape.reduce((a, b) => a * b, 1);
+  const stored = folder.mxfp4?.stored ?? folder.weights;
+  for (const name of stored.names()) {
+    const info = stored.info(name);
     bytes += info.byteLength;
     dtypes.add(info.dtype);
   }
@@ -123,7 +126,7 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
     activeParameters: total - inactive,
     dtypes: [...dtypes].sort(),
     weightBytes: bytes,
-    features: specialFeatures(spec),
+    features: [...(folder.mxfp4 ? [mxfp4Feature(folder.mxfp4)] : []), ...specialFeatures(spec)],
     executionProvider: ep,
     moeKernel: chooseMoeKernel(spec, folder.weights, folder.dir, defaultCacheRoot(), ep.name),
     memory: memorySummary(spec, folder.weights, opts.context ?? DEFAULT_PLAN_CONTEXT),

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ModelFolderError } from './errors.js';
+import { plannedMxfp4View, type Mxfp4Checkpoint } from './mxfp4.js';
 import { WeightStore } from './safetensors.js';
 
 export interface ModelFolder {
@@ -15,7 +16,13 @@ export interface ModelFolder {
   config: Record<string, unknown>;
   /** config.architectures[0], e.g. "Qwen3MoeForCausalLM". */
   architecture: string;
+  /**
+   * The tensors as the adapters read them. MXFP4 `*_blocks` / `*_scales` pairs appear as the BF16 tensor they
+   * dequantise to (shape and dtype only, until a session dequantises them: mxfp4.ts).
+   */
   weights: WeightStore;
+  /** Present when the checkpoint stores tensors in MXFP4 (GPT-OSS as released). */
+  mxfp4?: Mxfp4Checkpoint;
   generationConfig?: Record<string, unknown>;
   hasTokenizer: boolean;
 }
@@ -64,7 +71,8 @@ export function readModelFolder(dir: string): ModelFolder {
     throw new ModelFolderError(`${configFile}: "architectures" must list the model class, e.g. ["Qwen3MoeForCausalLM"]`, { file: configFile });
   }
 
-  const weights = WeightStore.fromFolder(folder);
+  const stored = WeightStore.fromFolder(folder);
+  const planned = plannedMxfp4View(stored);
 
   const genFile = join(folder, 'generation_config.json');
   const generationConfig = existsSync(genFile) ? readJsonObject(genFile, 'generation config') : undefined;
@@ -73,7 +81,8 @@ export function readModelFolder(dir: string): ModelFolder {
     dir: folder,
     config,
     architecture: archs[0],
-    weights,
+    weights: planned?.weights ?? stored,
+    ...(planned ? { mxfp4: planned.mxfp4 } : {}),
     generationConfig,
     hasTokenizer: existsSync(join(folder, 'tokenizer.json')),
   };

@@ -43,6 +43,11 @@ export interface SafetensorsTensorInfo {
   /** Absolute byte offset in `file`: 8 + header length + data_offsets[0]. */
   fileOffset: number;
   byteLength: number;
+  /**
+   * Set on a tensor the engine derives at load and has not written yet (MXFP4 experts before dequantisation,
+   * see mxfp4.ts): its name, dtype and shape are known, its data is not; reading it fails with this reason.
+   */
+  pending?: string;
 }
 
 export interface SafetensorsHeader {
@@ -190,11 +195,32 @@ export class WeightStore {
   readonly files: string[];
   /** The index file when the store was opened from one. */
   readonly indexFile?: string;
+  /**
+   * Files outside the model folder that hold tensors derived at load (dequantised MXFP4 experts in the cache
+   * folder); also listed in `files`. Everything else lives inside the model folder.
+   */
+  readonly derivedFiles: string[];
 
-  private constructor(tensors: Map<string, SafetensorsTensorInfo>, files: string[], indexFile?: string) {
+  private constructor(tensors: Map<string, SafetensorsTensorInfo>, files: string[], indexFile?: string, derivedFiles: string[] = []) {
     this.tensors = tensors;
     this.files = files;
     this.indexFile = indexFile;
+    this.derivedFiles = derivedFiles;
+  }
+
+  /**
+   * This checkpoint as the engine reads it after a conversion: `replaced` tensors hidden, `added` ones visible
+   * (pending, or in `derivedFile`). The original store is left as it is.
+   */
+  withReplacements(replaced: Iterable<string>, added: SafetensorsTensorInfo[], derivedFile?: string): WeightStore {
+    const tensors = new Map(this.tensors);
+    for (const name of replaced) tensors.delete(name);
+    for (const info of added) {
+      if (tensors.has(info.name)) fail(info.file, 'a converted tensor of this name is already in the checkpoint', info.name);
+      tensors.set(info.name, info);
+    }
+    const derived = derivedFile ? [...this.derivedFiles, derivedFile] : this.derivedFiles;
+    return new WeightStore(tensors, derivedFile ? [...this.files, derivedFile] : this.files, this.indexFile, derived);
   }
 
   /** One or several safetensors files; a tensor name present in two files is an error. */
@@ -315,6 +341,17 @@ export class WeightStore {
     return out;
   }
 
+  /** `byteLength` bytes of the tensor's data from `byteOffset` (e.g. one expert of a stacked tensor). */
+  readRawRange(name: string, byteOffset: number, byteLength: number): Buffer {
+    const info = this.info(name);
+    if (!Number.isSafeInteger(byteOffset) || !Number.isSafeInteger(byteLength) || byteOffset < 0 || byteLength < 0 || byteOffset + byteLength > info.byteLength) {
+      throw new ModelFolderError(`internal error: bytes ${byteOffset}..${byteOffset + byteLength} of tensor "${name}" (${info.byteLength} bytes) requested`, { file: info.file, tensor: name });
+    }
+    const out = Buffer.from(new ArrayBuffer(byteLength));
+    this.readInto({ ...info, fileOffset: info.fileOffset + byteOffset, byteLength }, out);
+    return out;
+  }
+
   /** The tensor as float32; F16 and BF16 are widened exactly, F64 is rounded. */
   readFloat32(name: string): Float32Array {
     const info = this.info(name);
@@ -342,6 +379,7 @@ export class WeightStore {
   }
 
   private readInto(info: SafetensorsTensorInfo, target: Uint8Array): void {
+    if (info.pending !== undefined) fail(info.file, info.pending, info.name);
     let fd: number;
     try {
       fd = openSync(info.file, 'r');

@@ -16,6 +16,7 @@ import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from 
 import { chooseHalfKernel, prepareHalfFusedExpertCache } from './half-fused-experts.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { dequantiseMxfp4 } from './mxfp4.js';
 import { assertFiniteRouting } from './routing-check.js';
 
 /** Per-MoE-layer steering vectors (length numExperts each); structurally the same as steering-plan's SteeringTensors. */
@@ -129,7 +130,10 @@ export interface SessionOptions {
   moeKernel?: MoeKernelPreference;
   /** Root of the fused kernel's expert cache (default: ROUTESCOPE_CACHE_DIR or ~/.cache/routescope). Never the model folder. */
   cacheDir?: string;
-  /** Called while the expert cache is written (first load of a checkpoint with the fused kernel). */
+  /**
+   * Called while the expert cache is written (first load of a checkpoint with the fused kernel), and while MXFP4
+   * experts are dequantised (first load of a GPT-OSS release; `layer` then counts the dequantised tensors).
+   */
   onCacheProgress?: (p: CacheProgress) => void;
   /** Hears that the expert cache is rebuilt (corrupt, truncated) or re-verified; default: one line on stderr. */
   onCacheNotice?: CacheNotice;
@@ -241,15 +245,15 @@ export class DecoderSession {
     for (const [name, v] of [['prefillChunk', opts.prefillChunk], ['attentionScoreBudget', opts.attentionScoreBudget]] as const) {
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new EngineError(`the ${name} option must be a positive integer, got ${v}`);
     }
-    const folder = readModelFolder(dir);
+    const opened = readModelFolder(dir);
     const t0 = performance.now();
-    const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
+    const spec = decoderSpecFor(opened.dir, opened.architecture, opened.config, opened.weights);
     const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
     const precisionPref = opts.precision ?? parsePrecision(process.env.ROUTESCOPE_PRECISION, 'ROUTESCOPE_PRECISION');
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
+    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
     let kernel: MoeKernelChoice;
     let halfFused = false;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
@@ -261,9 +265,17 @@ export class DecoderSession {
       if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
       kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
     } else {
-      kernel = chooseMoeKernel(spec, folder.weights, folder.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
+      kernel = chooseMoeKernel(spec, opened.weights, opened.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
+    // Biased experts (GPT-OSS) run at fp32 on the dispatch kernel only: say so before any cache is written.
+    const biasedExperts = spec.layers.some((l) => l.mlp.kind === 'moe' && l.mlp.moe.experts.some((e) => e.down.bias));
+    if (biasedExperts && precision.name !== 'fp32') {
+      throw new EngineError(`precision ${precision.name} (${precision.reason}) cannot run ${spec.architecture}'s experts: they have biases, which only the fp32 dispatch kernel runs; use precision fp32`);
+    }
+    // MXFP4 experts (GPT-OSS as released) are dequantised once into the cache folder; from here on they are BF16 tensors.
+    const weights = opened.mxfp4 ? (await dequantiseMxfp4(opened.mxfp4, opened.dir, spec, cacheRoot, cacheOpts)).weights : opened.weights;
+    const folder: ModelFolder = { ...opened, weights };
     const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
     const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
     const fusedCache = kernel.name === 'fused' && !quantExperts && !halfFused ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;

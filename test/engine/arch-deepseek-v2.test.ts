@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
 import type { MoeKernelName } from '../../src/engine/graph-builder.js';
+import { WeightStore } from '../../src/engine/safetensors.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import type { SteeringTensors } from '../../src/engine/steering-plan.js';
 import { referenceForward } from '../support/reference-forward.js';
@@ -107,6 +108,15 @@ describe('DeepSeek-V2 variants and the published config', () => {
     const config = shrinkRealConfig('deepseek_v2', 320, { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! });
     expect(Object.keys(config).sort()).toEqual(Object.keys(REAL_CONFIGS.deepseek_v2.config).sort());
     writeTinyModel(dir, 'deepseek_v2', { config, dtype: 'BF16', seed: 29 });
+    // The tensor names of DeepSeek-V2-Lite's shards (docs/model-folder.md says where they were checked).
+    const names = WeightStore.fromFolder(dir).names();
+    const layer = (l: number) => names.filter((n) => n.startsWith(`model.layers.${l}.`)).map((n) => n.slice(`model.layers.${l}.`.length)).sort();
+    const attention = ['kv_a_layernorm', 'kv_a_proj_with_mqa', 'kv_b_proj', 'o_proj', 'q_proj'].map((x) => `self_attn.${x}.weight`);
+    const mlp = (prefix: string) => ['down_proj', 'gate_proj', 'up_proj'].map((x) => `${prefix}.${x}.weight`);
+    expect(names.filter((n) => !n.startsWith('model.layers.')).sort()).toEqual(['lm_head.weight', 'model.embed_tokens.weight', 'model.norm.weight']);
+    expect(layer(0)).toEqual(['input_layernorm.weight', ...mlp('mlp'), 'post_attention_layernorm.weight', ...attention].sort());
+    const experts = Array.from({ length: config.n_routed_experts as number }, (_, e) => mlp(`mlp.experts.${e}`)).flat();
+    expect(layer(1)).toEqual(['input_layernorm.weight', ...experts, 'mlp.gate.weight', ...mlp('mlp.shared_experts'), 'post_attention_layernorm.weight', ...attention].sort());
     const summary = summarizeModel(dir);
     expect(summary.moeLayers).toEqual([1, 2]);
     expect(summary.features.join('\n')).toContain('multi-head latent attention (kv_lora_rank 16, no q_lora, nope/rope/v head dims 8/4/6');
@@ -126,6 +136,28 @@ describe('DeepSeek-V2 variants and the published config', () => {
   });
 });
 
+describe('DeepSeek-V2-Lite re-saved by transformers 5', () => {
+  it('rope_parameters (rope_theta and the YaRN fields inside), dtype, head_dim, mlp_bias and a null pad id: same rope, same scale', async () => {
+    // The field set of a transformers 5.7 dump of DeepSeek-V2-Lite-Chat (docs/model-folder.md), sizes shrunk.
+    const special = buildTinyTokenizer().specialIds;
+    const { rope_scaling, rope_theta, torch_dtype, ...rest } = shrinkRealConfig('deepseek_v2', 320, { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! });
+    const headDim = rest.qk_rope_head_dim as number;
+    const config = { ...rest, dtype: torch_dtype, head_dim: headDim, mlp_bias: false, pad_token_id: null, rope_parameters: { ...(rope_scaling as object), rope_theta, rope_type: 'yarn' }, transformers_version: '5.7.0' };
+    const dir = join(tmp.dir, 'transformers-5');
+    writeTinyModel(dir, 'deepseek_v2', { config, dtype: 'BF16', seed: 29 });
+    const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      const m = 0.1 * 0.707 * Math.log(40) + 1;
+      expect(engine.spec.attentionScale).toBeCloseTo((1 / Math.sqrt(12)) * m * m, 12);
+      expect(engine.spec.ropeScaling?.kind).toBe('yarn');
+      const ids = [seededIds(9, 320, 43)];
+      expectMatchesReference(await engine.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('DeepSeek-V2 refusals', () => {
   const dir = join(tmp.dir, 'refuse');
   beforeAll(() => writeTinyModel(dir, 'deepseek_v2', { seed: 2, withoutTokenizer: true }));
@@ -136,6 +168,7 @@ describe('DeepSeek-V2 refusals', () => {
     ['sigmoid scoring', (c) => (c.scoring_func = 'sigmoid'), /field 'scoring_func' is "sigmoid"/],
     ['norm_topk_prob true', (c) => (c.norm_topk_prob = true), /field 'norm_topk_prob' is true; .*ambiguous/],
     ['moe_layer_freq 2', (c) => (c.moe_layer_freq = 2), /field 'moe_layer_freq' is 2/],
+    ['mlp_bias true', (c) => (c.mlp_bias = true), /field 'mlp_bias' is true; .*no MLP biases/],
   ])('refuses %s naming the field', (_name, edit, message) => {
     expect(() => specFor(edit)).toThrow(message);
   });

@@ -3,19 +3,18 @@
  * from modular_gpt_oss.py): attention sinks, alternating sliding/full layers, q/k/v/o and router biases, YaRN,
  * interleaved gate/up with biases and the clamped SwiGLU; steering and masking on the raw router logits (with the
  * router bias) before top-k -> softmax; left padding; the KV cache; the published config shrunk; what `inspect`
- * says; and the refusals (MXFP4 experts, the fused kernel, unknown layer types, ambiguous YaRN).
+ * says; and the refusals (the fused kernel, unknown layer types, ambiguous YaRN). MXFP4 checkpoints:
+ * arch-gpt-oss-mxfp4.test.ts.
  * The experts run on the dispatch kernel only (see docs/graph-contract.md).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { loadEngine, summarizeModel } from '../../src/engine/index.js';
-import { readModelFolder } from '../../src/engine/model-folder.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import type { SteeringTensors } from '../../src/engine/steering-plan.js';
+import { convertToMxfp4 } from '../support/mxfp4.js';
 import { clearReferenceCache, referenceForward } from '../support/reference-forward.js';
 import { buildTinyTokenizer, writeTinyModel } from '../support/tiny-models.js';
 import { REAL_CONFIGS, shrinkRealConfig } from '../support/real-configs.js';
@@ -112,7 +111,7 @@ describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
   });
 });
 
-describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', () => {
+describe('GPT-OSS published config (openai/gpt-oss-20b: MXFP4 experts, shrunk)', () => {
   it('loads and matches the reference, with the 128-token window of the real config', async () => {
     const dir = join(tmp.dir, 'published');
     const special = buildTinyTokenizer().specialIds;
@@ -120,13 +119,51 @@ describe('GPT-OSS published config (openai/gpt-oss-20b, BF16 layout, shrunk)', (
     const config = shrinkRealConfig('gpt_oss', 320, ids0);
     expect(Object.keys(config).sort()).toEqual(Object.keys(REAL_CONFIGS.gpt_oss.config).sort());
     writeTinyModel(dir, 'gpt_oss', { config, dtype: 'BF16', seed: 29 });
+    // As released: BF16 everywhere except the experts, which are MXFP4 (the twin holds their values for the reference).
+    const twin = join(tmp.dir, 'published-twin');
+    convertToMxfp4(dir, twin);
+    // The tensor names of gpt-oss-20b's shards (docs/model-folder.md says where they were checked).
+    const names = WeightStore.fromFolder(dir).names();
+    expect(names.filter((n) => !n.startsWith('model.layers.')).sort()).toEqual(['lm_head.weight', 'model.embed_tokens.weight', 'model.norm.weight']);
+    expect(names.filter((n) => n.startsWith('model.layers.0.')).map((n) => n.slice('model.layers.0.'.length)).sort()).toEqual([
+      'input_layernorm.weight',
+      ...['down_proj_bias', 'down_proj_blocks', 'down_proj_scales', 'gate_up_proj_bias', 'gate_up_proj_blocks', 'gate_up_proj_scales'].map((n) => `mlp.experts.${n}`),
+      'mlp.router.bias',
+      'mlp.router.weight',
+      'post_attention_layernorm.weight',
+      ...['k_proj', 'o_proj', 'q_proj'].flatMap((x) => [`self_attn.${x}.bias`, `self_attn.${x}.weight`]),
+      'self_attn.sinks',
+      'self_attn.v_proj.bias',
+      'self_attn.v_proj.weight',
+    ]);
     const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
     try {
       const spec = engine.spec;
       expect(spec.layers.map((l) => l.slidingWindow)).toEqual([128, null]);
       expect(spec.ropeScaling?.kind).toBe('yarn');
       const ids = [seededIds(9, 320, 41), seededIds(9, 320, 42)];
-      expectMatchesReference(await engine.forward(ids), referenceForward(dir, ids));
+      expectMatchesReference(await engine.forward(ids), referenceForward(twin, ids));
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe('GPT-OSS re-saved by transformers 5', () => {
+  it('rope_theta and the YaRN fields inside rope_parameters, dtype: same rope, matches the reference', async () => {
+    const special = buildTinyTokenizer().specialIds;
+    const ids0 = { bos: special['<|endoftext|>']!, eos: special['<|im_end|>']!, pad: special['<|endoftext|>']! };
+    const { rope_scaling, rope_theta, ...rest } = shrinkRealConfig('gpt_oss', 320, ids0);
+    const dir = join(tmp.dir, 'transformers-5');
+    writeTinyModel(dir, 'gpt_oss', { config: { ...rest, dtype: 'bfloat16', rope_parameters: { ...(rope_scaling as object), rope_theta } }, dtype: 'BF16', seed: 31 });
+    const twin = join(tmp.dir, 'transformers-5-twin');
+    convertToMxfp4(dir, twin);
+    const engine = await loadEngine(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      expect(engine.spec.ropeTheta).toBe(150000);
+      expect(engine.spec.ropeScaling).toMatchObject({ kind: 'yarn', factor: 32, originalMaxPositions: 4096 });
+      const ids = [seededIds(9, 320, 43)];
+      expectMatchesReference(await engine.forward(ids), referenceForward(twin, ids));
     } finally {
       await engine.dispose();
     }
@@ -149,22 +186,5 @@ describe('GPT-OSS refusals', () => {
 
   it('refuses the fused kernel when asked for it', async () => {
     await expect(DecoderSession.load(dir, { moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/moeKernel 'fused' is not available: GptOssForCausalLM's experts have biases/);
-  });
-
-  it('refuses MXFP4 experts (*_blocks / *_scales) with a clear message', () => {
-    const mx = join(tmp.dir, 'mxfp4');
-    writeTinyModel(mx, 'gpt_oss', { seed: 2, withoutTokenizer: true });
-    const store = WeightStore.fromFolder(mx);
-    const out: Record<string, TensorToWrite> = {};
-    for (const name of store.names()) {
-      const info = store.info(name);
-      const renamed = name.replace(/experts\.(gate_up|down)_proj$/, 'experts.$1_proj_blocks');
-      out[renamed] = { dtype: 'F32', shape: info.shape, data: store.readFloat32(name) };
-    }
-    writeSafetensors(join(mx, 'model.safetensors'), out);
-    const folder = readModelFolder(mx);
-    expect(() => decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights)).toThrow(
-      /model\.layers\.0\.mlp\.experts\.gate_up_proj_blocks': this checkpoint stores its experts in MXFP4.*use a BF16 re-save/,
-    );
   });
 });

@@ -8,12 +8,12 @@
  * strings of Qwen1.5-MoE, OLMoE and Granite (metadata, read by nobody) and OLMoE-0924's `bos_token_id: null` (the
  * GPT-NeoX-based OLMo tokenizer has no BOS; kept because a null id is exactly what the engine must tolerate).
  * Phi-3.5-MoE: the LongRoPE factor lists have head_dim / 2 = 64 entries, a size; they are kept as their first 8
- * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Its field set and the
- * remaining values (notably `_name_or_path`, `auto_map` and transformers_version) are transcribed from memory of
- * the published file and could not be checked against a copy here.
- * GPT-OSS: openai/gpt-oss-20b's config.json as published, without its `quantization_config` (the MXFP4 layout,
- * which the engine refuses): i.e. the config of a BF16 re-save. Transcribed from memory, not checked against a copy.
- * DeepSeek-V2-Lite: transcribed from memory as well (auto_map and transformers_version notably unchecked).
+ * entries (quoted in public test code), which is what head_dim 16 after shrinking needs. Field set checked against
+ * derived re-saves, values against a fixture quoting the file; `_name_or_path`, `attention_dropout` and
+ * `hidden_dropout` unverified (docs/model-folder.md, "Where the ... field sets were checked").
+ * GPT-OSS: openai/gpt-oss-20b's config.json as published, `quantization_config` (MXFP4) included; every field and
+ * value checked against two public copies. There is no torch_dtype field.
+ * DeepSeek-V2-Lite: values checked against re-saves of the release; `transformers_version` unverified.
  */
 import type { TinyArch } from './tiny-models.js';
 
@@ -246,7 +246,7 @@ export const REAL_CONFIGS: Record<TinyArch, RealConfig> = {
     },
   },
   gpt_oss: {
-    checkpoint: 'openai/gpt-oss-20b (BF16 layout: quantization_config removed)',
+    checkpoint: 'openai/gpt-oss-20b',
     config: {
       architectures: ['GptOssForCausalLM'],
       attention_bias: true,
@@ -269,6 +269,7 @@ export const REAL_CONFIGS: Record<TinyArch, RealConfig> = {
       num_local_experts: 32,
       output_router_logits: false,
       pad_token_id: 199999,
+      quantization_config: { modules_to_not_convert: ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens', 'lm_head'], quant_method: 'mxfp4' },
       rms_norm_eps: 1e-5,
       rope_scaling: { beta_fast: 32.0, beta_slow: 1.0, factor: 32.0, original_max_position_embeddings: 4096, rope_type: 'yarn', truncate: false },
       rope_theta: 150000,
@@ -350,7 +351,6 @@ export const SHRUNK_SIZES: Record<TinyArch, Record<string, number>> = {
   granitemoe: { hidden_size: 40, num_hidden_layers: 2, num_attention_heads: 5, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
   // head_dim 16 matches the 8 LongRoPE factors kept; 4 query heads per KV head as in the checkpoint (32 / 8).
   phimoe: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 16, num_local_experts: 8, num_experts_per_tok: 2 },
-  // head_dim stays different from hidden / heads (64 vs 45 there); experts_per_token follows num_experts_per_tok.
   // MLA dims keep nope != v and rope < nope as in the checkpoint; one dense layer then MoE layers.
   deepseek_v2: {
     hidden_size: 32,
@@ -366,7 +366,9 @@ export const SHRUNK_SIZES: Record<TinyArch, Record<string, number>> = {
     qk_rope_head_dim: 4,
     v_head_dim: 6,
   },
-  gpt_oss: { hidden_size: 36, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, intermediate_size: 12, num_local_experts: 8, num_experts_per_tok: 2, experts_per_token: 2 },
+  // head_dim stays different from hidden / heads (64 vs 45 there); experts_per_token follows num_experts_per_tok.
+  // hidden and intermediate are multiples of 32, the MXFP4 block (hidden spans two blocks, as 2880 spans 90).
+  gpt_oss: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, intermediate_size: 32, num_local_experts: 8, num_experts_per_tok: 2, experts_per_token: 2 },
 };
 
 /** Special-token ids index the vocabulary, so they may change when it is shrunk. */

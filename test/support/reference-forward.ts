@@ -563,9 +563,11 @@ function deepseekForward(dir: string, config: Record<string, unknown>, inputIds:
   const eps = num(config, 'rms_norm_eps', 1e-6);
   const firstDense = num(config, 'first_k_dense_replace', 0);
   const scaleW = num(config, 'routed_scaling_factor', 1);
-  const theta = num(config, 'rope_theta', 10000);
+  // transformers 5 re-saves move rope_theta and the YaRN fields into rope_parameters.
+  const ropeParams = config.rope_parameters as Record<string, unknown> | undefined;
+  const theta = typeof ropeParams?.rope_theta === 'number' ? ropeParams.rope_theta : num(config, 'rope_theta', 10000);
   const qLora = typeof config.q_lora_rank === 'number';
-  const rs = config.rope_scaling as Record<string, unknown> | null | undefined;
+  const rs = (config.rope_scaling ?? ropeParams) as Record<string, unknown> | null | undefined;
   const y = rs && (rs.rope_type ?? rs.type) === 'yarn' ? yarn(rs, R, theta, num(config, 'max_position_embeddings')) : undefined;
   const invFreq = y?.invFreq ?? Array.from({ length: R / 2 }, (_, i) => 1 / theta ** ((2 * i) / R));
   const cosSinScale = y?.scale ?? 1;

@@ -136,7 +136,8 @@ export class WeightLookup {
     const info = this.weights.info(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFolderError(
-        `${this.fileOf(name)}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`,
+        `${this.fileOf(name)}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json` +
+          (info.pending ? ` (it ${info.pending})` : ''),
         { file: info.file, tensor: name },
       );
     }

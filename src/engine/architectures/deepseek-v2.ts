@@ -46,6 +46,8 @@ export function deepseekV2Spec(c: ConfigReader, w: WeightLookup): DecoderSpec {
   const valueDim = c.positiveInt('v_head_dim');
   if (ropeDim % 2 !== 0) c.refuse('qk_rope_head_dim', `is ${ropeDim}; it must be even`);
   if (c.bool('attention_bias', false)) c.refuse('attention_bias', 'is true; DeepSeek-V2 checkpoints have no attention biases and this is not implemented');
+  // transformers 5 writes mlp_bias (false for the releases); true would mean MLP biases this adapter does not read.
+  if (c.bool('mlp_bias', false)) c.refuse('mlp_bias', 'is true; DeepSeek-V2 checkpoints have no MLP biases and this is not implemented');
   const ropeTheta = c.ropeTheta(10000, ['default', 'yarn']);
   const d: BaseDims = {
     vocabSize: c.positiveInt('vocab_size'),

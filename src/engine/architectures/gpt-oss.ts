@@ -4,9 +4,9 @@
  * (`layer_types`), YaRN rope, a router with bias (top-k on the logits, softmax over the k), and experts stored
  * stacked as `gate_up_proj` [E, H, 2I] (gate and up columns interleaved) and `down_proj` [E, I, H], both with
  * biases, under a clamped SwiGLU ((up + 1) * gate * sigmoid(1.702 gate), gate <= limit, |up| <= limit).
- * The released MXFP4 checkpoints (`*_blocks` / `*_scales`) are refused with a clear message.
+ * The released MXFP4 checkpoints (`*_blocks` / `*_scales`) reach this adapter as the same BF16 tensors: the
+ * model folder presents each pair as its dequantised tensor and a session writes it once (src/engine/mxfp4.ts).
  */
-import { ModelFolderError } from '../errors.js';
 import { ConfigReader, WeightLookup } from './common.js';
 import { assemble, attention, checkTopK, readBaseDims } from './decoder-base.js';
 import type { AttentionSpec, DecoderSpec, GatedMlpSpec, LayerSpec, LinearSpec, RopeScalingSpec } from './types.js';
@@ -72,13 +72,6 @@ function layerWindows(c: ConfigReader, numLayers: number, window: number): (numb
 }
 
 function experts(w: WeightLookup, prefix: string, E: number, H: number, I: number): GatedMlpSpec[] {
-  if (w.has(`${prefix}.gate_up_proj_blocks`) || w.has(`${prefix}.down_proj_blocks`)) {
-    throw new ModelFolderError(
-      `weight '${prefix}.gate_up_proj_blocks': this checkpoint stores its experts in MXFP4 (*_blocks / *_scales, quantization_config.quant_method 'mxfp4'); ` +
-        'Routescope runs the bf16 layout (gate_up_proj, down_proj and their biases) only: use a BF16 re-save of the model',
-      { tensor: `${prefix}.gate_up_proj_blocks` },
-    );
-  }
   const gu = `${prefix}.gate_up_proj`;
   const dn = `${prefix}.down_proj`;
   w.tensor(gu, [E, H, 2 * I]);
