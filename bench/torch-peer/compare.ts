@@ -137,6 +137,8 @@ export async function compareWithTorch(dir: string, o: TorchCompareOptions): Pro
           }
           o.log(`torch, ${n} thread(s): prefill rep ${r + 1}/${o.reps}`);
         }
+        // One more PyTorch prefill with stamps around its attention and MoE blocks: where its time goes.
+        const split = await peer.prefill(prompt, false, true);
         // Decode in chunks of 4 steps per side, alternating; each chunk starts from a fresh 16+ token prompt.
         const decode = { routescope: [] as number[], torch: [] as number[] };
         let tokensEqual = true;
@@ -164,6 +166,7 @@ export async function compareWithTorch(dir: string, o: TorchCompareOptions): Pro
           decodeTokensPerSecondMedianStep: { routescope: tps(1, median(decode.routescope)), torch: tps(1, median(decode.torch)) },
           decodeRatio: +decodeRatio.toFixed(2),
           prefillMs: prefill,
+          torchPrefillSplitMs: { total: +split.ms.toFixed(0), attention: +split.split_ms!.attention.toFixed(0), moe: +split.split_ms!.moe.toFixed(0) },
         };
         o.log(`torch, ${n} thread(s): prefill ${prefillRatio.toFixed(2)}x, decode ${decodeRatio.toFixed(2)}x (Routescope over PyTorch), greedy tokens equal: ${tokensEqual}`);
       } finally {

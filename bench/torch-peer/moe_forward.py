@@ -21,7 +21,8 @@ Protocol (--serve): one JSON request per stdin line, one JSON answer per stdout 
   {"cmd": "info"}                               -> shapes, torch version, attention kind
   {"cmd": "threads", "n": 2}                    -> torch.set_num_threads(n) and OpenBLAS's own pool
   {"cmd": "prefill", "ids": [...], "check": b}  -> {"ms"} (+ with check: "experts" [layer][token*k],
-                                                   "router_logits" [layer][token*E], "logits" of the last token)
+                                                   "router_logits" [layer][token*E], "logits" of the last token;
+                                                   with "split": true, "split_ms" of attention and MoE blocks)
   {"cmd": "decode", "prompt": [...], "steps": n} -> greedy decode with the KV cache: per-step "ms" and "tokens"
 Errors come back as {"error": "..."}; the process exits on end of input.
 """
@@ -231,22 +232,35 @@ class Qwen3Moe:
             out.index_add_(0, tokens, h * weights[tokens, slot, None])
         return out.view(B, T, H)
 
-    def forward(self, ids, cache, past):
-        """ids [1, T] after `past` cached positions; returns last-position logits and each MoE layer's routing."""
+    def forward(self, ids, cache, past, split=None):
+        """
+        ids [1, T] after `past` cached positions; returns last-position logits and each MoE layer's routing.
+        With a `split` dict, adds the seconds spent in attention and in the MoE blocks (CPU ops run eagerly, so
+        wall-clock stamps around them are exact).
+        """
+        clock = time.perf_counter if split is not None else (lambda: 0.0)
         T = ids.shape[1]
         x = F.embedding(ids, self.embed)
         cos, sin = self.rope(torch.arange(past, past + T))
         captured = []
+        attn = moe = 0.0
         for i, layer in enumerate(self.layers):
             h = rms_norm(x, layer["input_layernorm"], self.eps)
+            t = clock()
             x = x + self.attention(layer, h, cos, sin, cache, i)
+            attn += clock() - t
             h = rms_norm(x, layer["post_attention_layernorm"], self.eps)
             if layer["moe"]:
+                t = clock()
                 x = x + self.moe(layer, h, captured)
+                moe += clock() - t
             else:
                 g, u, d = layer["dense"]
                 x = x + F.linear(F.silu(F.linear(h, g)) * F.linear(h, u), d)
         last = rms_norm(x[:, -1:], self.norm, self.eps)
+        if split is not None:
+            split["attention"] = split.get("attention", 0.0) + attn
+            split["moe"] = split.get("moe", 0.0) + moe
         return F.linear(last, self.lm_head)[0, -1], captured
 
 
@@ -282,11 +296,14 @@ def serve(model):
                 ans = {"threads": torch.get_num_threads(), "openblas": blas}
             elif cmd == "prefill":
                 ids = torch.tensor([req["ids"]], dtype=torch.int64)
+                split = {} if req.get("split") else None
                 with torch.no_grad():
                     t = time.perf_counter()
-                    logits, captured = model.forward(ids, [None] * len(model.layers), 0)
+                    logits, captured = model.forward(ids, [None] * len(model.layers), 0, split)
                     ms = (time.perf_counter() - t) * 1000
                 ans = {"ms": ms}
+                if split is not None:
+                    ans["split_ms"] = {k: v * 1000 for k, v in split.items()}
                 if req.get("check"):
                     ans["experts"] = [c.flatten().tolist() for _, c in captured]
                     ans["router_logits"] = [r.flatten().tolist() for r, _ in captured]

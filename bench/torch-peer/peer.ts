@@ -37,6 +37,8 @@ export interface PeerInfo {
 }
 export interface PeerPrefill {
   ms: number;
+  /** With split: milliseconds in the attention blocks and in the MoE blocks. */
+  split_ms?: { attention: number; moe: number };
   experts?: number[][];
   router_logits?: number[][];
   logits?: number[];
@@ -87,7 +89,7 @@ export class TorchPeer {
 
   info = () => this.request<PeerInfo>({ cmd: 'info' });
   threads = (n: number) => this.request<{ threads: number; openblas: string | null }>({ cmd: 'threads', n });
-  prefill = (ids: number[], check = false) => this.request<PeerPrefill>({ cmd: 'prefill', ids, check });
+  prefill = (ids: number[], check = false, split = false) => this.request<PeerPrefill>({ cmd: 'prefill', ids, check, split });
   decode = (prompt: number[], steps: number) => this.request<PeerDecode>({ cmd: 'decode', prompt, steps });
 
   async close(): Promise<void> {
