@@ -108,7 +108,7 @@ export async function compareWithTorch(dir: string, o: TorchCompareOptions): Pro
   const peer = await TorchPeer.start(choice.python, dir);
   try {
     const peerInfo = await peer.info();
-    o.log(`torch: ${choice.python}, torch ${peerInfo.torch}, ${peerInfo.attention} attention, ${peerInfo.experts}`);
+    o.log(`torch: ${choice.python}, torch ${peerInfo.torch}, ${peerInfo.attention} attention, ${peerInfo.experts}, OMP_WAIT_POLICY ${peerInfo.omp_wait_policy}`);
     const results: Record<string, unknown> = { python: choice.python, peer: peerInfo };
     for (const n of o.threads) {
       const engine = await loadEngine(dir, { cacheDir: o.cacheDir, threads: n, precision: 'fp32' });

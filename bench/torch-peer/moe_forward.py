@@ -290,6 +290,8 @@ def serve(model):
                     "experts": "stacked gate_up_proj" if model.stacked else "per-expert modules",
                     "layers": len(model.layers),
                     "vocab": model.vocab,
+                    # GNU OpenMP spins (active wait) unless told otherwise: on shared cores that decides 2-thread speed.
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (active spin)"),
                 }
             elif cmd == "threads":
                 blas = set_threads(int(req["n"]))

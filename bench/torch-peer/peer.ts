@@ -34,6 +34,7 @@ export interface PeerInfo {
   experts: string;
   layers: number;
   vocab: number;
+  omp_wait_policy: string;
 }
 export interface PeerPrefill {
   ms: number;
