@@ -3,7 +3,7 @@
  * rest): the same session the engine builds, with onnxruntime's profiler on. Used to explain the PyTorch
  * comparison of bench:engine (`torch`); see docs/benchmarks-engine.md.
  *
- *   BENCH_MODEL_DIR=/tmp/rs-bench npx tsx bench/prefill-profile.ts   # a folder bench:engine wrote (and its -cache)
+ *   BENCH_MODEL_DIR=/tmp/rs-bench npm run bench:prefill-profile   # a folder bench:engine wrote (and its -cache)
  *   BENCH_PREFILL=128 BENCH_REPS=3 BENCH_THREADS=1 ...
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
