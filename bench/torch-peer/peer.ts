@@ -16,10 +16,9 @@ export type PythonChoice = { python: string; torch: string } | { skip: string };
  * The first interpreter that imports torch and numpy: BENCH_TORCH_PYTHON if set, then Debian's /usr/bin/python3
  * (where python3-torch installs), then whatever `python3` is on PATH (a pyenv shim may not see Debian's packages).
  */
-export function findTorchPython(): PythonChoice {
+export function findTorchPython(candidates = [process.env.BENCH_TORCH_PYTHON, '/usr/bin/python3', 'python3']): PythonChoice {
   const tried: string[] = [];
-  const candidates = [process.env.BENCH_TORCH_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
-  for (const python of candidates) {
+  for (const python of candidates.filter((c): c is string => !!c)) {
     const r = spawnSync(python, ['-c', 'import numpy, torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
     if (r.status === 0) return { python, torch: r.stdout.trim() };
     const why = r.error ? r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);

@@ -1,11 +1,13 @@
 /**
  * The PyTorch comparison of bench:engine only means something if its equal-work check fails when the two
  * forwards differ: a different expert set, logits off by more than the tolerance, or a shape mismatch.
- * (PyTorch itself is not needed here: the check compares arrays.)
+ * (PyTorch itself is not needed here: the check compares arrays.) The column is skipped, saying why and how to
+ * install PyTorch, where no interpreter has it.
  */
 import { describe, expect, it } from 'vitest';
 import type { ForwardResult } from '../../src/engine/index.js';
 import { equalWork } from '../../bench/torch-peer/compare.js';
+import { findTorchPython } from '../../bench/torch-peer/peer.js';
 
 const k = 2;
 function ours(experts: number[][], routerLogits: number[][], logits: number[]): ForwardResult {
@@ -40,5 +42,16 @@ describe('equalWork (bench:engine torch check)', () => {
   it('refuses answers of another shape', () => {
     expect(() => equalWork(ours([[2, 0, 1, 3]], router, logits), { ms: 0, experts: [], router_logits: [], logits }, k)).toThrow(/MoE layers/);
     expect(() => equalWork(ours([[2, 0, 1, 3]], router, logits), { ms: 0, experts: [[2, 0, 1, 3]], router_logits: router, logits: [1] }, k)).toThrow(/last-token logits: 3 values against 1/);
+  });
+});
+
+describe('findTorchPython (bench:engine torch column)', () => {
+  it('skips with the interpreters tried, why each failed, and the install command', () => {
+    const r = findTorchPython(['/nonexistent/python3', process.execPath]);
+    expect('skip' in r).toBe(true);
+    const reason = (r as { skip: string }).skip;
+    expect(reason).toContain('/nonexistent/python3: ');
+    expect(reason).toContain(`${process.execPath}: `);
+    expect(reason).toContain('apt-get install -y python3-torch libopenblas0-pthread');
   });
 });
