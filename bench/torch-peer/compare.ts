@@ -105,7 +105,15 @@ export async function compareWithTorch(dir: string, o: TorchCompareOptions): Pro
     o.log(`torch: skipped: ${choice.skip}`);
     return { skipped: choice.skip };
   }
-  const peer = await TorchPeer.start(choice.python, dir);
+  let peer: TorchPeer;
+  try {
+    peer = await TorchPeer.start(choice.python, dir);
+  } catch (err) {
+    // E.g. a checkpoint the peer does not implement (it runs Qwen3-MoE only): the column is skipped, not the run.
+    const reason = (err as Error).message;
+    o.log(`torch: skipped: ${reason}`);
+    return { skipped: reason };
+  }
   try {
     const peerInfo = await peer.info();
     o.log(`torch: ${choice.python}, torch ${peerInfo.torch}, ${peerInfo.attention} attention, ${peerInfo.experts}, OMP_WAIT_POLICY ${peerInfo.omp_wait_policy}`);
