@@ -8,11 +8,16 @@
  * `logits-modes` times a batched prefill (BENCH_PREFILL_BATCH rows x BENCH_PREFILL tokens, capture on, fused
  * kernel) in the three logits modes interleaved in one process; `logits-all` / `logits-last` / `logits-none` run
  * that prefill in one mode per fresh process, for its peak RSS.
+ * `torch` runs the same prompts through an eager fp32 PyTorch forward written the way transformers runs Qwen3-MoE
+ * (bench/torch-peer/), alternated with Routescope at 1 and 2 threads, after checking both do the same work; it is
+ * skipped, saying why, where Python lacks PyTorch (install: apt-get install -y python3-torch libopenblas0-pthread).
  *
  *   npm run bench:engine                 # or: npx tsx bench/engine.ts
  *   BENCH_MODEL_DIR=/tmp/rs-bench ...    # keep (and reuse) the generated model there (cache: <dir>-cache)
  *   BENCH_PREFILL=128 BENCH_DECODE=32 BENCH_REPS=5 BENCH_PREFILL_BATCH=4 ...
- *   BENCH_KERNELS=dispatch,fused-cold,fused-warm,compare,logits-modes,logits-all,logits-none ...
+ *   BENCH_KERNELS=dispatch,fused-cold,fused-warm,compare,logits-modes,logits-all,logits-none,torch ...
+ *   BENCH_TORCH_THREADS=1,2 BENCH_TORCH_PYTHON=/usr/bin/python3 ...
+ *   npm run bench:engine -- --quick      # only `torch`, 3 reps, 8 decode steps (or BENCH_QUICK=1)
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,12 +27,16 @@ import { join, resolve } from 'node:path';
 import { loadEngine, type Engine, type LogitsMode } from '../src/engine/index.js';
 import type { MoeKernelName } from '../src/engine/graph-builder.js';
 import { writeSafetensors, type TensorToWrite } from '../src/engine/safetensors-writer.js';
+import { compareWithTorch } from './torch-peer/compare.js';
 
 export const SHAPE = { layers: 8, hidden: 1024, experts: 64, topK: 8, expertWidth: 512, heads: 16, kvHeads: 4, headDim: 64, vocab: 32000 };
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+/** A few minutes on 2 shared cores: the PyTorch comparison only, fewer repetitions. */
+const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
 const PREFILL = env('BENCH_PREFILL', 128);
-const DECODE = env('BENCH_DECODE', 32);
-const REPS = env('BENCH_REPS', 5);
+const DECODE = env('BENCH_DECODE', QUICK ? 8 : 32);
+const REPS = env('BENCH_REPS', QUICK ? 3 : 5);
+const TORCH_THREADS = (process.env.BENCH_TORCH_THREADS ?? '1,2').split(',').map(Number);
 const PREFILL_BATCH = env('BENCH_PREFILL_BATCH', 4);
 const LOGITS_MODES: LogitsMode[] = ['all', 'last', 'none'];
 
@@ -283,7 +292,7 @@ async function logitsPeak(dir: string, cacheDir: string, mode: LogitsMode): Prom
   };
 }
 
-type RunKind = MoeKernelName | 'compare' | 'logits-modes' | { logits: LogitsMode };
+type RunKind = MoeKernelName | 'compare' | 'logits-modes' | 'torch' | { logits: LogitsMode };
 const RUNS: Record<string, RunKind> = {
   dispatch: 'dispatch',
   'fused-cold': 'fused',
@@ -293,6 +302,7 @@ const RUNS: Record<string, RunKind> = {
   'logits-all': { logits: 'all' },
   'logits-last': { logits: 'last' },
   'logits-none': { logits: 'none' },
+  torch: 'torch',
 };
 
 async function main(): Promise<void> {
@@ -304,6 +314,7 @@ async function main(): Promise<void> {
     const r =
       kernel === 'compare' ? await compare(dir, cache)
       : kernel === 'logits-modes' ? await logitsModes(dir, cache)
+      : kernel === 'torch' ? await compareWithTorch(dir, { prefill: PREFILL, decode: DECODE, reps: REPS, threads: TORCH_THREADS, cacheDir: cache, log })
       : typeof kernel === 'object' ? await logitsPeak(dir, cache, kernel.logits)
       : await measure(dir, kernel, cache);
     process.stdout.write(JSON.stringify(r));
@@ -319,13 +330,13 @@ async function main(): Promise<void> {
       writeBenchModel(dir);
       log(`model written in ${((performance.now() - t) / 1000).toFixed(1)} s to ${dir}`);
     }
-    const runs = (process.env.BENCH_KERNELS ?? 'dispatch,fused-cold,fused-warm,compare,logits-modes,logits-all,logits-none').split(',').filter((r) => r in RUNS);
+    const runs = (process.env.BENCH_KERNELS ?? (QUICK ? 'torch' : 'dispatch,fused-cold,fused-warm,compare,logits-modes,logits-all,logits-none,torch')).split(',').filter((r) => r in RUNS);
     const results: Record<string, unknown> = {};
     for (const run of runs) {
       if (run === 'fused-cold') rmSync(join(cacheDir, 'fused-experts'), { recursive: true, force: true });
       log(`run ${run}`);
       const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-        env: { ...process.env, BENCH_CHILD_RUN: run, BENCH_CHILD_DIR: dir, BENCH_CHILD_CACHE: cacheDir },
+        env: { ...process.env, BENCH_CHILD_RUN: run, BENCH_CHILD_DIR: dir, BENCH_CHILD_CACHE: cacheDir, ...(QUICK ? { BENCH_QUICK: '1' } : {}) },
         stdio: ['ignore', 'pipe', 'inherit'],
         maxBuffer: 16 * 2 ** 20,
       });
