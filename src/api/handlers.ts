@@ -22,6 +22,8 @@ export interface BackendOptions {
   /** Folder holding the projects (<dataDir>/projects/<id>/project.db) and the recent list; created on first use. */
   dataDir: string;
   events?: EventHub;
+  /** How long a write waits for another window's lock on a project's database before answering 'locked'. */
+  busyTimeoutMs?: number;
 }
 
 export interface Backend {
@@ -48,7 +50,7 @@ function runSummary(r: RunRecord): RunSummary {
 /** The back end of the API contract, shared by the Electron utility process and `routescope serve`. */
 export function createBackend(transport: AppInfo['transport'], options: BackendOptions): Backend {
   const dataDir = resolve(options.dataDir);
-  const workspace = new Workspace(dataDir);
+  const workspace = new Workspace(dataDir, { busyTimeoutMs: options.busyTimeoutMs });
   const events = options.events ?? new EventHub();
   const jobs = new JobRegistry(events, workspace);
   const capture = new CaptureService(workspace, jobs);
@@ -57,7 +59,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
-    if (!workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist (it may have been deleted in another window)`, { projectId });
+    if (!workspace.exists(projectId)) throw workspace.deleted(projectId);
     if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
     return a;
   };
@@ -216,5 +218,24 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       return experiments.get(a.projectId, a.experimentId);
     },
   };
-  return { handlers, events, workspace, dispose: () => jobs.cancelAll() };
+  return { handlers: explainedPerProject(handlers, workspace), events, workspace, dispose: () => jobs.cancelAll() };
+}
+
+/**
+ * Every method on a project says a lock or a deletion in the project's terms (Workspace.explain), whichever service
+ * opened the database: the page can name the project, offer Retry, or go back to the project list.
+ */
+function explainedPerProject(handlers: ApiHandlers, workspace: Workspace): ApiHandlers {
+  const wrapped: Record<string, (a: unknown) => Promise<unknown>> = {};
+  for (const [method, handler] of Object.entries(handlers) as [string, (a: unknown) => Promise<unknown>][]) {
+    wrapped[method] = async (a) => {
+      try {
+        return await handler(a);
+      } catch (err) {
+        const projectId = typeof a === 'object' && a !== null && 'projectId' in a ? (a as { projectId: unknown }).projectId : undefined;
+        throw typeof projectId === 'string' ? workspace.explain(projectId, err) : err;
+      }
+    };
+  }
+  return wrapped as ApiHandlers;
 }

@@ -314,7 +314,8 @@ export class RunAnalysis {
 
   private withRun<T>(runId: number, readonly: boolean, f: (store: Store, run: RunRecord) => T): T {
     if (!existsSync(this.dbFile)) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
-    const store = Store.open(this.dbFile, { readonly });
+    // create: false: a run analysed while its project is deleted must not bring the file back.
+    const store = Store.open(this.dbFile, { readonly, create: false });
     try {
       let run: RunRecord;
       try {

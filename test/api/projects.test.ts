@@ -39,7 +39,7 @@ describe('projects', () => {
     expect(await call('projects.delete', { projectId: b.id, confirmName: 'Bantu languages' })).toEqual({ deleted: b.id });
     expect(existsSync(b.folder)).toBe(false);
     // A project deleted meanwhile (another window) is a clear not-found, and the workbench stays usable.
-    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: expect.stringMatching(/project swahili-study-2 does not exist/) });
+    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: expect.stringMatching(/project "Bantu languages" \(swahili-study-2\) does not exist/) });
     expect((await call('projects.list', undefined)).map((p) => p.id)).toEqual([a.id]);
   });
 
