@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Download, Page } from 'playwright-core';
 import type { TreeNode } from '../src/api/contract.js';
@@ -135,5 +136,55 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
       expect(row.slice(1).reduce((s, v) => s + Number(v), 0)).toBeCloseTo(expected, 9);
       expect(expected).toBeCloseTo(K, 1);
     }
+  });
+
+  it('a project locked by another window: the rename is refused with a message naming the project, Retry saves it', async () => {
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/runs`);
+    const row = page.locator(`[data-testid=run-row][data-id="${runB}"]`);
+    await row.waitFor();
+    // Another process holds the project's write lock (as another window's writing transaction does).
+    const other = new Database(join(tmp, 'data/projects', projectId, 'project.db'));
+    other.pragma('journal_mode = WAL');
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await row.getByTestId('rename-run').click();
+      await row.getByTestId('run-new-name').fill('renamed while locked');
+      await row.getByTestId('save-run-name').click();
+      // The server waits 5 s for the lock, then says who is busy and what to do.
+      await page.getByTestId('retry').waitFor({ timeout: 15_000 });
+      expect(await page.getByTestId('error').textContent()).toMatch(/project "Analysis" \(analysis\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
+      expect((await api('runs.list', { projectId })).find((r) => r.id === runB)?.name).toBe('second');
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    await page.getByTestId('retry').click();
+    await expect.poll(() => row.getByTestId('run-name').textContent()).toBe('renamed while locked');
+    expect(await page.getByTestId('error').count()).toBe(0);
+    expect((await api('runs.list', { projectId })).find((r) => r.id === runB)?.name).toBe('renamed while locked');
+  });
+
+  it('a project deleted in another window: the next action says so by name and returns to the project list', async () => {
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/runs`);
+    await page.getByTestId('runs-list').waitFor();
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${baseUrl}?token=${TOKEN}#/`);
+      await other.getByTestId('delete-project').click();
+      await other.getByTestId('confirm-name').fill('Analysis');
+      await other.getByTestId('confirm-delete').click();
+      await other.getByTestId('welcome').waitFor();
+    } finally {
+      await other.close();
+    }
+    // The next call of this window (opening a run's analysis) finds the project gone.
+    await page.locator(`[data-testid=run-row][data-id="${runA}"]`).getByTestId('open-run').click();
+    await expect.poll(() => page.getByTestId('error').textContent()).toMatch(/^The project "Analysis" was deleted in another window; it is closed here and nothing more was written to it/);
+    await page.getByTestId('welcome').waitFor();
+    expect(page.url()).toMatch(/#\/$/);
+    expect(existsSync(join(tmp, 'data/projects', projectId))).toBe(false);
+    // Usable afterwards: a new project from the first screen.
+    await page.getByTestId('create-blank').click();
+    await page.getByTestId('model-path').waitFor();
   });
 });
