@@ -7,6 +7,7 @@ import { CaptureService } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
 import { addDataset, allLanguages, listDatasets } from './datasets-service.js';
 import { ApiError } from './errors.js';
+import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
@@ -24,13 +25,17 @@ export interface BackendOptions {
   events?: EventHub;
   /** How long a write waits for another window's lock on a project's database before answering 'locked'. */
   busyTimeoutMs?: number;
+  /** How long an engine loaded for "try on a prompt" stays loaded unused (default ENGINE_IDLE_MS). */
+  engineIdleMs?: number;
 }
 
 export interface Backend {
   handlers: ApiHandlers;
   events: EventHub;
   workspace: Workspace;
-  /** Cancels running jobs (on shutdown). */
+  /** The engines kept loaded for interactive calls (diagnostics: how many loads so far). */
+  engines: EnginePool;
+  /** Cancels running jobs and disposes the loaded engines (on shutdown). */
   dispose(): void;
 }
 
@@ -54,7 +59,8 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const events = options.events ?? new EventHub();
   const jobs = new JobRegistry(events, workspace);
   const capture = new CaptureService(workspace, jobs);
-  const plans = new PlanService(workspace);
+  const engines = new EnginePool({ idleMs: options.engineIdleMs });
+  const plans = new PlanService(workspace, engines);
   const experiments = new ExperimentService(workspace, jobs);
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
@@ -97,6 +103,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       refuseWhileRunning(a.projectId, 'projects.delete');
       analyses.delete(a.projectId);
       workspace.delete(a.projectId, a.confirmName);
+      await engines.closeProject(a.projectId);
       return { deleted: a.projectId };
     },
 
@@ -218,7 +225,13 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       return experiments.get(a.projectId, a.experimentId);
     },
   };
-  return { handlers: explainedPerProject(handlers, workspace), events, workspace, dispose: () => jobs.cancelAll() };
+  return {
+    handlers: explainedPerProject(handlers, workspace), events, workspace, engines,
+    dispose: () => {
+      jobs.cancelAll();
+      void engines.closeAll();
+    },
+  };
 }
 
 /**
