@@ -3,9 +3,9 @@
  * synthetic runs imported into a project (no capture needed: the numbers come from the API on the same database).
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Download, Page } from 'playwright-core';
@@ -23,6 +23,8 @@ const [L, E, K] = [6, 8, 2];
 const synthetic = (codes: string[], seed: number) => randomRouting(codes, { layers: L, experts: E, topK: K, seed, tokens: [200, 300], power: 2, floor: 0.01, source: 'e2e' });
 
 const leafOrder = (n: TreeNode): string[] => (n.children?.length ? n.children.flatMap(leafOrder) : [n.label!]);
+/** Width and height from a PNG's IHDR chunk. */
+const pngSize = (png: Buffer) => [png.readUInt32BE(16), png.readUInt32BE(20)];
 const csvOf = async (d: Download) => readFileSync((await d.path())!, 'utf8').trim().split('\r\n').map((l) => l.split(','));
 
 describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHROMIUM})`, () => {
@@ -80,6 +82,22 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
         expect(Number(cell)).toBeCloseTo(d.matrix[d.languages.indexOf(order[i]!)]![d.languages.indexOf(order[j]!)]!, 12);
       }
     }
+    // Six languages get large cells with their values (not a 13 px thumbnail): the canvas is drawn and shown at that
+    // size, as the screenshot and the exported PNG show.
+    const canvas = pair.getByTestId('heatmap').locator('canvas');
+    const cell = Number(await canvas.getAttribute('data-cell'));
+    expect(cell).toBeGreaterThanOrEqual(34);
+    const box = (await canvas.boundingBox())!;
+    expect(box.width).toBe(Number(await canvas.getAttribute('data-width')));
+    expect(box.width).toBeGreaterThanOrEqual(56 + codes.length * 34);
+    const shotFile = join(root, 'e2e/artifacts/heatmap-6-languages.png');
+    mkdirSync(dirname(shotFile), { recursive: true });
+    await canvas.screenshot({ path: shotFile });
+    // (the element screenshot may take one more pixel where the box starts between pixels)
+    for (const [got, want] of pngSize(readFileSync(shotFile)).map((v, i) => [v, [box.width, box.height][i]!])) expect(Math.abs(got! - want)).toBeLessThanOrEqual(1);
+    const heatPng = readFileSync((await (await download(() => pair.getByTestId('heatmap-png').click())).path())!);
+    expect(pngSize(heatPng)).toEqual([Number(await canvas.getAttribute('data-width')), Number(await canvas.getAttribute('data-height'))]);
+
     const svg = readFileSync((await (await download(() => page.getByTestId('dendrogram-svg').click())).path())!, 'utf8');
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*merge distance \(jsd, average linkage\)[\s\S]*<\/svg>$/);
     expect(svg).not.toContain('<!--');
