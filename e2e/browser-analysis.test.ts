@@ -66,6 +66,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('says an imported run records no precision', async () => {
+    expect((await api('analysis.overview', { projectId, runId: runA })).precision).toBeNull();
+    expect(await page.getByTestId('run-precision').textContent()).toBe('precision not recorded');
+  });
+
   it('moves the layer slider: heatmap and dendrogram in the same leaf order, matrix and dendrogram exported', async () => {
     await page.getByTestId('layer-slider').fill('3');
     await expect.poll(() => page.getByTestId('layer-pair').getAttribute('data-layer')).toBe('3');

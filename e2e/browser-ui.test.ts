@@ -197,6 +197,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       const runId = Number(/\/run\/(\d+)/.exec(page.url())?.[1]);
       const o: AnalysisOverview = await api('analysis.overview', { projectId: project.id, runId });
       expect(await page.getByTestId('languages-count').textContent()).toBe(String(o.languages.length));
+      expect(o.precision).toMatch(/^(fp32|fp16|int8|int4)$/);
+      expect(await page.getByTestId('run-precision').textContent()).toBe(o.precision);
 
       // `routescope demo` on the project's database reuses this run (same model, languages, items, raw text) and
       // writes its own summary; the page's per-layer numbers must equal it.

@@ -25,6 +25,8 @@ interface Computed {
   data: RoutingData;
   analysis: AnalysisResult;
   model: string | null;
+  /** The weight precision the run was captured at (null: not recorded, e.g. an imported or older run). */
+  precision: string | null;
   pivot: string | null;
   target: string | null;
   settings: AnalysisSettings;
@@ -137,7 +139,7 @@ export class RunAnalysis {
         linkages: [settings.linkage],
         bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
       });
-      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, pivot, target, settings };
+      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
     } finally {
       store.close();
     }
@@ -147,7 +149,7 @@ export class RunAnalysis {
   }
 
   overview(runId: number, pivotArg?: string, targetArg?: string): AnalysisOverview {
-    const { data, analysis: r, model, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
+    const { data, analysis: r, model, precision, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
     const LINKAGE = settings.linkage;
     const bands: Band[] = (['early', 'middle', 'late'] as const).flatMap((name) => (r.bands[name] ? [{ name, layers: r.bands[name]! }] : []));
     const bandOf = (l: number) => bands.find((b) => l >= b.layers[0] && l <= b.layers[1])?.name ?? null;
@@ -175,6 +177,7 @@ export class RunAnalysis {
     return {
       runId,
       model,
+      precision,
       languages: data.languages.map((l) => ({ ...languageView(l.language), tokens: l.totals[0] ?? 0 })),
       numLayers: r.numLayers,
       numExperts: r.numExperts,

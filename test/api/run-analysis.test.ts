@@ -58,6 +58,12 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(o.plan!.experts.length).toBe(summary.steering.experts);
     expect(o.plan!.decoderLayers).toEqual(summary.steering.decoderLayers);
     expect(o.languages.find((l) => l.code === 'deu')).toMatchObject({ name: 'German', family: 'Indo-European' });
+    // The precision the run was captured at, as its row records it.
+    const store = Store.open(demo.db, { readonly: true });
+    const row = store.db.prepare('SELECT precision FROM capture_run WHERE id = ?').get(demo.runId) as { precision: string | null };
+    store.close();
+    expect(row.precision).toMatch(/^(fp32|fp16|int8|int4)$/);
+    expect(o.precision).toBe(row.precision);
   });
 
   it('gives each layer a cosine matrix equal to the cosine of the stored expert counts, and a tree over all languages', () => {
