@@ -35,6 +35,8 @@ export interface Backend {
   workspace: Workspace;
   /** The engines kept loaded for interactive calls (diagnostics: how many loads so far). */
   engines: EnginePool;
+  /** The project's cached analyses (diagnostics: how many runs were analysed). */
+  analysis(projectId: string): RunAnalysis;
   /** Cancels running jobs and disposes the loaded engines (on shutdown). */
   dispose(): void;
 }
@@ -69,6 +71,23 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
     return a;
   };
+  // A capture that completes is analysed soon after, so its first view (seconds for a 100-language run) is ready
+  // when the page asks; a run or project deleted meanwhile is simply skipped.
+  const warmed = new Set<string>();
+  events.subscribe((e) => {
+    if (e.type !== 'job' || e.job.kind !== 'capture' || e.job.status !== 'completed' || e.job.runId === null) return;
+    const { projectId, runId } = { projectId: e.job.projectId, runId: e.job.runId };
+    const key = `${projectId}\0${runId}\0${e.job.id}`;
+    if (warmed.has(key)) return;
+    warmed.add(key);
+    setTimeout(() => {
+      try {
+        analysis(projectId).overview(runId);
+      } catch {
+        // Said when the page asks for it.
+      }
+    }, 200).unref?.();
+  });
   const refuseWhileRunning = (projectId: string, what: string, runId?: number) => {
     const busy = jobs.running(projectId).find((j) => runId === undefined || j.runId === runId);
     if (busy) throw new ApiError('conflict', `${what}: a capture is running${runId === undefined ? ' in this project' : ` on run ${runId}`} (job ${busy.id}); cancel it first`, { jobId: busy.id });
@@ -226,7 +245,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
   };
   return {
-    handlers: explainedPerProject(handlers, workspace), events, workspace, engines,
+    handlers: explainedPerProject(handlers, workspace), events, workspace, engines, analysis,
     dispose: () => {
       jobs.cancelAll();
       void engines.closeAll();

@@ -206,7 +206,9 @@ export class Workbench {
       if (!opened) return;
       this.project = opened;
       this.overview = null;
-      await this.refreshProject();
+      // A run's analysis (seconds for a large run) is asked for at once, not after the project's lists.
+      await Promise.all([this.refreshProject(), r.page === 'run' ? this.#loadRun(r.projectId, r.runId) : undefined]);
+      return;
     }
     if (r.page === 'run') await this.#loadRun(r.projectId, r.runId);
     else this.overview = null;
