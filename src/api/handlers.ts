@@ -91,6 +91,11 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const refuseWhileRunning = (projectId: string, what: string, runId?: number) => {
     const busy = jobs.running(projectId).find((j) => runId === undefined || j.runId === runId);
     if (busy) throw new ApiError('conflict', `${what}: a capture is running${runId === undefined ? ' in this project' : ` on run ${runId}`} (job ${busy.id}); cancel it first`, { jobId: busy.id });
+    // A job another window or process runs in this project (its row says running and its process is alive).
+    const elsewhere = jobs.list(projectId).find((j) => j.status === 'running' && (runId === undefined || j.runId === runId));
+    if (elsewhere) {
+      throw new ApiError('conflict', `${what}: a ${elsewhere.kind} is running in ${workspace.label(projectId)}${runId === undefined ? '' : ` on run ${runId}`} in another window or process (job ${elsewhere.id}); cancel it there or wait for it to finish`, { jobId: elsewhere.id });
+    }
   };
 
   const handlers: ApiHandlers = {

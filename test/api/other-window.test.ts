@@ -3,12 +3,15 @@
  * database's write lock, or delete it. Through `dispatch` on real databases: a clear message naming the project and
  * what to do, nothing written or recreated, and the back end usable afterwards.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { dispatch } from '../../src/api/dispatch.js';
 import { createBackend } from '../../src/api/handlers.js';
+import { insertJob, Store, updateJob } from '../../src/store/index.js';
+import { processIdentity } from '../../src/store/worker.js';
 import { apiHarness } from './harness.js';
 
 // A short busy timeout, so the refusal comes quickly (serve and the app wait 5 s).
@@ -47,6 +50,33 @@ describe('a database locked by another window', () => {
     // Retrying the very same call succeeds; the other window's committed write is kept.
     expect((await call('projects.rename', { projectId: p.id, name: 'Renamed here' })).name).toBe('Renamed here');
     expect((await call('projects.open', { projectId: p.id })).models).toBe(1);
+  });
+});
+
+describe('a project with a job running in another window', () => {
+  it('is not deleted from this one, and is once the job has finished', async () => {
+    const p = await call('projects.create', { name: 'Busy elsewhere' });
+    // The other window's capture, as its job row records it: a live process of this machine (a child kept waiting).
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const store = Store.open(join(p.folder, 'project.db'), { create: false });
+    try {
+      insertJob(store, { id: 'job-elsewhere', kind: 'capture', params: {} });
+      store.db.prepare('UPDATE job SET worker_pid = ?, worker_started = ? WHERE id = ?').run(other.pid, processIdentity(other.pid!), 'job-elsewhere');
+    } finally {
+      store.close();
+    }
+    onTestFinished(() => void other.kill());
+    const err = await refused('projects.delete', { projectId: p.id, confirmName: 'Busy elsewhere' });
+    expect(err).toMatchObject({ code: 'conflict', details: { jobId: 'job-elsewhere' } });
+    expect(err.message).toBe('projects.delete: a capture is running in project "Busy elsewhere" (busy-elsewhere) in another window or process (job job-elsewhere); cancel it there or wait for it to finish');
+    expect(existsSync(p.folder)).toBe(true);
+    const again = Store.open(join(p.folder, 'project.db'), { create: false });
+    try {
+      updateJob(again, 'job-elsewhere', { status: 'completed' });
+    } finally {
+      again.close();
+    }
+    expect(await call('projects.delete', { projectId: p.id, confirmName: 'Busy elsewhere' })).toEqual({ deleted: p.id });
   });
 });
 
