@@ -64,7 +64,7 @@ export class PlanService {
   ) {}
 
   private routing(projectId: string, runId: number, scope: Scope): RoutingData {
-    if (!this.workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist`, { projectId });
+    if (!this.workspace.exists(projectId)) throw this.workspace.deleted(projectId);
     return loadRunRouting(this.workspace.dbFile(projectId), runId, { scope });
   }
 

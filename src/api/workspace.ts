@@ -61,8 +61,18 @@ export class Workspace {
     if (err instanceof StoreError && err.code === 'locked') {
       return new ApiError('locked', `${this.label(id)} is busy: another window or process is writing to its database, so nothing was changed. Retry when it has finished, or close the other window. (${err.message})`, { projectId: id, retry: true });
     }
-    if (err instanceof StoreError && err.code === 'not-found' && !this.exists(id)) return this.deleted(id);
+    // Whatever failed on a project whose folder is gone (a service's own not-found, a database that vanished
+    // mid-call) is said as the deletion it is.
+    if (!(err instanceof ApiError && err.details.deleted === true) && !this.existsQuietly(id)) return this.deleted(id);
     return err;
+  }
+
+  private existsQuietly(id: string): boolean {
+    try {
+      return this.exists(id);
+    } catch {
+      return true; // not a project id: the original error says what is wrong
+    }
   }
 
   /** The error every call on a project deleted meanwhile gets (in another window, or by another process). */

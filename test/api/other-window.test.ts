@@ -102,6 +102,9 @@ describe('a project deleted in another window', () => {
       ['capture.start', { projectId: p.id, modelId: 1, dataset: 'udhr', languages: ['eng'] }],
       ['analysis.saveSettings', { projectId: p.id, runId: 1, k: 2 }],
       ['plans.list', { projectId: p.id }],
+      ['plans.presets', { projectId: p.id, runId: 1 }],
+      ['analysis.overview', { projectId: p.id, runId: 1 }],
+      ['experiments.list', { projectId: p.id }],
       ['jobs.list', { projectId: p.id }],
     ];
     for (const [method, args] of calls) {
