@@ -174,9 +174,11 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
 
     async 'capture.start'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return capture.start(a);
     },
     async 'capture.resume'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return capture.resume(a);
     },
 
@@ -237,9 +239,11 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
 
     async 'experiments.start'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return experiments.start(a);
     },
     async 'experiments.resume'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return experiments.resume(a);
     },
     async 'experiments.list'(a) {

@@ -9,7 +9,7 @@ import type { PlanView } from '../../src/api/contract.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { apiHarness } from './harness.js';
 
-const { backend, call, refused, capturedDemoProject } = apiHarness('routescope-plans-');
+const { backend, call, refused, finished, capturedDemoProject } = apiHarness('routescope-plans-');
 
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans on a captured demo run', () => {
   let projectId = '';
@@ -97,6 +97,12 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans o
     expect(tried.engine.loadMs).toBeGreaterThan(0);
     expect(again.engine).toEqual({ reused: true, loadMs: 0, precision: tried.engine.precision });
     expect({ ...again, engine: null }).toEqual({ ...tried, engine: null });
+    // A capture loads its own engine: the one kept for trying is let go first, not held twice.
+    expect(backend.engines.diagnostics().engines).toHaveLength(1);
+    const [model] = await call('models.list', { projectId });
+    const job = await call('capture.start', { projectId, modelId: model!.id, dataset: 'udhr', languages: ['eng'], limit: 1 });
+    expect(backend.engines.diagnostics().engines).toEqual([]);
+    await finished(job.id);
     expect(await refused('plans.try', { projectId, planId: saved.id, prompt: 'x', maxNewTokens: 1000 })).toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/maxNewTokens/) });
 
     expect(await call('plans.delete', { projectId, planId: saved.id })).toEqual({ deleted: saved.id });
