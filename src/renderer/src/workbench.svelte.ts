@@ -202,12 +202,15 @@ export class Workbench {
       return;
     }
     if (this.project?.id !== r.projectId) {
-      const opened = await this.#call('projects.open', { projectId: r.projectId });
-      if (!opened) return;
-      this.project = opened;
       this.overview = null;
-      // A run's analysis (seconds for a large run) is asked for at once, not after the project's lists.
-      await Promise.all([this.refreshProject(), r.page === 'run' ? this.#loadRun(r.projectId, r.runId) : undefined]);
+      // A run's analysis (seconds for a large run) is asked for at once, alongside the project and its lists.
+      const run = r.page === 'run' ? this.#loadRun(r.projectId, r.runId) : undefined;
+      const opened = await this.#call('projects.open', { projectId: r.projectId });
+      if (opened) {
+        this.project = opened;
+        await this.refreshProject();
+      }
+      await run;
       return;
     }
     if (r.page === 'run') await this.#loadRun(r.projectId, r.runId);
