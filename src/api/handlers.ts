@@ -5,7 +5,7 @@ import { chooseExecutionProvider } from '../engine/execution-provider.js';
 import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
 import { CaptureService } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
-import { addDataset, allLanguages, listDatasets } from './datasets-service.js';
+import { addDataset, allLanguages, listDatasets, udhrDataset } from './datasets-service.js';
 import { ApiError } from './errors.js';
 import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
@@ -37,6 +37,11 @@ export interface Backend {
   engines: EnginePool;
   /** The project's cached analyses (diagnostics: how many runs were analysed). */
   analysis(projectId: string): RunAnalysis;
+  /**
+   * Reads the embedded UDHR's language list soon (about a second, once per process) rather than on the first project
+   * a page opens, where it delays a run's first view (the server answers one call at a time). Call once listening.
+   */
+  warmUp(): void;
   /** Cancels running jobs and disposes the loaded engines (on shutdown). */
   dispose(): void;
 }
@@ -255,6 +260,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   };
   return {
     handlers: explainedPerProject(handlers, workspace), events, workspace, engines, analysis,
+    warmUp: () => void setTimeout(() => void udhrDataset(), 0).unref?.(),
     dispose: () => {
       jobs.cancelAll();
       void engines.closeAll();
