@@ -16,10 +16,34 @@ export interface Bridge {
 
 let cached: Bridge | null = null;
 
+/** What the Electron preload exposes (src/preload): the Bridge, plus the reply as JSON. */
+interface PreloadBridge extends Bridge {
+  reply?<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiReply<ApiResult<M>>>;
+}
+
 /** The same contract over either transport: the Electron preload bridge, or HTTP + WebSocket to `routescope serve`. */
 export function apiClient(): Bridge {
-  cached ??= (globalThis as { routescope?: Bridge }).routescope ?? httpBridge(takeToken());
+  const preload = (globalThis as { routescope?: PreloadBridge }).routescope;
+  cached ??= preload ? electronBridge(preload) : httpBridge(takeToken());
   return cached;
+}
+
+/**
+ * Electron: errors are rebuilt here from the reply's JSON, since an error thrown across the context bridge arrives
+ * with its message only (no code, no details).
+ */
+function electronBridge(preload: PreloadBridge): Bridge {
+  const reply = preload.reply;
+  if (!reply) return preload;
+  return {
+    async call(method, args) {
+      const r = await reply(method, args);
+      if (!r.ok) throw ApiError.fromJSON(r.error);
+      return r.result;
+    },
+    onEvent: (listener) => preload.onEvent(listener),
+    ...(preload.pickFolder ? { pickFolder: () => preload.pickFolder!() } : {}),
+  };
 }
 
 const TOKEN_KEY = 'routescope.token';
