@@ -3,9 +3,10 @@
  * synthetic runs imported into a project (no capture needed: the numbers come from the API on the same database).
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Download, Page } from 'playwright-core';
 import type { TreeNode } from '../src/api/contract.js';
@@ -22,6 +23,8 @@ const [L, E, K] = [6, 8, 2];
 const synthetic = (codes: string[], seed: number) => randomRouting(codes, { layers: L, experts: E, topK: K, seed, tokens: [200, 300], power: 2, floor: 0.01, source: 'e2e' });
 
 const leafOrder = (n: TreeNode): string[] => (n.children?.length ? n.children.flatMap(leafOrder) : [n.label!]);
+/** Width and height from a PNG's IHDR chunk. */
+const pngSize = (png: Buffer) => [png.readUInt32BE(16), png.readUInt32BE(20)];
 const csvOf = async (d: Download) => readFileSync((await d.path())!, 'utf8').trim().split('\r\n').map((l) => l.split(','));
 
 describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHROMIUM})`, () => {
@@ -68,6 +71,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('says an imported run records no precision', async () => {
+    expect((await api('analysis.overview', { projectId, runId: runA })).precision).toBeNull();
+    expect(await page.getByTestId('run-precision').textContent()).toBe('precision not recorded');
+  });
+
   it('moves the layer slider: heatmap and dendrogram in the same leaf order, matrix and dendrogram exported', async () => {
     await page.getByTestId('layer-slider').fill('3');
     await expect.poll(() => page.getByTestId('layer-pair').getAttribute('data-layer')).toBe('3');
@@ -84,6 +92,22 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
         expect(Number(cell)).toBeCloseTo(d.matrix[d.languages.indexOf(order[i]!)]![d.languages.indexOf(order[j]!)]!, 12);
       }
     }
+    // Six languages get large cells with their values (not a 13 px thumbnail): the canvas is drawn and shown at that
+    // size, as the screenshot and the exported PNG show.
+    const canvas = pair.getByTestId('heatmap').locator('canvas');
+    const cell = Number(await canvas.getAttribute('data-cell'));
+    expect(cell).toBeGreaterThanOrEqual(34);
+    const box = (await canvas.boundingBox())!;
+    expect(box.width).toBe(Number(await canvas.getAttribute('data-width')));
+    expect(box.width).toBeGreaterThanOrEqual(56 + codes.length * 34);
+    const shotFile = join(root, 'e2e/artifacts/heatmap-6-languages.png');
+    mkdirSync(dirname(shotFile), { recursive: true });
+    await canvas.screenshot({ path: shotFile });
+    // (the element screenshot may take one more pixel where the box starts between pixels)
+    for (const [got, want] of pngSize(readFileSync(shotFile)).map((v, i) => [v, [box.width, box.height][i]!])) expect(Math.abs(got! - want)).toBeLessThanOrEqual(1);
+    const heatPng = readFileSync((await (await download(() => pair.getByTestId('heatmap-png').click())).path())!);
+    expect(pngSize(heatPng)).toEqual([Number(await canvas.getAttribute('data-width')), Number(await canvas.getAttribute('data-height'))]);
+
     const svg = readFileSync((await (await download(() => page.getByTestId('dendrogram-svg').click())).path())!, 'utf8');
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*merge distance \(jsd, average linkage\)[\s\S]*<\/svg>$/);
     expect(svg).not.toContain('<!--');
@@ -142,5 +166,55 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
       expect(row.slice(1).reduce((s, v) => s + Number(v), 0)).toBeCloseTo(expected, 9);
       expect(expected).toBeCloseTo(K, 1);
     }
+  });
+
+  it('a project locked by another window: the rename is refused with a message naming the project, Retry saves it', async () => {
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/runs`);
+    const row = page.locator(`[data-testid=run-row][data-id="${runB}"]`);
+    await row.waitFor();
+    // Another process holds the project's write lock (as another window's writing transaction does).
+    const other = new Database(join(tmp, 'data/projects', projectId, 'project.db'));
+    other.pragma('journal_mode = WAL');
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await row.getByTestId('rename-run').click();
+      await row.getByTestId('run-new-name').fill('renamed while locked');
+      await row.getByTestId('save-run-name').click();
+      // The server waits 5 s for the lock, then says who is busy and what to do.
+      await page.getByTestId('retry').waitFor({ timeout: 15_000 });
+      expect(await page.getByTestId('error').textContent()).toMatch(/project "Analysis" \(analysis\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
+      expect((await api('runs.list', { projectId })).find((r) => r.id === runB)?.name).toBe('second');
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    await page.getByTestId('retry').click();
+    await expect.poll(() => row.getByTestId('run-name').textContent()).toBe('renamed while locked');
+    expect(await page.getByTestId('error').count()).toBe(0);
+    expect((await api('runs.list', { projectId })).find((r) => r.id === runB)?.name).toBe('renamed while locked');
+  });
+
+  it('a project deleted in another window: the next action says so by name and returns to the project list', async () => {
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/runs`);
+    await page.getByTestId('runs-list').waitFor();
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${baseUrl}?token=${TOKEN}#/`);
+      await other.getByTestId('delete-project').click();
+      await other.getByTestId('confirm-name').fill('Analysis');
+      await other.getByTestId('confirm-delete').click();
+      await other.getByTestId('welcome').waitFor();
+    } finally {
+      await other.close();
+    }
+    // The next call of this window (opening a run's analysis) finds the project gone.
+    await page.locator(`[data-testid=run-row][data-id="${runA}"]`).getByTestId('open-run').click();
+    await expect.poll(() => page.getByTestId('error').textContent()).toMatch(/^The project "Analysis" was deleted in another window; it is closed here and nothing more was written to it/);
+    await page.getByTestId('welcome').waitFor();
+    expect(page.url()).toMatch(/#\/$/);
+    expect(existsSync(join(tmp, 'data/projects', projectId))).toBe(false);
+    // Usable afterwards: a new project from the first screen.
+    await page.getByTestId('create-blank').click();
+    await page.getByTestId('model-path').waitFor();
   });
 });

@@ -108,6 +108,12 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a 
     expect(baseline.length).toBeGreaterThan(0);
     expect((await page.getByTestId('try-steered-text').textContent())?.length).toBeGreaterThan(0);
     expect(await page.locator('[data-testid="try-baseline"] .tok').count()).toBeGreaterThan(0);
+    // A second prompt reuses the loaded model (no reload) and, greedy, gives the same text.
+    expect(await page.getByTestId('try-engine').getAttribute('data-reused')).toBe('false');
+    await page.getByTestId('try-run').click();
+    await expect.poll(() => page.getByTestId('try-engine').getAttribute('data-reused'), { timeout: 30_000 }).toBe('true');
+    expect(await page.getByTestId('try-engine').textContent()).toMatch(/The model was already loaded/);
+    expect(await page.getByTestId('try-baseline-text').textContent()).toBe(baseline);
     await page.screenshot({ path: join(ARTEFACTS, 'lab-try.png'), fullPage: true });
 
     // A small A/B NLL experiment: 3 items x 2 languages, baseline + the plan + 2 random controls, read in the forest plot.

@@ -197,6 +197,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       const runId = Number(/\/run\/(\d+)/.exec(page.url())?.[1]);
       const o: AnalysisOverview = await api('analysis.overview', { projectId: project.id, runId });
       expect(await page.getByTestId('languages-count').textContent()).toBe(String(o.languages.length));
+      expect(o.precision).toMatch(/^(fp32|fp16|int8|int4)$/);
+      expect(await page.getByTestId('run-precision').textContent()).toBe(o.precision);
 
       // `routescope demo` on the project's database reuses this run (same model, languages, items, raw text) and
       // writes its own summary; the page's per-layer numbers must equal it.
@@ -284,10 +286,17 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       // The server dies mid-capture (no chance to record anything), and comes back on the same port and folder.
       server.kill('SIGKILL');
       await new Promise((res) => server.once('exit', res));
+      // The page notices at once (its event socket drops) and says it is retrying; no reload needed afterwards.
+      const lost = page.getByTestId('connection-lost');
+      await lost.waitFor({ timeout: 10_000 });
+      expect(await lost.textContent()).toMatch(/Lost the connection to the Routescope server .*Retrying every few\s+seconds/);
+      await shot(page, '6-connection-lost');
       await startServer();
-      await page.reload();
+      await lost.waitFor({ state: 'detached', timeout: 30_000 });
+      // Reconnected, the page reads the jobs again: the capture the restart cut short reads as interrupted.
       const row = page.locator('[data-testid=job-row][data-status=interrupted]');
       await row.waitFor();
+      expect(await page.getByTestId('error').count()).toBe(0);
       await shot(page, '6-interrupted');
       await row.getByTestId('resume').click();
       await page.getByTestId('capture-done').waitFor({ timeout: 60_000 });

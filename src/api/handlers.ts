@@ -5,8 +5,9 @@ import { chooseExecutionProvider } from '../engine/execution-provider.js';
 import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
 import { CaptureService } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
-import { addDataset, allLanguages, listDatasets } from './datasets-service.js';
+import { addDataset, allLanguages, listDatasets, udhrDataset } from './datasets-service.js';
 import { ApiError } from './errors.js';
+import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
@@ -22,13 +23,26 @@ export interface BackendOptions {
   /** Folder holding the projects (<dataDir>/projects/<id>/project.db) and the recent list; created on first use. */
   dataDir: string;
   events?: EventHub;
+  /** How long a write waits for another window's lock on a project's database before answering 'locked'. */
+  busyTimeoutMs?: number;
+  /** How long an engine loaded for "try on a prompt" stays loaded unused (default ENGINE_IDLE_MS). */
+  engineIdleMs?: number;
 }
 
 export interface Backend {
   handlers: ApiHandlers;
   events: EventHub;
   workspace: Workspace;
-  /** Cancels running jobs (on shutdown). */
+  /** The engines kept loaded for interactive calls (diagnostics: how many loads so far). */
+  engines: EnginePool;
+  /** The project's cached analyses (diagnostics: how many runs were analysed). */
+  analysis(projectId: string): RunAnalysis;
+  /**
+   * Reads the embedded UDHR's language list soon (about a second, once per process) rather than on the first project
+   * a page opens, where it delays a run's first view (the server answers one call at a time). Call once listening.
+   */
+  warmUp(): void;
+  /** Cancels running jobs and disposes the loaded engines (on shutdown). */
   dispose(): void;
 }
 
@@ -48,22 +62,45 @@ function runSummary(r: RunRecord): RunSummary {
 /** The back end of the API contract, shared by the Electron utility process and `routescope serve`. */
 export function createBackend(transport: AppInfo['transport'], options: BackendOptions): Backend {
   const dataDir = resolve(options.dataDir);
-  const workspace = new Workspace(dataDir);
+  const workspace = new Workspace(dataDir, { busyTimeoutMs: options.busyTimeoutMs });
   const events = options.events ?? new EventHub();
   const jobs = new JobRegistry(events, workspace);
   const capture = new CaptureService(workspace, jobs);
-  const plans = new PlanService(workspace);
+  const engines = new EnginePool({ idleMs: options.engineIdleMs });
+  const plans = new PlanService(workspace, engines);
   const experiments = new ExperimentService(workspace, jobs);
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
-    if (!workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist (it may have been deleted in another window)`, { projectId });
+    if (!workspace.exists(projectId)) throw workspace.deleted(projectId);
     if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
     return a;
   };
+  // A capture that completes is analysed soon after, so its first view (seconds for a 100-language run) is ready
+  // when the page asks; a run or project deleted meanwhile is simply skipped.
+  const warmed = new Set<string>();
+  events.subscribe((e) => {
+    if (e.type !== 'job' || e.job.kind !== 'capture' || e.job.status !== 'completed' || e.job.runId === null) return;
+    const { projectId, runId } = { projectId: e.job.projectId, runId: e.job.runId };
+    const key = `${projectId}\0${runId}\0${e.job.id}`;
+    if (warmed.has(key)) return;
+    warmed.add(key);
+    setTimeout(() => {
+      try {
+        analysis(projectId).overview(runId);
+      } catch {
+        // Said when the page asks for it.
+      }
+    }, 200).unref?.();
+  });
   const refuseWhileRunning = (projectId: string, what: string, runId?: number) => {
     const busy = jobs.running(projectId).find((j) => runId === undefined || j.runId === runId);
     if (busy) throw new ApiError('conflict', `${what}: a capture is running${runId === undefined ? ' in this project' : ` on run ${runId}`} (job ${busy.id}); cancel it first`, { jobId: busy.id });
+    // A job another window or process runs in this project (its row says running and its process is alive).
+    const elsewhere = jobs.list(projectId).find((j) => j.status === 'running' && (runId === undefined || j.runId === runId));
+    if (elsewhere) {
+      throw new ApiError('conflict', `${what}: a ${elsewhere.kind} is running in ${workspace.label(projectId)}${runId === undefined ? '' : ` on run ${runId}`} in another window or process (job ${elsewhere.id}); cancel it there or wait for it to finish`, { jobId: elsewhere.id });
+    }
   };
 
   const handlers: ApiHandlers = {
@@ -95,6 +132,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       refuseWhileRunning(a.projectId, 'projects.delete');
       analyses.delete(a.projectId);
       workspace.delete(a.projectId, a.confirmName);
+      await engines.closeProject(a.projectId);
       return { deleted: a.projectId };
     },
 
@@ -141,9 +179,11 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
 
     async 'capture.start'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return capture.start(a);
     },
     async 'capture.resume'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return capture.resume(a);
     },
 
@@ -204,9 +244,11 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     },
 
     async 'experiments.start'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return experiments.start(a);
     },
     async 'experiments.resume'(a) {
+      await engines.closeAll(); // a job loads its own engine: never two copies of a large model in memory
       return experiments.resume(a);
     },
     async 'experiments.list'(a) {
@@ -223,5 +265,31 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       return { deleted: a.experimentId };
     },
   };
-  return { handlers, events, workspace, dispose: () => jobs.cancelAll() };
+  return {
+    handlers: explainedPerProject(handlers, workspace), events, workspace, engines, analysis,
+    warmUp: () => void setTimeout(() => void udhrDataset(), 0).unref?.(),
+    dispose: () => {
+      jobs.cancelAll();
+      void engines.closeAll();
+    },
+  };
+}
+
+/**
+ * Every method on a project says a lock or a deletion in the project's terms (Workspace.explain), whichever service
+ * opened the database: the page can name the project, offer Retry, or go back to the project list.
+ */
+function explainedPerProject(handlers: ApiHandlers, workspace: Workspace): ApiHandlers {
+  const wrapped: Record<string, (a: unknown) => Promise<unknown>> = {};
+  for (const [method, handler] of Object.entries(handlers) as [string, (a: unknown) => Promise<unknown>][]) {
+    wrapped[method] = async (a) => {
+      try {
+        return await handler(a);
+      } catch (err) {
+        const projectId = typeof a === 'object' && a !== null && 'projectId' in a ? (a as { projectId: unknown }).projectId : undefined;
+        throw typeof projectId === 'string' ? workspace.explain(projectId, err) : err;
+      }
+    };
+  }
+  return wrapped as ApiHandlers;
 }

@@ -6,7 +6,8 @@
  */
 import { AnalysisInputError, type RoutingData } from '../analysis/index.js';
 import { demoBands, DEMO_SPECIALISATION, DEMO_STEER, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
-import { loadEngine, type GeneratedSequence } from '../engine/index.js';
+import type { GeneratedSequence } from '../engine/index.js';
+import { parsePrecision } from '../engine/precision.js';
 import { resolvePlan, toProjectPlan, type SteeringModelShape } from '../engine/steering-plan.js';
 import { ArmError, randomControl, recipePlan } from '../eval/experiment/arms.js';
 import { checkRecipe, ExperimentSpecError, type Recipe as SpecRecipe } from '../eval/experiment/spec.js';
@@ -15,6 +16,7 @@ import { deletePlan, getPlan, getRun, insertPlan, listPlans, loadRunRouting, ren
 import { ApiError } from './errors.js';
 import type { PlanLayerView, PlanPreset, PlanPreview, PlanView, Recipe, TryResult, TrySide } from './schemas/plans.js';
 import { TRY_MAX_TOKENS } from './schemas/plans.js';
+import type { EnginePool } from './engine-pool.js';
 import type { Workspace } from './workspace.js';
 
 type Scope = 'all' | 'content';
@@ -56,10 +58,13 @@ export function planLayers(plan: Record<string, unknown>): PlanLayerView[] {
 }
 
 export class PlanService {
-  constructor(private readonly workspace: Workspace) {}
+  constructor(
+    private readonly workspace: Workspace,
+    private readonly engines: EnginePool,
+  ) {}
 
   private routing(projectId: string, runId: number, scope: Scope): RoutingData {
-    if (!this.workspace.exists(projectId)) throw new ApiError('not-found', `project ${projectId} does not exist`, { projectId });
+    if (!this.workspace.exists(projectId)) throw this.workspace.deleted(projectId);
     return loadRunRouting(this.workspace.dbFile(projectId), runId, { scope });
   }
 
@@ -198,19 +203,19 @@ export class PlanService {
   }
 
   /**
-   * Loads the model of the plan's run (the engine is released afterwards: a preview, not a long-lived session),
-   * and generates greedily from the prompt without and with the plan, capturing routing.
+   * Generates greedily from the prompt without and with the plan, capturing routing, on the model of the plan's run
+   * at the run's precision. The engine is kept loaded in the pool for the next prompt (idle timeout, disposed on
+   * shutdown or when the project is deleted); calls on it take turns.
    */
   async try(projectId: string, planId: number, prompt: string, maxNewTokens = 24): Promise<TryResult> {
-    const { record, modelPath } = this.workspace.with(projectId, (store) => {
+    const { record, modelPath, precision } = this.workspace.with(projectId, (store) => {
       const record = getPlan(store, planId);
       if (record.runId === null) throw new ApiError('invalid-argument', `plan ${planId}: the run it was built from was deleted, so its model folder is unknown`, { planId: String(planId) });
       const run = getRun(store, record.runId);
       if (!run.model) throw new ApiError('invalid-argument', `plan ${planId}: run ${run.id} records no model folder`, { planId: String(planId) });
-      return { record, modelPath: run.model.path };
+      return { record, modelPath: run.model.path, precision: parsePrecision(run.precision ?? undefined, `run ${run.id}'s recorded precision`) };
     });
-    const engine = await loadEngine(modelPath);
-    try {
+    return this.engines.use(projectId, modelPath, precision, async (engine, use) => {
       const tok = engine.tokenizer;
       if (!tok) throw new ApiError('invalid-argument', `model ${modelPath} has no tokenizer.json, so it cannot take a text prompt`, { model: modelPath });
       const steering = resolvePlan(record.plan, engine.steeringModel, `plan ${planId}`);
@@ -238,9 +243,10 @@ export class PlanService {
       for (let i = 0; i < Math.min(a.tokens.length, b.tokens.length); i++) {
         if (a.tokens[i]!.experts.some((row, l) => row.join(',') !== b.tokens[i]!.experts[l]!.join(','))) changedTokens++;
       }
-      return { prompt, moeLayers: engine.info.moeLayers, topK: k, baseline: a, steered: b, changedTokens };
-    } finally {
-      await engine.dispose();
-    }
+      return {
+        prompt, moeLayers: engine.info.moeLayers, topK: k, baseline: a, steered: b, changedTokens,
+        engine: { reused: use.reused, loadMs: use.loadMs, precision: engine.info.precision?.name ?? null },
+      };
+    });
   }
 }

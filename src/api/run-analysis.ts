@@ -25,6 +25,8 @@ interface Computed {
   data: RoutingData;
   analysis: AnalysisResult;
   model: string | null;
+  /** The weight precision the run was captured at (null: not recorded, e.g. an imported or older run). */
+  precision: string | null;
   pivot: string | null;
   target: string | null;
   settings: AnalysisSettings;
@@ -97,6 +99,8 @@ function pickLanguage(langs: string[], given: string | undefined, field: 'pivot'
 
 export class RunAnalysis {
   private cache = new Map<string, Computed>();
+  /** How many times a run was analysed (cache misses): the diagnostics benchmarks and tests read. */
+  computations = 0;
 
   constructor(private readonly dbFile: string) {}
 
@@ -109,6 +113,7 @@ export class RunAnalysis {
     if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
     let computed: Computed;
     let key: string;
+    let keyOf: (pivot: string | undefined, target: string | undefined) => string;
     try {
       let run;
       try {
@@ -120,9 +125,11 @@ export class RunAnalysis {
       const stored = readAnalysisSettings(store, runId) ?? {};
       const settings = resolveSettings(run, stored);
       // The run's timestamps are part of the key: a deleted run's id can be reused by a new run.
-      key = [runId, run.createdAt, run.finishedAt, JSON.stringify(stored), pivotArg ?? '', targetArg ?? ''].join('\0');
+      keyOf = (p: string | undefined, t: string | undefined) => [runId, run!.createdAt, run!.finishedAt, JSON.stringify(stored), p ?? '', t ?? ''].join('\0');
+      key = keyOf(pivotArg, targetArg);
       const hit = this.cache.get(key);
       if (hit) return hit;
+      this.computations++;
       const data = loadRunRouting(store, runId, { scope: 'all' });
       const langs = data.languages.map((l) => l.language);
       const resourceOf = (code: string) => findLanguage(code)?.resource;
@@ -137,17 +144,23 @@ export class RunAnalysis {
         linkages: [settings.linkage],
         bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
       });
-      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, pivot, target, settings };
+      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
     } finally {
       store.close();
     }
-    if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, computed);
+    const keep = (k: string) => {
+      if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(k, computed);
+    };
+    keep(key);
+    // The page names the pivot the overview chose when it asks for a layer: the same analysis, found under that key
+    // too (it was computed a second time before, doubling the first view of a large run).
+    if (pivotArg === undefined && computed.pivot) keep(keyOf(computed.pivot, targetArg));
     return computed;
   }
 
   overview(runId: number, pivotArg?: string, targetArg?: string): AnalysisOverview {
-    const { data, analysis: r, model, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
+    const { data, analysis: r, model, precision, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
     const LINKAGE = settings.linkage;
     const bands: Band[] = (['early', 'middle', 'late'] as const).flatMap((name) => (r.bands[name] ? [{ name, layers: r.bands[name]! }] : []));
     const bandOf = (l: number) => bands.find((b) => l >= b.layers[0] && l <= b.layers[1])?.name ?? null;
@@ -175,6 +188,7 @@ export class RunAnalysis {
     return {
       runId,
       model,
+      precision,
       languages: data.languages.map((l) => ({ ...languageView(l.language), tokens: l.totals[0] ?? 0 })),
       numLayers: r.numLayers,
       numExperts: r.numExperts,
@@ -316,7 +330,8 @@ export class RunAnalysis {
 
   private withRun<T>(runId: number, readonly: boolean, f: (store: Store, run: RunRecord) => T): T {
     if (!existsSync(this.dbFile)) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
-    const store = Store.open(this.dbFile, { readonly });
+    // create: false: a run analysed while its project is deleted must not bring the file back.
+    const store = Store.open(this.dbFile, { readonly, create: false });
     try {
       let run: RunRecord;
       try {

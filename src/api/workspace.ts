@@ -28,13 +28,56 @@ function slug(name: string): string {
   return base || 'project';
 }
 
+export interface WorkspaceOptions {
+  /** How long a write waits for another window's or process's write lock before answering 'locked'; default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
 export class Workspace {
   readonly projectsDir: string;
   private readonly recentFile: string;
+  private readonly busyTimeoutMs: number | undefined;
+  /** Names seen in this process, so a message about a project whose database cannot be read still names it. */
+  private readonly names = new Map<string, string>();
 
-  constructor(readonly dataDir: string) {
+  constructor(readonly dataDir: string, options: WorkspaceOptions = {}) {
     this.projectsDir = join(dataDir, 'projects');
     this.recentFile = join(dataDir, 'recent.json');
+    this.busyTimeoutMs = options.busyTimeoutMs;
+  }
+
+  /** The project as a user knows it: its name in quotes with the id, or the id alone if never read here. */
+  label(id: string): string {
+    const name = this.names.get(id);
+    return name === undefined ? `project ${id}` : `project ${JSON.stringify(name)} (${id})`;
+  }
+
+  /**
+   * A store error on the project's database said in the project's terms: a lock held by another window or process
+   * becomes a 'locked' error naming the project and what to do (nothing was written: the step's transaction never
+   * started); a database gone meanwhile becomes not-found. Anything else passes through.
+   */
+  explain(id: string, err: unknown): unknown {
+    if (err instanceof StoreError && err.code === 'locked') {
+      return new ApiError('locked', `${this.label(id)} is busy: another window or process is writing to its database, so nothing was changed. Retry when it has finished, or close the other window. (${err.message})`, { projectId: id, retry: true });
+    }
+    // Whatever failed on a project whose folder is gone (a service's own not-found, a database that vanished
+    // mid-call) is said as the deletion it is.
+    if (!(err instanceof ApiError && err.details.deleted === true) && !this.existsQuietly(id)) return this.deleted(id);
+    return err;
+  }
+
+  private existsQuietly(id: string): boolean {
+    try {
+      return this.exists(id);
+    } catch {
+      return true; // not a project id: the original error says what is wrong
+    }
+  }
+
+  /** The error every call on a project deleted meanwhile gets (in another window, or by another process). */
+  deleted(id: string): ApiError {
+    return new ApiError('not-found', `${this.label(id)} does not exist (it may have been deleted in another window)`, { projectId: id, deleted: true });
   }
 
   folder(id: string): string {
@@ -52,15 +95,22 @@ export class Workspace {
 
   /** Opens the project's store; a project deleted meanwhile (another window) is a not-found error saying so. */
   open(id: string, options: { readonly?: boolean } = {}): Store {
-    if (!this.exists(id)) throw new ApiError('not-found', `project ${id} does not exist (it may have been deleted in another window)`, { projectId: id });
-    return Store.open(this.dbFile(id), { create: false, readonly: options.readonly });
+    if (!this.exists(id)) throw this.deleted(id);
+    // create: false, so a call racing a delete never recreates the project's file.
+    try {
+      return Store.open(this.dbFile(id), { create: false, readonly: options.readonly, busyTimeoutMs: this.busyTimeoutMs });
+    } catch (err) {
+      throw this.explain(id, err);
+    }
   }
 
-  /** Runs fn with the project's store open, closing it afterwards. */
+  /** Runs fn with the project's store open, closing it afterwards; a lock or a deleted project is explained. */
   with<T>(id: string, fn: (store: Store) => T): T {
     const store = this.open(id);
     try {
       return fn(store);
+    } catch (err) {
+      throw this.explain(id, err);
     } finally {
       store.close();
     }
@@ -105,6 +155,7 @@ export class Workspace {
   view(id: string): ProjectView {
     return this.with(id, (store) => {
       const row = this.row(store);
+      this.names.set(id, row.name);
       const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
       return {
         id, name: row.name, folder: this.folder(id), createdAt: row.created_at, openedAt: this.recent()[id] ?? null,
@@ -134,6 +185,7 @@ export class Workspace {
         store.db.prepare('UPDATE project SET name = ? WHERE name = ?').run(name, old);
       }),
     );
+    this.names.set(id, name);
   }
 
   delete(id: string, confirmName: string): void {

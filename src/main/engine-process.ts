@@ -15,6 +15,7 @@ if (!dataDir) throw new Error('engine process started without --data DIR');
 
 const backend = createBackend('ipc', { dataDir });
 backend.events.subscribe((event) => port.postMessage({ event }));
+backend.warmUp();
 
 port.on('message', async ({ data }) => {
   const { id, method, args } = data as { id: number; method: unknown; args: unknown };

@@ -7,12 +7,12 @@ import { afterAll } from 'vitest';
 import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, JobInfo } from '../../src/api/contract.js';
 import { dispatch } from '../../src/api/dispatch.js';
 import type { ApiErrorJson } from '../../src/api/errors.js';
-import { createBackend } from '../../src/api/handlers.js';
+import { createBackend, type BackendOptions } from '../../src/api/handlers.js';
 import { tempDir } from '../store/helpers.js';
 
-export function apiHarness(prefix: string) {
+export function apiHarness(prefix: string, options: Omit<BackendOptions, 'dataDir'> = {}) {
   const tmp = tempDir(prefix);
-  const backend = createBackend('http', { dataDir: join(tmp.dir, 'data') });
+  const backend = createBackend('http', { ...options, dataDir: join(tmp.dir, 'data') });
   const events: ApiEvent[] = [];
   backend.events.subscribe((e) => events.push(e));
   afterAll(() => {

@@ -9,7 +9,7 @@ import type { PlanView } from '../../src/api/contract.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { apiHarness } from './harness.js';
 
-const { call, refused, capturedDemoProject } = apiHarness('routescope-plans-');
+const { backend, call, refused, finished, capturedDemoProject } = apiHarness('routescope-plans-');
 
 describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans on a captured demo run', () => {
   let projectId = '';
@@ -89,9 +89,20 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('plans o
     // The baseline is routed to a masked expert somewhere, or the mask would be invisible in this test.
     const baseHits = tried.baseline.tokens.some((t) => t.experts.some((row, i) => row.some((e) => masked.get(tried.moeLayers[i]!)?.has(e))));
     expect(baseHits).toBe(true);
-    // Greedy: the same call gives the same baseline.
+    // The second call reuses the loaded engine (no new load), and greedy decoding gives the very same answer.
+    const loads = backend.engines.diagnostics().loads;
     const again = await call('plans.try', { projectId, planId: saved.id, prompt: 'The quick brown fox', maxNewTokens: 6 });
-    expect(again.baseline.text).toBe(tried.baseline.text);
+    expect(backend.engines.diagnostics().loads).toBe(loads);
+    expect(tried.engine.reused).toBe(false);
+    expect(tried.engine.loadMs).toBeGreaterThan(0);
+    expect(again.engine).toEqual({ reused: true, loadMs: 0, precision: tried.engine.precision });
+    expect({ ...again, engine: null }).toEqual({ ...tried, engine: null });
+    // A capture loads its own engine: the one kept for trying is let go first, not held twice.
+    expect(backend.engines.diagnostics().engines).toHaveLength(1);
+    const [model] = await call('models.list', { projectId });
+    const job = await call('capture.start', { projectId, modelId: model!.id, dataset: 'udhr', languages: ['eng'], limit: 1 });
+    expect(backend.engines.diagnostics().engines).toEqual([]);
+    await finished(job.id);
     expect(await refused('plans.try', { projectId, planId: saved.id, prompt: 'x', maxNewTokens: 1000 })).toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/maxNewTokens/) });
 
     expect(await call('plans.delete', { projectId, planId: saved.id })).toEqual({ deleted: saved.id });

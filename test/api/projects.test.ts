@@ -39,7 +39,7 @@ describe('projects', () => {
     expect(await call('projects.delete', { projectId: b.id, confirmName: 'Bantu languages' })).toEqual({ deleted: b.id });
     expect(existsSync(b.folder)).toBe(false);
     // A project deleted meanwhile (another window) is a clear not-found, and the workbench stays usable.
-    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: expect.stringMatching(/project swahili-study-2 does not exist/) });
+    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: expect.stringMatching(/project "Bantu languages" \(swahili-study-2\) does not exist/) });
     expect((await call('projects.list', undefined)).map((p) => p.id)).toEqual([a.id]);
   });
 
@@ -106,7 +106,10 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ id: done.runId, name: 'first', status: 'completed', languages: 3, sequencesDone: 6, sequencesTotal: 6, dataset: 'udhr' });
     expect(await call('runs.rename', { projectId: p.id, runId: done.runId!, name: 'three languages' })).toMatchObject({ name: 'three languages' });
+    // The completed capture was analysed in the background, so the first view finds it ready.
+    await expect.poll(() => backend.analysis(p.id).computations, { timeout: 10_000 }).toBe(1);
     const overview = await call('analysis.overview', { projectId: p.id, runId: done.runId! });
+    expect(backend.analysis(p.id).computations).toBe(1);
     expect(overview.languages.map((l) => l.code)).toEqual(['eng', 'swh', 'yor']);
     expect((await call('jobs.list', { projectId: p.id }))[0]).toMatchObject({ id: job.id, status: 'completed' });
 

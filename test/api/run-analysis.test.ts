@@ -58,6 +58,24 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(o.plan!.experts.length).toBe(summary.steering.experts);
     expect(o.plan!.decoderLayers).toEqual(summary.steering.decoderLayers);
     expect(o.languages.find((l) => l.code === 'deu')).toMatchObject({ name: 'German', family: 'Indo-European' });
+    // The precision the run was captured at, as its row records it.
+    const store = Store.open(demo.db, { readonly: true });
+    const row = store.db.prepare('SELECT precision FROM capture_run WHERE id = ?').get(demo.runId) as { precision: string | null };
+    store.close();
+    expect(row.precision).toMatch(/^(fp32|fp16|int8|int4)$/);
+    expect(o.precision).toBe(row.precision);
+  });
+
+  it('analyses a run once for the overview and the layers the page then asks for with the chosen pivot', () => {
+    const fresh = new RunAnalysis(demo.db);
+    const o = fresh.overview(demo.runId);
+    expect(fresh.computations).toBe(1);
+    const named = fresh.layer(demo.runId, 1, 'cosine', o.pivot!);
+    expect(fresh.computations).toBe(1);
+    expect(named).toEqual(fresh.layer(demo.runId, 1, 'cosine'));
+    // Another pivot is another analysis.
+    fresh.layer(demo.runId, 1, 'cosine', o.languages.map((l) => l.code).find((c) => c !== o.pivot)!);
+    expect(fresh.computations).toBe(2);
   });
 
   it('gives each layer a cosine matrix equal to the cosine of the stored expert counts, and a tree over all languages', () => {

@@ -77,6 +77,8 @@ export interface SteeringPlanView {
 export interface AnalysisOverview {
   runId: number;
   model: string | null;
+  /** The weight precision the run was captured at (fp32, fp16, int8, int4); null when not recorded (imported, older runs). */
+  precision: string | null;
   languages: (LanguageView & { tokens: number })[];
   numLayers: number;
   numExperts: number;

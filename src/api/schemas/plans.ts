@@ -68,6 +68,8 @@ export interface TryResult {
   steered: TrySide;
   /** Generated tokens whose experts differ from the baseline's in some layer at the same position. */
   changedTokens: number;
+  /** The engine that ran it: already loaded by an earlier call (reused), or loaded for this one (loadMs); its precision. */
+  engine: { reused: boolean; loadMs: number; precision: string | null };
 }
 
 /** At most this many new tokens in "try it on one prompt": a preview, not an evaluation. */

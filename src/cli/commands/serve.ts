@@ -55,6 +55,7 @@ export const serveCommand: Command = {
     const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
     process.stderr.write(`routescope: serving ${staticDir} with data in ${dataDir} (Ctrl-C to stop)\n`);
     process.stderr.write(`routescope: open http://${shown}:${http.port}/?${TOKEN_PARAM}=${token}\n`);
+    backend.warmUp();
     await new Promise<void>((res) => {
       const stop = () => {
         backend.dispose();

@@ -5,10 +5,17 @@
  */
 import { getContext, setContext } from 'svelte';
 import type {
-  AnalysisOverview, ApiArgs, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison, ExpertLayerMap,
+  AnalysisOverview, ApiArgs, ApiResult, AppInfo, DatasetView, ExpertTable, JobInfo, LayerDetail, MatrixMetric, ModelFacts, ModelView, ProjectTemplate, ProjectView, RunComparison, ExpertLayerMap,
   ExperimentSummary, ExperimentView, PlanPreset, PlanPreview, PlanView, Recipe, RunSummary, TryResult,
 } from '../../api/contract';
 import { apiClient, errorText, type Bridge } from './api-client';
+
+/** The code and details an API error carries (an ApiError, or its copy after crossing the Electron bridge). */
+function errorFacts(e: unknown): { code: string | null; details: Record<string, unknown> } {
+  if (typeof e !== 'object' || e === null) return { code: null, details: {} };
+  const { code, details } = e as { code?: unknown; details?: unknown };
+  return { code: typeof code === 'string' ? code : null, details: typeof details === 'object' && details !== null ? (details as Record<string, unknown>) : {} };
+}
 
 export type Section = 'models' | 'datasets' | 'capture' | 'runs' | 'lab' | 'experiments';
 export type Route =
@@ -50,49 +57,122 @@ export class Workbench {
   /** The languages chosen in the picker (Datasets or Capture), kept while moving between the two. */
   selectedLanguages = $state<string[]>([]);
   error = $state<string | null>(null);
+  /** Set with `error` when the same action can simply be tried again (a project locked by another window). */
+  retry = $state<(() => Promise<void>) | null>(null);
+  /** The server cannot be reached (its event socket dropped); the page keeps trying and says so. */
+  connectionLost = $state(false);
 
   /** The capture job of this project the capture view follows (the newest running one, or the last one); experiments have their own view. */
   readonly activeJob = $derived(this.jobs.find((j) => j.kind === 'capture' && j.status === 'running') ?? this.jobs.find((j) => j.kind === 'capture') ?? null);
   readonly projectId = $derived(this.route.page === 'projects' ? null : this.route.projectId);
 
-  readonly #api: Bridge;
+  readonly #bridge: Bridge;
+  /** The bridge's calls, watched for a project deleted in another window (every caller goes through it). */
+  readonly #api: Pick<Bridge, 'call'>;
   #poll: ReturnType<typeof setInterval> | null = null;
   #unsubscribe: (() => void) | null = null;
+  #unsubscribeConnection: (() => void) | null = null;
+  /** The project this page left because it was deleted elsewhere: the other calls in flight for it fail quietly. */
+  #left: string | null = null;
 
   constructor(api: Bridge = apiClient()) {
-    this.#api = api;
+    this.#bridge = api;
+    this.#api = {
+      call: async (method, args) => {
+        try {
+          return await api.call(method, args);
+        } catch (e) {
+          this.#leaveIfDeleted(e);
+          throw e;
+        }
+      },
+    };
   }
 
   /** Can pick folders with a native dialog (Electron); the browser gets a path field. */
   get canPickFolder(): boolean {
-    return typeof this.#api.pickFolder === 'function';
+    return typeof this.#bridge.pickFolder === 'function';
   }
 
   async pickFolder(): Promise<string | null> {
-    return this.#api.pickFolder ? this.#api.pickFolder() : null;
+    return this.#bridge.pickFolder ? this.#bridge.pickFolder() : null;
   }
 
+  /** Shows the error in place; one already said (the project deleted elsewhere, the connection banner) is not repeated. */
   fail(e: unknown): void {
+    const { code, details } = errorFacts(e);
+    if (code === 'not-found' && details.deleted === true && details.projectId === this.#left) return;
+    if (details.connection === true && this.connectionLost) return;
     this.error = errorText(e);
+    this.retry = null;
   }
 
-  /** Calls the API; an error is shown in place and the call answers null, so the page stays usable. */
-  async #call<M extends Parameters<Bridge['call']>[0]>(method: M, args: ApiArgs<M>) {
+  /**
+   * The open project was deleted in another window: say so, naming it, and go back to the project list (whose next
+   * listing no longer shows it).
+   */
+  #leaveIfDeleted(e: unknown): void {
+    const { code, details } = errorFacts(e);
+    if (code !== 'not-found' || details.deleted !== true) return;
+    const open = this.project;
+    if (open && open.id === details.projectId) {
+      this.#left = open.id;
+      this.error = `The project "${open.name}" was deleted in another window; it is closed here and nothing more was written to it. Back at the project list.`;
+      this.retry = null;
+      this.project = null;
+      this.overview = null;
+      this.navigate({ page: 'projects' });
+    }
+  }
+
+  /**
+   * Calls the API; an error is shown in place and the call answers null, so the page stays usable. A lock held by
+   * another window is shown with Retry, which sends the same call again and reloads what the page shows.
+   */
+  async #call<M extends Parameters<Bridge['call']>[0]>(method: M, args: ApiArgs<M>): Promise<ApiResult<M> | null> {
     try {
       return await this.#api.call(method, args);
     } catch (e) {
       this.fail(e);
+      if (errorFacts(e).code === 'locked') {
+        this.retry = async () => {
+          this.retry = null;
+          this.error = null;
+          if ((await this.#call(method, args)) !== null) await this.reload();
+        };
+      }
       return null;
     }
+  }
+
+  /** Reads again what the current page shows (after a retry, or once the server is back). */
+  async reload(): Promise<void> {
+    const r = this.route;
+    if (r.page === 'projects') return this.refreshProjects();
+    const opened = await this.#call('projects.open', { projectId: r.projectId });
+    if (!opened) return;
+    this.project = opened;
+    await this.refreshProject();
+    if (r.page === 'project' && (r.section === 'lab' || r.section === 'experiments')) await Promise.all([this.refreshPlans(), this.refreshExperiments()]);
   }
 
   start(): () => void {
     const onHash = () => void this.#go(parseRoute(location.hash));
     window.addEventListener('hashchange', onHash);
     // Progress arrives as events; a slow poll covers a missed one (a reconnecting socket).
-    this.#unsubscribe = this.#api.onEvent((event) => {
+    this.#unsubscribe = this.#bridge.onEvent((event) => {
       if (event.type === 'job' && event.job.projectId === this.projectId) this.#setJob(event.job);
     });
+    // The event socket is the first to notice a server that went away; when it is back, read the page again (a job
+    // the restart interrupted then reads as such, one still running resumes its progress).
+    this.#unsubscribeConnection = this.#bridge.onConnection?.((up) => {
+      const wasLost = this.connectionLost;
+      this.connectionLost = !up;
+      if (up && wasLost) {
+        if (this.error?.includes('cannot reach the Routescope server')) this.error = null;
+        void this.reload();
+      }
+    }) ?? null;
     this.#poll = setInterval(() => {
       const running = this.jobs.find((j) => j.status === 'running');
       if (running) void this.#api.call('jobs.get', { jobId: running.id }).then((j) => this.#setJob(j), () => undefined);
@@ -102,6 +182,7 @@ export class Workbench {
     return () => {
       window.removeEventListener('hashchange', onHash);
       this.#unsubscribe?.();
+      this.#unsubscribeConnection?.();
       if (this.#poll) clearInterval(this.#poll);
     };
   }
@@ -121,11 +202,16 @@ export class Workbench {
       return;
     }
     if (this.project?.id !== r.projectId) {
-      const opened = await this.#call('projects.open', { projectId: r.projectId });
-      if (!opened) return;
-      this.project = opened;
       this.overview = null;
-      await this.refreshProject();
+      // A run's analysis (seconds for a large run) is asked for at once, alongside the project and its lists.
+      const run = r.page === 'run' ? this.#loadRun(r.projectId, r.runId) : undefined;
+      const opened = await this.#call('projects.open', { projectId: r.projectId });
+      if (opened) {
+        this.project = opened;
+        await this.refreshProject();
+      }
+      await run;
+      return;
     }
     if (r.page === 'run') await this.#loadRun(r.projectId, r.runId);
     else this.overview = null;

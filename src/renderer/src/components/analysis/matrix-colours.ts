@@ -19,3 +19,9 @@ export function rampTable(ramp: Ramp): string[] {
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   });
 }
+
+/** Text colour readable on a table colour (`rgb(r,g,b)`): dark on light cells, white on dark ones (luma). */
+export function textOn(colour: string): string {
+  const [r, g, b] = (colour.match(/\d+/g) ?? ['0', '0', '0']).map(Number);
+  return 0.299 * r! + 0.587 * g! + 0.114 * b! > 150 ? '#1f2430' : '#ffffff';
+}
