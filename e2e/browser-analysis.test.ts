@@ -37,6 +37,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
   let runA: number;
   let runB: number;
   let codes: string[];
+  let dataDir: string;
 
   const api = apiClient(() => baseUrl, TOKEN);
   const download = async (click: () => Promise<void>) => (await Promise.all([page.waitForEvent('download'), click()]))[0];
@@ -44,18 +45,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'routescope-ui-analysis-'));
     const outDir = join(tmp, 'ui');
-    const dataDir = join(tmp, 'data');
+    dataDir = join(tmp, 'data');
     await buildRenderer(outDir);
     const workspace = new Workspace(dataDir);
     projectId = workspace.create('Analysis', 'blank');
     codes = loadLanguageTable().languages.slice(0, 6).map((l) => l.iso3);
     runA = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes, 11), { name: 'first', source: 'import' }));
     runB = workspace.with(projectId, (store) => importRoutingData(store, synthetic(codes.slice(1), 23), { name: 'second', source: 'import' }));
-    // As if captured at two precisions (imports record none): the compare panel must say so.
-    workspace.with(projectId, (store) => {
-      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('fp32', runA);
-      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('int4', runB);
-    });
     const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN });
     server = served.process;
     baseUrl = served.baseUrl;
@@ -131,6 +127,12 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
   });
 
   it('compares two runs: warnings, overlaid curves and the difference heatmap of the common languages', async () => {
+    // As if captured at two precisions (imports record none; set only now, after the first test read runA's
+    // overview as not recorded): the compare panel must say so. The comparison reads the run records afresh.
+    new Workspace(dataDir).with(projectId, (store) => {
+      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('fp32', runA);
+      store.db.prepare('UPDATE capture_run SET precision = ? WHERE id = ?').run('int4', runB);
+    });
     await page.getByTestId('compare-run').selectOption(String(runB));
     await expect.poll(() => page.getByTestId('compare-diff').getAttribute('data-common')).toBe('5');
     const warnings = (await page.getByTestId('compare-warnings').textContent()) ?? '';
