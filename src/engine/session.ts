@@ -13,7 +13,8 @@ import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type Cache
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
-import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
+import { precisionRefusal, runnablePrecisions } from './architectures/precision-support.js';
+import { choosePrecision, IMPLEMENTED_PRECISIONS, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { assertFiniteRouting } from './routing-check.js';
 
@@ -248,7 +249,11 @@ export class DecoderSession {
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
+    // An architecture whose experts a precision cannot express (GPT-OSS below fp32) is refused by name, and auto skips it.
+    const refusal = precisionPref === 'auto' ? null : precisionRefusal(spec, precisionPref);
+    if (refusal) throw new EngineError(refusal);
+    const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
+    const precision = choosePrecision(spec, folder.weights, precisionPref, { context: opts.planContext, runnable });
     let kernel: MoeKernelChoice;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
       if (opts.moeKernel === 'fused') {

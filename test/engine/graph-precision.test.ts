@@ -19,7 +19,7 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { loadTokenizer } from '../../src/engine/tokenizer.js';
-import { roundToF16 } from '../../src/numeric/float16.js';
+import { writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
@@ -27,22 +27,6 @@ import { expectMatchesReference } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
 const FP16_TOL = 5e-3;
-
-const isExpertTensor = (name: string) => /\.experts\.|input_linear|output_linear/.test(name);
-
-/** A copy of `src` with every expert weight rounded to fp16 (stored F32), and optionally one value replaced. */
-function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number } } = {}): void {
-  const store = WeightStore.fromFolder(src);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of store.names()) {
-    const data = store.readFloat32(name);
-    if (isExpertTensor(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
-    if (opts.poke?.tensor === name) data[0] = opts.poke.value;
-    tensors[name] = { dtype: 'F32', shape: store.info(name).shape, data };
-  }
-  writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}
 
 const cache = tempDir('precision-cache');
 afterAll(() => cache.cleanup());
@@ -255,34 +239,6 @@ describe('fp16 on the demo model', () => {
     await fp16.dispose();
   });
 });
-
-/** Second implementation of the block quantisation (quant-experts.ts), used to build the reference's weights. */
-function dequantizeRow(w: Float32Array, start: number, cols: number, bits: 8 | 4, block: number): void {
-  const qmax = bits === 8 ? 127 : 7;
-  for (let b0 = 0; b0 < cols; b0 += block) {
-    let max = 0;
-    for (let c = b0; c < b0 + block; c++) max = Math.max(max, Math.abs(w[start + c]!));
-    const scale = max > 0 ? max / qmax : 1;
-    for (let c = b0; c < b0 + block; c++) w[start + c] = Math.max(-qmax, Math.min(qmax, Math.round(w[start + c]! / scale))) * scale;
-  }
-}
-
-/** A copy of `src` whose expert matrices ([.., out, in] rows) are replaced by their quantise-dequantise round trip. */
-function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, block: number): void {
-  const store = WeightStore.fromFolder(src);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of store.names()) {
-    const data = store.readFloat32(name);
-    const shape = store.info(name).shape;
-    if (isExpertTensor(name)) {
-      const cols = shape[shape.length - 1]!;
-      for (let r = 0; r < data.length / cols; r++) dequantizeRow(data, r * cols, cols, bits, block || cols);
-    }
-    tensors[name] = { dtype: 'F32', shape, data };
-  }
-  writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}
 
 describe.each(TINY_ARCHS)('int8 and int4 precision through QMoE (%s)', (arch: TinyArch) => {
   const tmp = tempDir(`quant-${arch}`);
