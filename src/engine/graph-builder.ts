@@ -43,6 +43,8 @@ export const GraphNames = {
   inputIds: 'input_ids',
   attentionMask: 'attention_mask',
   positionIds: 'position_ids',
+  /** LongRoPE models only: max(position_ids) + 1 of the whole forward call a run belongs to (see build()). */
+  ropeLength: 'longrope_length',
   logits: 'logits',
   logitsRows: 'logits_rows',
   pastKey: (l: number) => `past_key_values.${l}.key`,
@@ -565,9 +567,12 @@ class DecoderGraphBuilder {
     } else if (s.ropeScaling?.kind !== 'longrope') {
       invFreq = g.float(invFreqWith());
     } else {
-      // LongRoPE switches to the long factors when max(position_ids) + 1 exceeds the original context, per call.
+      // LongRoPE switches to the long factors when max(position_ids) + 1 of the forward call exceeds the original
+      // context (transformers decides per call). The session feeds that length: a call split into chunks must use
+      // the whole call's decision in every chunk, which the chunk's own positions cannot tell.
       const r = s.ropeScaling;
-      const isLong = g.op('Greater', [g.op('ReduceMax', [positions], { keepdims: 0 }), g.scalarI(r.originalMaxPositions - 1)]);
+      const length = g.input(GraphNames.ropeLength, DataType.INT64, [1]);
+      const isLong = g.op('Greater', [length, g.scalarI(r.originalMaxPositions)]);
       invFreq = g.where(isLong, g.float(invFreqWith(r.longFactor)), g.float(invFreqWith(r.shortFactor)));
       mscale = g.where(isLong, g.scalarF(r.longMscale), g.scalarF(r.shortMscale));
     }

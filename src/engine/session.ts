@@ -378,8 +378,11 @@ export class DecoderSession {
     const steering = this.steeringFeeds(opts.steering);
     const capture: Capture = opts.capture === false ? 'none' : opts.routerLogits === false ? 'topk' : 'full';
     const chunk = this.chunkLength(B, S);
-    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture);
-    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture);
+    // LongRoPE's switch is decided once for the whole call (transformers' max(position_ids) + 1), chunks included.
+    let ropeLength = 0;
+    for (const r of positions) for (const p of r) ropeLength = Math.max(ropeLength, p + 1);
+    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture, ropeLength);
+    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture, ropeLength);
   }
 
   /**
@@ -424,6 +427,7 @@ export class DecoderSession {
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
     capture: Capture,
+    ropeLength: number,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
@@ -456,6 +460,7 @@ export class DecoderSession {
         Int32Array.from(local),
         steering,
         capture,
+        ropeLength,
       );
       dest.forEach((j, i) => logits.set(part.logits.subarray(i * V, (i + 1) * V), j * V));
       part.routing?.forEach((l, i) => {
@@ -482,6 +487,7 @@ export class DecoderSession {
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
     capture: Capture,
+    ropeLength: number,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
@@ -494,6 +500,7 @@ export class DecoderSession {
       [GraphNames.positionIds]: int64Tensor(positions, [B, T]),
       ...steering,
     };
+    if (s.ropeScaling?.kind === 'longrope') feeds[GraphNames.ropeLength] = new ort.Tensor('int64', BigInt64Array.of(BigInt(ropeLength)), [1]);
     if (withLogits) feeds[GraphNames.logitsRows] = new ort.Tensor('int64', BigInt64Array.from(logitsRows, (r) => BigInt(r)), [logitsRows.length]);
     for (let l = 0; l < s.numLayers; l++) {
       feeds[GraphNames.pastKey(l)] = past.keys[l]!;
