@@ -12,7 +12,7 @@
  * each) at fp32, fp16, int8 and int4, two child processes per precision: the first writes the expert cache
  * (timed), the second measures session creation with it ready, prefill and decode tokens/s, peak RSS (VmHWM) and
  * bytes per parameter. A precision an architecture cannot run is listed with the engine's refusal.
- * BENCH_QUICK=1: fp32 and int4 only, 32-token prefill, 4 decode steps.
+ * BENCH_QUICK=1: fp32 and int4 only, 32-token prefill, 4 decode steps; BENCH_PRECISIONS=fp32,int8 picks precisions.
  *
  *   npm run bench:architectures           # or: npx tsx bench/architectures.ts
  *   BENCH_REAL=1 npm run bench:architectures
@@ -138,7 +138,8 @@ async function realShapes(): Promise<void> {
   const prefill = env('BENCH_PREFILL', quick ? 32 : 128);
   const decode = env('BENCH_DECODE', quick ? 4 : 16);
   const only = process.env.BENCH_ARCHS?.split(',');
-  const precisions = quick ? (['fp32', 'int4'] as Precision[]) : REAL_PRECISIONS;
+  const wanted = process.env.BENCH_PRECISIONS?.split(',');
+  const precisions = (quick ? (['fp32', 'int4'] as Precision[]) : REAL_PRECISIONS).filter((p) => !wanted || wanted.includes(p));
   const cacheDir = mkdtempSync(join(tmpdir(), 'rs-bench-arch-real-cache-'));
   const rows: string[] = [];
   try {

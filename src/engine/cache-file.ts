@@ -39,6 +39,9 @@ export interface CachedSegment {
 /** Messages a load should show the user (a rebuilt or re-verified cache), one line each. */
 export type CacheNotice = (message: string) => void;
 
+/** Largest single write / hash update (Node's limit is 2^31 - 1 bytes). */
+const MAX_IO_BYTES = 2 ** 30;
+
 export const stderrNotice: CacheNotice = (m) => process.stderr.write(`routescope: ${m}\n`);
 
 /** How a returned entry was trusted: stat equal to its stamp (not read), every segment re-hashed, or (re)built now. */
@@ -283,10 +286,16 @@ export async function prepareCacheEntry<D>(req: CacheEntryRequest<D>): Promise<C
     const put: PutSegment = (a, what) => {
       const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
       const offset = Math.ceil(pos / ALIGN) * ALIGN;
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
+      // Node's fs writes (and hash updates) take at most 2^31 - 1 bytes at a time; one segment can be larger
+      // (Phi-3.5-MoE's fp32 fc1 of one layer is 3.4 GB), so both go in pieces.
+      const hash = createHash('sha256');
+      for (let done = 0; done < bytes.length; ) {
+        const n = writeSync(fd, bytes, done, Math.min(bytes.length - done, MAX_IO_BYTES), offset + done);
+        hash.update(bytes.subarray(done, done + n));
+        done += n;
+      }
       pos = offset + bytes.length;
-      checksums.push({ what, offset, length: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+      checksums.push({ what, offset, length: bytes.length, sha256: hash.digest('hex') });
       return { offset, length: bytes.length };
     };
     data = await req.write(put);
