@@ -10,6 +10,7 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarizeModel } from '../../src/engine/index.js';
 import type { Precision } from '../../src/engine/precision.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
@@ -68,6 +69,12 @@ describe('GPT-OSS below fp32', () => {
       new RegExp(`^GptOssForCausalLM cannot run at --precision ${precision}: its experts have biases and a clamped swiglu activation, .*Use --precision fp32`),
     );
     expect(readdirSync(empty.dir)).toEqual([]);
+  });
+
+  it('the model summary (routescope inspect) shows only fp32 as available and auto on fp32', () => {
+    const m = summarizeModel(tmp.dir).memory;
+    expect(m.plans.map((p) => [p.precision, p.implemented])).toEqual([['fp32', true], ['fp16', false], ['int8', false], ['int4', false]]);
+    expect(m.auto).toMatch(/^fp32: auto: fp32 /);
   });
 
   it('auto loads it at fp32 and matches the reference', async () => {
