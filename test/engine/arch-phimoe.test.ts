@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readModelFolder } from '../../src/engine/model-folder.js';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { generate } from '../../src/engine/generate.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
@@ -97,6 +98,36 @@ describe('Phi-3.5-MoE LongRoPE under the KV cache (original_max_position_embeddi
     const s = await DecoderSession.load(dir, { moeKernel: 'dispatch', prefillChunk: 4 });
     try {
       expectMatchesReference(await s.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await s.dispose();
+    }
+  });
+
+  it('batched generate: a finished row keeps counting positions, so the active row switches when transformers would', async () => {
+    const V = writeModel();
+    const prompts = [seededIds(7, V, 24), seededIds(4, V, 124)];
+    const s = await DecoderSession.load(dir, { moeKernel: 'dispatch' });
+    try {
+      // Row 0 stops at its first token (position 7). transformers keeps feeding it padding with attention-mask
+      // ones, so its positions 8, 9, ... still count in max(position_ids): the call feeding row 1's position 5 is
+      // long (9 > 8). Had the finished row dropped out, row 1 would stay short until its own position 8.
+      const [first] = await generate(s, { prompts: [prompts[0]!], maxNewTokens: 1 });
+      const out = await generate(s, { prompts, maxNewTokens: 5, stopIds: [first!.generatedIds[0]!] });
+      expect(out[0]!.generatedIds).toEqual(first!.generatedIds);
+      expect(out[1]!.finishReason).toBe('length');
+      // Greedy decoding of row 1 alone by the float64 reference, token j rotated long from position 5 on.
+      const greedy = (longFrom: number) => {
+        const seq = [...prompts[1]!];
+        for (let i = 0; i < 5; i++) {
+          const ref = referenceForward(dir, [seq], { longRopeTokens: [seq.map((_, j) => j >= longFrom)] });
+          const last = ref.logits[0]![seq.length - 1]!;
+          seq.push(last.indexOf(Math.max(...last)));
+        }
+        return seq.slice(prompts[1]!.length);
+      };
+      expect(out[1]!.generatedIds).toEqual(greedy(5));
+      // The rule matters for these weights: switching only at row 1's own position 8 gives other tokens.
+      expect(greedy(ORIGINAL)).not.toEqual(greedy(5));
     } finally {
       await s.dispose();
     }
