@@ -16,7 +16,7 @@
  * the file system (raw block device writes, media bit rot), a clock set back to the stamped nanosecond, and
  * flips in the unused alignment padding between segments (never read).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DecoderSpec } from './architectures/types.js';
@@ -38,6 +38,9 @@ export interface CachedSegment {
 
 /** Messages a load should show the user (a rebuilt or re-verified cache), one line each. */
 export type CacheNotice = (message: string) => void;
+
+/** Largest single write / hash update (Node's limit is 2^31 - 1 bytes). */
+const MAX_IO_BYTES = 2 ** 30;
 
 export const stderrNotice: CacheNotice = (m) => process.stderr.write(`routescope: ${m}\n`);
 
@@ -288,17 +291,23 @@ export async function prepareCacheEntry<D>(req: CacheEntryRequest<D>): Promise<C
   const fd = openSync(tmp, 'w');
   try {
     let openWhat: string | null = null;
-    const writeAt = (a: ArrayBufferView, at: number): number => {
+    const writeAt = (a: ArrayBufferView, at: number, hash: Hash): number => {
       const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+      // Node's fs writes (and hash updates) take at most 2^31 - 1 bytes at a time; one segment can be larger
+      // (Phi-3.5-MoE's fp32 fc1 of one layer is 3.4 GB), so both go in pieces.
+      for (let done = 0; done < bytes.length; ) {
+        const n = writeSync(fd, bytes, done, Math.min(bytes.length - done, MAX_IO_BYTES), at + done);
+        hash.update(bytes.subarray(done, done + n));
+        done += n;
+      }
       return bytes.length;
     };
     const put: PutSegment = (a, what) => {
       if (openWhat !== null) throw new EngineError(`internal error: segment '${what}' put while '${openWhat}' is open`);
       const offset = Math.ceil(pos / ALIGN) * ALIGN;
-      pos = offset + writeAt(a, offset);
-      checksums.push({ what, offset, length: a.byteLength, sha256: createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex') });
+      const hash = createHash('sha256');
+      pos = offset + writeAt(a, offset, hash);
+      checksums.push({ what, offset, length: a.byteLength, sha256: hash.digest('hex') });
       return { offset, length: a.byteLength };
     };
     const open: OpenSegment = (what) => {
@@ -311,8 +320,7 @@ export async function prepareCacheEntry<D>(req: CacheEntryRequest<D>): Promise<C
       return {
         append: (a) => {
           if (closed) throw new EngineError(`internal error: segment '${what}' appended to after its end`);
-          end += writeAt(a, end);
-          hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+          end += writeAt(a, end, hash);
         },
         end: () => {
           if (closed) throw new EngineError(`internal error: segment '${what}' ended twice`);

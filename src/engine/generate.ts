@@ -265,13 +265,16 @@ export async function generate(session: DecoderSession, req: GenerateRequest): P
     // The last tokens only need a forward pass to capture their routing.
     if (last && !capture) break;
     fullMask.forEach((m, b) => m.push(active[b] ? 1 : 0));
-    const positions = nextPos.map((p, b) => [active[b] ? p : 1]);
+    // A finished row is fed padding, masked out, but its position keeps counting as in transformers' generate
+    // (which appends attention-mask ones for every row): it is attended by nobody, yet it is part of the batch's
+    // max(position_ids) that decides LongRoPE's factors for the active rows.
+    const positions = nextPos.map((p) => [p]);
     result = await session.forward(
       tokens.map((t) => [t]),
       // After the last step only the routing of the tokens just fed is wanted.
       { past: result.cache, attentionMask: fullMask, positionIds: positions, steering: req.steering, capture, routerLogits, logits: last ? 'none' : 'last' },
     );
-    nextPos.forEach((_, b) => active[b] && nextPos[b]!++);
+    nextPos.forEach((_, b) => nextPos[b]!++);
     if (capture) tokens.forEach((tok, b) => active[b] && sink.add(b, tok, result, b));
     req.onProgress?.({ done: step + 1, total: req.maxNewTokens });
     if (last) break;

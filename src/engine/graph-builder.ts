@@ -44,6 +44,8 @@ export const GraphNames = {
   inputIds: 'input_ids',
   attentionMask: 'attention_mask',
   positionIds: 'position_ids',
+  /** LongRoPE models only: max(position_ids) + 1 of the whole forward call a run belongs to (see build()). */
+  ropeLength: 'longrope_length',
   logits: 'logits',
   logitsRows: 'logits_rows',
   pastKey: (l: number) => `past_key_values.${l}.key`,
@@ -350,14 +352,45 @@ class DecoderGraphBuilder {
     g.output(latents, GraphNames.presentKey(layer), DataType.FLOAT, ['batch', c.keyHeads, 'total_sequence', c.keyDim]);
     g.output(kPes, GraphNames.presentValue(layer), DataType.FLOAT, ['batch', c.valueHeads, 'total_sequence', c.valueDim]);
 
-    // Per-head k_nope and v for every cached position, from the latent: [B, 1, S, r] -> [B, H, S, nope + v].
-    const batch = g.op('Gather', [this.shapeBT, g.scalarI(0)], { axis: 0 });
-    const kv2 = this.linear(g.reshape(latents, g.int64([-1, a.kvLoraRank])), a.kvB);
-    const kv4 = g.transpose(g.reshape(kv2, g.concat([g.unsqueeze(batch, [0]), g.int64([-1, H, a.nopeDim + a.valueDim])], 0)), [0, 2, 1, 3]);
-    const [kNope, v] = g.opN('Split', [kv4, g.int64([a.nopeDim, a.valueDim])], 2, { axis: -1 }) as [string, string];
-    const scores = g.add(g.op('MatMul', [qNope, g.transpose(kNope, [0, 1, 3, 2])]), g.op('MatMul', [qPe, g.transpose(kPes, [0, 1, 3, 2])]));
-    const biased = g.add(g.mul(scores, g.scalarF(s.attentionScale)), g.squeeze(bias, [1]));
-    const ctx = g.op('MatMul', [g.op('Softmax', [biased], { axis: -1 }), v]);
+    const scale = (scores: string) => g.add(g.mul(scores, g.scalarF(s.attentionScale)), g.squeeze(bias, [1]));
+    const peScores = () => g.op('MatMul', [qPe, g.transpose(kPes, [0, 1, 3, 2])]);
+    const ctxShape = { elemType: DataType.FLOAT, shape: ['batch', H, 'sequence', a.valueDim] };
+    // The weights' fp32 form is made here, in the main graph: a Cast created inside an If branch would be cached
+    // and then read outside it.
+    const kvB = this.weight(a.kvB.weight);
+
+    // Decompressed form: per-head k_nope and v for every cached position, [B, 1, S, r] -> [B, H, S, nope + v].
+    const decompressed = () => {
+      const batch = g.op('Gather', [this.shapeBT, g.scalarI(0)], { axis: 0 });
+      const kv2 = this.linear(g.reshape(latents, g.int64([-1, a.kvLoraRank])), a.kvB);
+      const kv4 = g.transpose(g.reshape(kv2, g.concat([g.unsqueeze(batch, [0]), g.int64([-1, H, a.nopeDim + a.valueDim])], 0)), [0, 2, 1, 3]);
+      const [kNope, v] = g.opN('Split', [kv4, g.int64([a.nopeDim, a.valueDim])], 2, { axis: -1 }) as [string, string];
+      const scores = g.add(g.op('MatMul', [qNope, g.transpose(kNope, [0, 1, 3, 2])]), peScores());
+      return g.op('MatMul', [g.op('Softmax', [scale(scores)], { axis: -1 }), v]);
+    };
+    if (a.kvB.layout !== 'out_in' || a.kvB.bias) return this.linear(g.reshape(g.transpose(decompressed(), [0, 2, 1, 3]), g.int64([-1, H * a.valueDim])), a.o);
+
+    // Absorbed form: q_nope . (W_UK c_j) = (W_UK^T q_nope) . c_j, and sum_j p_j (W_UV c_j) = W_UV (sum_j p_j c_j), so
+    // attention runs on the latents themselves. Per new position it costs 2 H S r multiply-adds against the
+    // decompressed form's S r H (nope + v) for the cache's keys and values plus H T S (nope + rope + v): cheaper
+    // while T (2r - nope - rope - v) < r (nope + v), i.e. for decode steps and short chunks, not for long prefills.
+    const perHead = g.reshape(kvB, g.int64([H, a.nopeDim + a.valueDim, a.kvLoraRank]));
+    const [wUK, wUV] = g.opN('Split', [perHead, g.int64([a.nopeDim, a.valueDim])], 2, { axis: 1 }) as [string, string];
+    const wUVt = g.transpose(wUV, [0, 2, 1]);
+    const absorbed = () => {
+      const qLatent = g.op('MatMul', [qNope, wUK]); // [B, H, T, nope] x [H, nope, r] -> [B, H, T, r]
+      const scores = g.add(g.op('MatMul', [qLatent, g.transpose(latents, [0, 1, 3, 2])]), peScores());
+      const ctxLatent = g.op('MatMul', [g.op('Softmax', [scale(scores)], { axis: -1 }), latents]);
+      return g.op('MatMul', [ctxLatent, wUVt]); // [B, H, T, r] x [H, r, v] -> [B, H, T, v]
+    };
+    const extra = 2 * a.kvLoraRank - a.nopeDim - a.ropeDim - a.valueDim;
+    const maxAbsorbedT = extra <= 0 ? Number.MAX_SAFE_INTEGER : Math.floor((a.kvLoraRank * (a.nopeDim + a.valueDim)) / extra);
+    const seq = g.op('Gather', [this.shapeBT, g.scalarI(1)], { axis: 0 });
+    const useAbsorbed = g.op('LessOrEqual', [seq, g.scalarI(maxAbsorbedT)]);
+    const ctx = g.op('If', [useAbsorbed], {
+      then_branch: { graph: g.subgraph(`mla${layer}_absorbed`, ctxShape, absorbed) },
+      else_branch: { graph: g.subgraph(`mla${layer}_decompressed`, ctxShape, decompressed) },
+    });
     return this.linear(g.reshape(g.transpose(ctx, [0, 2, 1, 3]), g.int64([-1, H * a.valueDim])), a.o);
   }
 
@@ -583,9 +616,12 @@ class DecoderGraphBuilder {
     } else if (s.ropeScaling?.kind !== 'longrope') {
       invFreq = g.float(invFreqWith());
     } else {
-      // LongRoPE switches to the long factors when max(position_ids) + 1 exceeds the original context, per call.
+      // LongRoPE switches to the long factors when max(position_ids) + 1 of the forward call exceeds the original
+      // context (transformers decides per call). The session feeds that length: a call split into chunks must use
+      // the whole call's decision in every chunk, which the chunk's own positions cannot tell.
       const r = s.ropeScaling;
-      const isLong = g.op('Greater', [g.op('ReduceMax', [positions], { keepdims: 0 }), g.scalarI(r.originalMaxPositions - 1)]);
+      const length = g.input(GraphNames.ropeLength, DataType.INT64, [1]);
+      const isLong = g.op('Greater', [length, g.scalarI(r.originalMaxPositions)]);
       invFreq = g.where(isLong, g.float(invFreqWith(r.longFactor)), g.float(invFreqWith(r.shortFactor)));
       mscale = g.where(isLong, g.scalarF(r.longMscale), g.scalarF(r.shortMscale));
     }

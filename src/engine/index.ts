@@ -8,7 +8,8 @@ import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/type
 import { chooseExecutionProvider, type ExecutionProviderChoice } from './execution-provider.js';
 import { defaultCacheRoot } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice } from './moe-kernel.js';
-import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
+import { runnablePrecisions } from './architectures/precision-support.js';
+import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, IMPLEMENTED_PRECISIONS, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
 import { generate, score, type GenerateRequest, type GeneratedSequence, type RunControl, type ScoreItem, type ScoredSequence } from './generate.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { mxfp4Feature } from './mxfp4.js';
@@ -135,13 +136,15 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
 
 function memorySummary(spec: DecoderSpec, weights: ModelFolder['weights'], context: number): ModelSummary['memory'] {
   const machine = machineMemory();
+  // A precision the architecture's experts cannot run at (GPT-OSS below fp32) is shown as not available, as loading refuses it.
+  const runnable = runnablePrecisions(spec, IMPLEMENTED_PRECISIONS);
   const plans = PRECISIONS.map((p) => {
     const plan = memoryPlan(spec, weights, p, context);
-    return { ...plan, fit: fitOf(plan, machine) };
+    return { ...plan, implemented: plan.implemented && runnable.includes(p), fit: fitOf(plan, machine) };
   });
   let auto: string;
   try {
-    const c = choosePrecision(spec, weights, 'auto', { context, machine });
+    const c = choosePrecision(spec, weights, 'auto', { context, machine, runnable });
     auto = `${c.name}: ${c.reason}`;
   } catch (err) {
     auto = (err as Error).message;

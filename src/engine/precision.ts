@@ -235,7 +235,10 @@ export function choosePrecision(
       const why = better.length ? ` (${better.map((p) => `${p.precision} needs ${gib(p.totalBytes)}`).join(', ')})` : '';
       return { name: fitting.precision, reason: `auto: ${fitting.precision} is the most faithful precision that fits, ${gib(fitting.totalBytes)} of ${gib(machine.availableBytes)} available${why}`, plan: fitting };
     }
-    if (skip) return { name: 'fp16', reason: 'auto: nothing fits; fp16 forced by ROUTESCOPE_SKIP_MEMORY_CHECK', plan: plans[1]! };
+    if (skip) {
+      const forced = plans.find((p) => p.precision === 'fp16' && runnable.includes('fp16')) ?? plans[0]!;
+      return { name: forced.precision, reason: `auto: nothing fits; ${forced.precision} forced by ROUTESCOPE_SKIP_MEMORY_CHECK`, plan: forced };
+    }
     throw new EngineError(`the model does not fit in memory at any precision this build runs (${figures()}); free memory, use a machine with more, or a shorter context`);
   }
   const plan = plans.find((p) => p.precision === preference)!;

@@ -14,7 +14,8 @@ import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { prepareQuantExpertCache } from './quant-experts.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { chooseHalfKernel, prepareHalfFusedExpertCache } from './half-fused-experts.js';
-import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
+import { precisionRefusal, runnablePrecisions } from './architectures/precision-support.js';
+import { choosePrecision, IMPLEMENTED_PRECISIONS, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { dequantiseMxfp4 } from './mxfp4.js';
 import { assertFiniteRouting } from './routing-check.js';
@@ -253,7 +254,11 @@ export class DecoderSession {
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, ...(onCpu ? {} : { runnable: ['fp32', 'fp16'] as const }) });
+    // An architecture whose experts a precision cannot express (GPT-OSS below fp32) is refused by name, and auto skips it.
+    const refusal = precisionPref === 'auto' ? null : precisionRefusal(spec, precisionPref);
+    if (refusal) throw new EngineError(refusal);
+    const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
+    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, runnable });
     let kernel: MoeKernelChoice;
     let halfFused = false;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
@@ -268,11 +273,6 @@ export class DecoderSession {
       kernel = chooseMoeKernel(spec, opened.weights, opened.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
     const cacheOpts = { onProgress: opts.onCacheProgress, onNotice: opts.onCacheNotice, signal: opts.signal };
-    // Biased experts (GPT-OSS) run at fp32 on the dispatch kernel only: say so before any cache is written.
-    const biasedExperts = spec.layers.some((l) => l.mlp.kind === 'moe' && l.mlp.moe.experts.some((e) => e.down.bias));
-    if (biasedExperts && precision.name !== 'fp32') {
-      throw new EngineError(`precision ${precision.name} (${precision.reason}) cannot run ${spec.architecture}'s experts: they have biases, which only the fp32 dispatch kernel runs; use precision fp32`);
-    }
     // MXFP4 experts (GPT-OSS as released) are dequantised once into the cache folder; from here on they are BF16 tensors.
     const weights = opened.mxfp4 ? (await dequantiseMxfp4(opened.mxfp4, opened.dir, spec, cacheRoot, cacheOpts)).weights : opened.weights;
     const folder: ModelFolder = { ...opened, weights };
@@ -398,8 +398,11 @@ export class DecoderSession {
     const steering = this.steeringFeeds(opts.steering);
     const capture: Capture = opts.capture === false ? 'none' : opts.routerLogits === false ? 'topk' : 'full';
     const chunk = this.chunkLength(B, S);
-    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture);
-    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture);
+    // LongRoPE's switch is decided once for the whole call (transformers' max(position_ids) + 1), chunks included.
+    let ropeLength = 0;
+    for (const r of positions) for (const p of r) ropeLength = Math.max(ropeLength, p + 1);
+    if (T <= chunk) return this.run(inputIds, mask, positions, past, logitsRows, steering, capture, ropeLength);
+    return this.runInChunks(chunk, inputIds, mask, positions, past, logitsRows, steering, capture, ropeLength);
   }
 
   /**
@@ -444,6 +447,7 @@ export class DecoderSession {
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
     capture: Capture,
+    ropeLength: number,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
@@ -476,6 +480,7 @@ export class DecoderSession {
         Int32Array.from(local),
         steering,
         capture,
+        ropeLength,
       );
       dest.forEach((j, i) => logits.set(part.logits.subarray(i * V, (i + 1) * V), j * V));
       part.routing?.forEach((l, i) => {
@@ -502,6 +507,7 @@ export class DecoderSession {
     logitsRows: Int32Array,
     steering: Record<string, ort.Tensor>,
     capture: Capture,
+    ropeLength: number,
   ): Promise<ForwardResult> {
     const s = this.spec;
     const B = inputIds.length;
@@ -514,6 +520,7 @@ export class DecoderSession {
       [GraphNames.positionIds]: int64Tensor(positions, [B, T]),
       ...steering,
     };
+    if (s.ropeScaling?.kind === 'longrope') feeds[GraphNames.ropeLength] = new ort.Tensor('int64', BigInt64Array.of(BigInt(ropeLength)), [1]);
     if (withLogits) feeds[GraphNames.logitsRows] = new ort.Tensor('int64', BigInt64Array.from(logitsRows, (r) => BigInt(r)), [logitsRows.length]);
     for (let l = 0; l < s.numLayers; l++) {
       feeds[GraphNames.pastKey(l)] = past.keys[l]!;

@@ -89,6 +89,45 @@ describe.each<MoeKernelName>(['dispatch', 'fused'])('DeepSeek-V2 tiny model vs r
   });
 });
 
+describe('DeepSeek-V2 attention forms: absorbed (W_UK into q, W_UV into the output) and decompressed', () => {
+  // Tiny dims r 16, nope 8, rope 4, v 6: the graph runs the absorbed form while T (2r - nope - rope - v) <=
+  // r (nope + v), i.e. for calls of up to 16 new positions, and decompresses the latents for longer ones.
+  const dir = join(tmp.dir, 'forms');
+  let ids: number[][];
+  beforeAll(() => {
+    const info = writeTinyModel(dir, 'deepseek_v2', { seed: 23, withoutTokenizer: true });
+    ids = [seededIds(24, info.vocabSize, 31), seededIds(24, info.vocabSize, 32)];
+  });
+
+  it('a 24-token call (decompressed) and the same input in chunks of 4 (absorbed, through the cache) both match the reference', async () => {
+    const ref = referenceForward(dir, ids);
+    const whole = await DecoderSession.load(dir, { moeKernel: 'dispatch' });
+    const chunked = await DecoderSession.load(dir, { moeKernel: 'dispatch', prefillChunk: 4 });
+    try {
+      expectMatchesReference(await whole.forward(ids), ref);
+      expectMatchesReference(await chunked.forward(ids), ref);
+    } finally {
+      await whole.dispose();
+      await chunked.dispose();
+    }
+  });
+
+  it('decode steps after a decompressed 20-token prefill match the reference', async () => {
+    const s = await DecoderSession.load(dir, { moeKernel: 'dispatch' });
+    try {
+      const ref = referenceForward(dir, ids);
+      const V = s.info.vocabSize;
+      let step = await s.forward(ids.map((r) => r.slice(0, 20)));
+      for (let t = 20; t < 24; t++) {
+        step = await s.forward(ids.map((r) => [r[t]!]), { past: step.cache });
+        for (let b = 0; b < 2; b++) expect(relativeError(row(step.logits, b, V), ref.logits[b]![t]!), `b${b} t${t}`).toBeLessThan(1e-4);
+      }
+    } finally {
+      await s.dispose();
+    }
+  });
+});
+
 describe('DeepSeek-V2 variants and the published config', () => {
   it('q_lora_rank present (q_a_proj, q_a_layernorm, q_b_proj) matches the reference', async () => {
     const dir = join(tmp.dir, 'q-lora');

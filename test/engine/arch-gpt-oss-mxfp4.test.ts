@@ -123,7 +123,7 @@ describe('GPT-OSS MXFP4 checkpoint vs the float64 reference', () => {
 
   it('a precision other than fp32 is refused before anything is dequantised', async () => {
     const fresh = tempDir('gpt-oss-mxfp4-fp16');
-    await expect(loadEngine(m.dir, { precision: 'fp16', cacheDir: fresh.dir })).rejects.toThrow(/precision fp16 .*cannot run GptOssForCausalLM's experts: they have biases.*use precision fp32/);
+    await expect(loadEngine(m.dir, { precision: 'fp16', cacheDir: fresh.dir })).rejects.toThrow(/GptOssForCausalLM cannot run at --precision fp16: its experts have biases.*Use --precision fp32/);
     expect(existsSync(join(fresh.dir, 'mxfp4-dequantised'))).toBe(false);
     fresh.cleanup();
   });

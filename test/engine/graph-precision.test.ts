@@ -19,7 +19,7 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { loadTokenizer } from '../../src/engine/tokenizer.js';
-import { roundToF16 } from '../../src/numeric/float16.js';
+import { writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { flipBytes, isExpertTensor, relativeError, row, seededIds, tempDir, writeRoundedCopy } from './graph-helpers.js';
@@ -238,34 +238,6 @@ describe('fp16 on the demo model', () => {
     await fp16.dispose();
   });
 });
-
-/** Second implementation of the block quantisation (quant-experts.ts), used to build the reference's weights. */
-function dequantizeRow(w: Float32Array, start: number, cols: number, bits: 8 | 4, block: number): void {
-  const qmax = bits === 8 ? 127 : 7;
-  for (let b0 = 0; b0 < cols; b0 += block) {
-    let max = 0;
-    for (let c = b0; c < b0 + block; c++) max = Math.max(max, Math.abs(w[start + c]!));
-    const scale = max > 0 ? max / qmax : 1;
-    for (let c = b0; c < b0 + block; c++) w[start + c] = Math.max(-qmax, Math.min(qmax, Math.round(w[start + c]! / scale))) * scale;
-  }
-}
-
-/** A copy of `src` whose expert matrices ([.., out, in] rows) are replaced by their quantise-dequantise round trip. */
-function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, block: number): void {
-  const store = WeightStore.fromFolder(src);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of store.names()) {
-    const data = store.readFloat32(name);
-    const shape = store.info(name).shape;
-    if (isExpertTensor(name)) {
-      const cols = shape[shape.length - 1]!;
-      for (let r = 0; r < data.length / cols; r++) dequantizeRow(data, r * cols, cols, bits, block || cols);
-    }
-    tensors[name] = { dtype: 'F32', shape, data };
-  }
-  writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}
 
 describe.each(TINY_ARCHS)('int8 and int4 precision through QMoE (%s)', (arch: TinyArch) => {
   const tmp = tempDir(`quant-${arch}`);

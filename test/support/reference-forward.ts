@@ -28,6 +28,13 @@ export interface ReferenceOptions {
    * sum is then scaled back by the routing weights' own sum, as the graph does.
    */
   roundMoeIo?: (v: number) => number;
+  /**
+   * LongRoPE under a KV cache, as transformers runs it: [B][T], true where that token's query and key were
+   * rotated with the long factors (the forward call that processed it had max(position_ids) + 1 >
+   * original_max_position_embeddings; cached keys keep the rotation of their own call). Default: one call
+   * over the whole input, i.e. every token long or every token short.
+   */
+  longRopeTokens?: boolean[][];
 }
 
 export interface ReferenceResult {
@@ -699,10 +706,11 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
   const group = nH / nKV;
   const norm = (x: Vec, w: Vec, b: Vec | undefined) => (b ? layerNorm(x, w, b, m.eps) : rmsNorm(x, w, m.eps));
   let ropeScale: RopeScale = { mscale: 1 };
-  if (m.longRope) {
-    const isLong = Math.max(...pos.flat()) + 1 > m.longRope.original;
-    ropeScale = isLong ? { factor: m.longRope.long, mscale: m.longRope.longMscale } : { factor: m.longRope.short, mscale: m.longRope.shortMscale };
-  }
+  const longScale = (isLong: boolean): RopeScale =>
+    isLong ? { factor: m.longRope!.long, mscale: m.longRope!.longMscale } : { factor: m.longRope!.short, mscale: m.longRope!.shortMscale };
+  if (m.longRope) ropeScale = longScale(Math.max(...pos.flat()) + 1 > m.longRope.original);
+  if (opts.longRopeTokens && !m.longRope) throw new Error('reference forward: longRopeTokens given for a model without LongRoPE');
+  const scaleOf = (b: number, t: number): RopeScale => (opts.longRopeTokens ? longScale(opts.longRopeTokens[b]![t]!) : ropeScale);
   if (m.yarn) ropeScale = { invFreq: m.yarn.invFreq, mscale: m.yarn.scale };
 
   // hidden[b][t]
@@ -745,8 +753,8 @@ export function referenceForward(dir: string, inputIds: number[][], opts: Refere
             v = clip(v);
           }
         }
-        for (let h = 0; h < nH; h++) rope(q, h * D, D, pos[b]![t]!, m.theta, ropeScale);
-        for (let h = 0; h < nKV; h++) rope(k, h * D, D, pos[b]![t]!, m.theta, ropeScale);
+        for (let h = 0; h < nH; h++) rope(q, h * D, D, pos[b]![t]!, m.theta, scaleOf(b, t));
+        for (let h = 0; h < nKV; h++) rope(k, h * D, D, pos[b]![t]!, m.theta, scaleOf(b, t));
         qs[b]!.push(q);
         ks[b]!.push(k);
         vs[b]!.push(v);

@@ -114,7 +114,9 @@ export interface LayerSpec {
 
 /**
  * Phi-3 LongRoPE: inv_freq[i] = 1 / (factor[i] * theta^(2i/D)), cos and sin multiplied by mscale; the long
- * factors and long_mscale apply when max(position_ids) + 1 exceeds originalMaxPositions (per forward call).
+ * factors and long_mscale apply when max(position_ids) + 1 exceeds originalMaxPositions (per forward call, as in
+ * transformers: cached keys keep the rotation of the call that made them; the session feeds a chunked call's
+ * whole length as graph input `longrope_length`).
  */
 export type RopeScalingSpec =
   | {
