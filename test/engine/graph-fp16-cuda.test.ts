@@ -20,7 +20,8 @@ import { DecoderSession } from '../../src/engine/session.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { overwriteF32, writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { relativeError, row, seededIds, specWithConfig, tempDir, writeRoundedCopy } from './graph-helpers.js';
+import { writeRoundedCopy } from '../support/precision-copies.js';
+import { relativeError, row, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 const FP16_TOL = 5e-3;

@@ -1,13 +1,10 @@
 /** Shared bits of the graph tests: temp model folders, numeric comparison, steering tensors and edited configs. */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { readModelFolder } from '../../src/engine/model-folder.js';
-import { WeightStore } from '../../src/engine/safetensors.js';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
-import { roundToF16 } from '../../src/numeric/float16.js';
 import { neutralSteering, type SteeringTensors } from '../../src/engine/steering-plan.js';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
@@ -79,18 +76,3 @@ export function specWithConfig(dir: string, edit: (config: Record<string, unknow
   return decoderSpecFor(folder.dir, folder.architecture, config, folder.weights);
 }
 
-export const isExpertTensor = (name: string) => /\.experts\.|input_linear|output_linear/.test(name);
-
-/** A copy of `src` with every expert weight rounded to fp16 (stored F32), and optionally one value replaced. */
-export function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number } } = {}): void {
-  const store = WeightStore.fromFolder(src);
-  const tensors: Record<string, TensorToWrite> = {};
-  for (const name of store.names()) {
-    const data = store.readFloat32(name);
-    if (isExpertTensor(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
-    if (opts.poke?.tensor === name) data[0] = opts.poke.value;
-    tensors[name] = { dtype: 'F32', shape: store.info(name).shape, data };
-  }
-  writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}

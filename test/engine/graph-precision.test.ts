@@ -19,10 +19,10 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { loadTokenizer } from '../../src/engine/tokenizer.js';
-import { writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
+import { isExpertTensor, writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
-import { flipBytes, isExpertTensor, relativeError, row, seededIds, tempDir, writeRoundedCopy } from './graph-helpers.js';
+import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
