@@ -22,6 +22,7 @@ import { expertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 import type { QuantExpertCache } from './quant-experts.js';
+import { DENSE_ACCURACY, DENSE_BLOCK, sliceKey, type DenseCache, type HalfTable, type QuantLinear } from './quant-dense.js';
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -81,6 +82,8 @@ export interface BuildOptions {
   halfExperts?: HalfExpertCache;
   /** int8/int4 precision (fused kernel): block-quantised experts run by com.microsoft.QMoE (quant-experts.ts). */
   quantExperts?: QuantExpertCache;
+  /** fp16/int8/int4: quantised dense projections and 16-bit embedding / lm_head (quant-dense.ts). */
+  dense?: DenseCache;
 }
 
 export interface BuiltDecoderModel {
@@ -115,6 +118,8 @@ class DecoderGraphBuilder {
   private withLogits: boolean;
   private halfExperts?: HalfExpertCache;
   private quantExperts?: QuantExpertCache;
+  private dense?: DenseCache;
+  private denseTables = new Map<number, string>();
 
   constructor(
     private spec: DecoderSpec,
@@ -140,6 +145,12 @@ class DecoderGraphBuilder {
     if (this.halfExperts?.file) {
       const base = commonAncestor(this.modelDir, this.halfExperts.file);
       if (!base) throw new EngineError(`the fp16 expert cache ${this.halfExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
+      this.baseDir = base;
+    }
+    this.dense = opts.dense;
+    if (this.dense?.file) {
+      const base = commonAncestor(this.baseDir, this.dense.file);
+      if (!base) throw new EngineError(`the dense weight cache ${this.dense.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
   }
@@ -195,11 +206,52 @@ class DecoderGraphBuilder {
   }
 
   private linear(x: string, l: LinearSpec): string {
+    const q = this.dense?.linears[sliceKey(l.weight)];
+    if (q) {
+      const y = this.matMulNBits(x, q, l.weight.offsetElements ? `${l.weight.tensor}[${l.weight.offsetElements}]` : l.weight.tensor);
+      return l.bias ? this.g.add(y, this.weight(l.bias)) : y;
+    }
     const w = this.weight(l.weight);
     const b = l.bias ? this.weight(l.bias) : undefined;
     if (l.layout === 'out_in') return this.g.linear(x, w, b);
     const y = this.g.op('MatMul', [x, w]);
     return b ? this.g.add(y, b) : y;
+  }
+
+  /** x [M, K] times a block-quantised [N, K] weight of the dense cache (com.microsoft.MatMulNBits). */
+  private matMulNBits(x: string, q: QuantLinear, name: string): string {
+    const location = this.location(this.dense!.file!);
+    const blocks = Math.ceil(q.k / DENSE_BLOCK);
+    const b = this.g.initializer({ name: `${name}.q${q.bits}`, dataType: DataType.UINT8, dims: [q.n, blocks, (DENSE_BLOCK * q.bits) / 8], payload: { kind: 'external', location, ...q.codes } });
+    const s = this.g.initializer({ name: `${name}.q${q.bits}_scales`, dataType: DataType.FLOAT, dims: [q.n * blocks], payload: { kind: 'external', location, ...q.scales } });
+    return this.g.op('MatMulNBits', [x, b, s], { K: q.k, N: q.n, bits: q.bits, block_size: DENSE_BLOCK, accuracy_level: DENSE_ACCURACY[q.bits] }, MS_DOMAIN);
+  }
+
+  /** A 16-bit table of the dense cache (or the checkpoint's own F16 tensor), as an fp16 initializer. */
+  private halfTable(t: HalfTable, slice: TensorSlice): string {
+    if (t.kind === 'checkpoint') return this.rawWeight(slice).raw;
+    const hit = this.denseTables.get(t.segment.offset);
+    if (hit) return hit;
+    const name = this.g.initializer({ name: `${slice.tensor}.fp16`, dataType: DataType.FLOAT16, dims: t.shape, payload: { kind: 'external', location: this.location(this.dense!.file!), ...t.segment } });
+    this.denseTables.set(t.segment.offset, name);
+    return name;
+  }
+
+  /** The final projection to the vocabulary, at the dense cache's precision when it has one. */
+  private lmHead(x: string, rowsInput: string): string {
+    const s = this.spec;
+    const head = this.dense?.head;
+    let logits: string;
+    if (head?.kind === 'quant') logits = this.matMulNBits(x, head.linear, s.lmHead.tensor);
+    else if (head?.kind === 'half') {
+      // Widened on every pass: the Reshape's shape depends on a run-time zero, so the Cast is not folded into a
+      // resident fp32 copy of the head (docs/precision.md).
+      const g = this.g;
+      const size = g.op('Size', [rowsInput]);
+      const w = g.cast(g.reshape(this.halfTable(head.table, s.lmHead), g.add(g.int64(s.lmHead.shape), g.sub(size, size))), DataType.FLOAT);
+      logits = g.linear(x, w);
+    } else return this.linear(x, { weight: s.lmHead, bias: s.lmHeadBias, layout: 'out_in' });
+    return s.lmHeadBias ? this.g.add(logits, this.weight(s.lmHeadBias)) : logits;
   }
 
   private rmsNorm(x: string, weight: TensorSlice, eps = this.spec.rmsNormEps): string {
@@ -548,7 +600,8 @@ class DecoderGraphBuilder {
     const positions = g.input(GraphNames.positionIds, DataType.INT64, ['batch', 'sequence']);
     this.shapeBT = g.op('Shape', [ids]);
 
-    const embedRaw = this.rawWeight(s.embed);
+    // Only the gathered rows are widened, so a 16-bit table stays 16-bit in memory.
+    const embedRaw = this.dense?.embed ? { raw: this.halfTable(this.dense.embed, s.embed), dtype: DataType.FLOAT16 } : this.rawWeight(s.embed);
     let embedded = g.op('Gather', [embedRaw.raw, ids], { axis: 0 });
     if (embedRaw.dtype !== DataType.FLOAT) embedded = g.cast(embedded, DataType.FLOAT);
     let x = g.reshape(embedded, g.int64([-1, s.hiddenSize]));
@@ -620,7 +673,7 @@ class DecoderGraphBuilder {
     // token for small models and [rows, V] floats dominate memory for large vocabularies.
     const rows = g.input(GraphNames.logitsRows, DataType.INT64, ['logits_rows']);
     const selected = g.op('Gather', [x, rows], { axis: 0 });
-    let logits = this.linear(this.blockNorm(selected, s.finalNorm, s.finalNormBias), { weight: s.lmHead, bias: s.lmHeadBias, layout: 'out_in' });
+    let logits = this.lmHead(this.blockNorm(selected, s.finalNorm, s.finalNormBias), rows);
     if (s.logitsDivisor !== 1) logits = g.div(logits, g.scalarF(s.logitsDivisor));
     g.output(logits, GraphNames.logits, DataType.FLOAT, ['logits_rows', s.vocabSize]);
     return g.encode(`routescope-${s.architecture}`, { architecture: s.architecture });

@@ -12,6 +12,7 @@ import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { prepareQuantExpertCache } from './quant-experts.js';
+import { prepareDenseCache } from './quant-dense.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
@@ -119,6 +120,12 @@ export interface PrecisionInfo {
   cacheFile?: string;
   /** int8/int4: weights per scale along the input axis (0 = one scale per row). */
   blockSize?: number;
+  /** fp16/int8/int4: the cache of quantised dense projections and 16-bit embedding/lm_head (quant-dense.ts); null when nothing had to be written. */
+  denseCacheFile?: string | null;
+  /** int8/int4: dense projections run through MatMulNBits. */
+  denseQuantised?: number;
+  /** Embedding or lm_head tensors left in their stored dtype because fp16 would overflow them. */
+  keptWide?: { tensor: string; maxAbs: number }[];
 }
 
 export interface SessionOptions {
@@ -268,15 +275,17 @@ export class DecoderSession {
     const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
     const fusedCache = kernel.name === 'fused' && !quantExperts ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    const dense = precision.name !== 'fp32' ? await prepareDenseCache(spec, folder.weights, folder.dir, cacheRoot, precision.name, cacheOpts) : undefined;
     const precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
       ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
+      ...(dense ? { denseCacheFile: dense.file, denseQuantised: Object.keys(dense.linears).length, keptWide: dense.keptWide } : {}),
     };
     const t1 = performance.now();
-    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, withLogits: defaultLogits !== 'none' });
+    const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, dense, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
-    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads, prepack: dense !== undefined && Object.keys(dense.linears).length + (dense.head?.kind === 'quant' ? 1 : 0) > 0 }, opts.executionProvider);
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
