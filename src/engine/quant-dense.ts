@@ -35,7 +35,7 @@ export const DENSE_BLOCK = 32;
  * level 4 (activations quantised to int8 per block) has a fast kernel (levels 0/1 dequantise and ran 16x slower than
  * fp32); at 4 bits level 1 keeps fp32 activations (exact on the dequantised weights) and is already faster than fp32.
  */
-export const DENSE_ACCURACY: Record<QuantBits, number> = { 8: 4, 4: 1 };
+export const DENSE_ACCURACY: Record<QuantBits, number> = { 8: Number(process.env.TMP_ACC8 ?? 4), 4: Number(process.env.TMP_ACC4 ?? 1) };
 /** The lm_head at int8/int4: 8 bits with int8 activations (the fast kernel). */
 export const HEAD_BITS: QuantBits = 8;
 
@@ -210,7 +210,8 @@ export async function prepareDenseCache(
       };
       cancelled();
       const linears: Record<string, QuantLinear> = {};
-      const steps = spec.layers.length + 1;
+      // Progress in decoder layers, plus one step for the embedding and head (the only step at fp16).
+      const steps = bits ? spec.layers.length + 1 : 1;
       if (bits) {
         // One layer at a time, so at most one layer's fp32 weights are held while writing.
         const byLayer = spec.layers.map((_, i) => denseProjections({ ...spec, layers: [spec.layers[i]!] }));
