@@ -465,4 +465,22 @@ describe('a byte flip in the fp16 or int4 cache (size and mtime kept)', () => {
     expect(Array.from((await b.forward(ids)).logits)).toEqual(Array.from(good.logits));
     await b.dispose();
   });
+  it('int8 dense cache: a flipped projection is caught, announced, rebuilt, and the output unchanged', async () => {
+    const a = await DecoderSession.load(tmp.dir, { precision: 'int8', cacheDir: root.dir });
+    const ids = [seededIds(5, a.info.vocabSize, 1)];
+    const good = await a.forward(ids);
+    const file = a.info.precision!.denseCacheFile!;
+    await a.dispose();
+    const pristine = readFileSync(file);
+    const linears = (JSON.parse(readFileSync(file.replace(/\.bin$/, '.json'), 'utf8')) as { data: { linears: Record<string, { codes: Seg }> } }).data.linears;
+    const key = Object.keys(linears).find((k) => k.startsWith('model.layers.1.self_attn.q_proj.weight@'))!;
+    flipBytes(file, linears[key]!.codes.offset + 3, 4);
+    const notices: string[] = [];
+    const b = await DecoderSession.load(tmp.dir, { precision: 'int8', cacheDir: root.dir, onCacheNotice: (m) => notices.push(m) });
+    expect(notices, notices.join('\n')).toHaveLength(2);
+    expect(notices[1]).toMatch(/^int8 dense cache .* does not match its checksum in decoder layer 1's model\.layers\.1\.self_attn\.q_proj\.weight codes .*; rebuilding it$/);
+    expect(readFileSync(file).equals(pristine)).toBe(true);
+    expect(Array.from((await b.forward(ids)).logits)).toEqual(Array.from(good.logits));
+    await b.dispose();
+  });
 });
