@@ -98,6 +98,9 @@ export const quantLinearBytes = (n: number, k: number, bits: QuantBits) => {
   return n * blocks * ((DENSE_BLOCK * bits) / 8 + 4);
 };
 
+/** Bytes of a projection quantised for MatMulNBits. */
+export const quantLinearSpecBytes = (l: LinearSpec, bits: QuantBits) => quantLinearBytes(dims(l).n, dims(l).k, bits);
+
 /**
  * `w` ([n, k] row-major) as MatMulNBits B and scales: per row, blocks of DENSE_BLOCK along k share scale
  * max|w| / qmax; codes round(w / scale) + zero point; padding codes are the zero point (weight 0).
@@ -136,7 +139,7 @@ export type DensePrecision = 'fp16' | 'int8' | 'int4';
 function denseCacheBytes(spec: DecoderSpec, weights: WeightStore, precision: DensePrecision): number {
   let total = 0;
   const bits = precision === 'int8' ? 8 : precision === 'int4' ? 4 : null;
-  if (bits) for (const l of denseProjections(spec)) total += quantLinearBytes(dims(l).n, dims(l).k, bits);
+  if (bits) for (const l of denseProjections(spec)) total += quantLinearSpecBytes(l, bits);
   const table = (s: TensorSlice) => (weights.info(s.tensor).dtype === 'F16' ? 0 : s.shape[0]! * s.shape[1]! * 2);
   total += table(spec.embed);
   const tied = spec.lmHead.tensor === spec.embed.tensor;

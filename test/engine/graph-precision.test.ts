@@ -209,7 +209,36 @@ describe('memory plan and precision choice', () => {
     expect(fp32.embeddingBytes).toBe(V * H * 4);
     expect(fp32.kvBytes).toBe(2 * L * KV * D * 100 * 4);
     expect(fp32.parameters).toBe(experts + dense + V * H);
-    expect(fp32.totalBytes - fp16.totalBytes).toBe(experts * 2);
+    // fp16: experts at 2 bytes, the embedding and the head at 2 bytes; everything else fp32.
+    expect(fp16.embeddingBytes).toBe(V * H * 2);
+    expect(fp32.totalBytes - fp16.totalBytes).toBe(experts * 2 + V * H * 2 + V * H * 2);
+    // int8/int4: attention projections (rows of K = 32: one 32-weight block, codes + one fp32 scale per row),
+    // the head at 8 bits the same way; routers and norms fp32.
+    const projRows = L * (H + 2 * KV * D + H);
+    const rest = L * (2 * H + E * H) + H;
+    const int8 = memoryPlan(spec, weights, 'int8', 100);
+    const int4 = memoryPlan(spec, weights, 'int4', 100);
+    expect(int8.denseBytes).toBe(rest * 4 + projRows * (32 + 4) + V * (32 + 4));
+    expect(int4.denseBytes).toBe(rest * 4 + projRows * (16 + 4) + V * (32 + 4));
+    expect(int4.embeddingBytes).toBe(V * H * 2);
+    expect(int4.expertBytes).toBe(experts * (0.5 + 4 / 64));
+  });
+
+  it('counts a tied head once at fp16 (the embedding table) and as an 8-bit copy at int4', () => {
+    const tied = tempDir('plan-tied');
+    writeTinyModel(tied.dir, 'granitemoe', { seed: 1 });
+    const folder = readModelFolder(tied.dir);
+    const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights);
+    const weights = folder.weights;
+    tied.cleanup();
+    const [V, H] = spec.embed.shape as [number, number];
+    expect(spec.lmHead.tensor).toBe(spec.embed.tensor);
+    const fp32 = memoryPlan(spec, weights, 'fp32', 100);
+    const fp16 = memoryPlan(spec, weights, 'fp16', 100);
+    const int4 = memoryPlan(spec, weights, 'int4', 100);
+    expect(fp32.denseBytes - fp16.denseBytes).toBe(V * H * 4);
+    expect(int4.embeddingBytes).toBe(V * H * 2);
+    expect(fp16.parameters).toBe(fp32.parameters);
   });
 
   it('auto takes the most faithful precision that fits and says why', () => {
