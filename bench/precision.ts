@@ -193,25 +193,25 @@ async function main(): Promise<void> {
     return;
   }
   try {
-   if (only !== 'rss') {
-    // Demo model on UDHR held-out text, one sequence per (article, language).
-    const tok = await loadTokenizer(DEMO_MODEL);
-    const corpus = loadUdhrCorpus({ split: 'heldout', languages: loadDemoLanguages() });
-    const texts = corpus.items.flatMap((it) => Object.values(it.texts));
-    const sequences = texts.map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 256)).filter((ids) => ids.length > 1);
-    rows.push(...(await fidelityRows(`demo model, UDHR held-out (${sequences.length} texts)`, DEMO_MODEL, sequences, tok.vocabSize, cache.dir, true)));
+    if (only !== 'rss') {
+      // Demo model on UDHR held-out text, one sequence per (article, language).
+      const tok = await loadTokenizer(DEMO_MODEL);
+      const corpus = loadUdhrCorpus({ split: 'heldout', languages: loadDemoLanguages() });
+      const texts = corpus.items.flatMap((it) => Object.values(it.texts));
+      const sequences = texts.map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 256)).filter((ids) => ids.length > 1);
+      rows.push(...(await fidelityRows(`demo model, UDHR held-out (${sequences.length} texts)`, DEMO_MODEL, sequences, tok.vocabSize, cache.dir, true)));
 
-    for (const arch of TINY_ARCHS) {
-      const m = tempDir(`bench-precision-${arch}`);
-      try {
-        const info = writeTinyModel(m.dir, arch, { seed: 40, withoutTokenizer: true });
-        const seqs = [1, 2, 3, 4].map((s) => seededIds(64, info.vocabSize, s));
-        rows.push(...(await fidelityRows(`tiny ${arch} (F32, ${info.numExperts} experts, top-${info.topK})`, m.dir, seqs, info.vocabSize, cache.dir, false)));
-      } finally {
-        m.cleanup();
+      for (const arch of TINY_ARCHS) {
+        const m = tempDir(`bench-precision-${arch}`);
+        try {
+          const info = writeTinyModel(m.dir, arch, { seed: 40, withoutTokenizer: true });
+          const seqs = [1, 2, 3, 4].map((s) => seededIds(64, info.vocabSize, s));
+          rows.push(...(await fidelityRows(`tiny ${arch} (F32, ${info.numExperts} experts, top-${info.topK})`, m.dir, seqs, info.vocabSize, cache.dir, false)));
+        } finally {
+          m.cleanup();
+        }
       }
     }
-   }
 
     const rss: string[] = [];
     if (process.env.BENCH_SKIP_LARGE !== '1' && only !== 'fidelity') {
