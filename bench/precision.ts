@@ -14,7 +14,7 @@
  *
  *   npm run bench:precision               # everything (several minutes on 2 shared vCPUs)
  *   BENCH_SKIP_LARGE=1 npm run bench:precision   # demo model and tiny architectures only
- *   BENCH_ONLY=decode|rss|fidelity npm run bench:precision   # one part
+ *   BENCH_ONLY=decode|rss|fidelity npm run bench:precision   # one part (decode: BENCH_CACHE_DIR keeps its caches)
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   if (only === 'decode') {
     try {
-      const decode = await decodeSpeed(cache.dir);
+      const decode = await decodeSpeed(process.env.BENCH_CACHE_DIR ?? cache.dir);
       process.stdout.write(`Decode (median step, ${SHAPE.layers} layers, hidden ${SHAPE.hidden}, ${SHAPE.experts} experts top-${SHAPE.topK}, vocab ${SHAPE.vocab}):\n\n`);
       process.stdout.write('| precision | expert kernel | median step | tokens/s | vs fp32 |\n|---|---|---|---|---|\n' + decode.join('\n') + '\n');
     } finally {

@@ -498,10 +498,17 @@ class DecoderGraphBuilder {
       const layer = q.layers[moeIndex];
       if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
       const scaleDims = (rows: number, cols: number) => (q.blockSize ? [m.numExperts, rows, cols / q.blockSize] : [m.numExperts, rows]);
-      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
-      const fc1Scales = this.cachedWeight(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
-      const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
-      const fc2Scales = this.cachedWeight(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
+      // Sessions with MatMulNBits run with prepacking on (quant-dense.ts), and a prepacked QMoE was a copy of every
+      // expert and 2.4x slower per int4 decode step (measured, docs/precision.md): a Reshape to a shape that depends
+      // on a run-time zero makes its weights non-constant, so they are never prepacked and stay mapped pages.
+      const size = g.op('Size', [topI]);
+      const runtimeZero = g.sub(size, size);
+      const unpacked = (name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT) =>
+        g.reshape(this.cachedWeight(name, dims, segment, dataType), g.add(g.int64(dims), runtimeZero));
+      const fc1 = unpacked(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
+      const fc1Scales = unpacked(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
+      const fc2 = unpacked(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
+      const fc2Scales = unpacked(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
       out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
     } else {
       const cached = this.fusedCache!.layers[moeIndex];
