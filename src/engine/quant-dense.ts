@@ -35,7 +35,7 @@ export const DENSE_BLOCK = 32;
  * level 4 (activations quantised to int8 per block) has a fast kernel (levels 0/1 dequantise and ran 16x slower than
  * fp32); at 4 bits level 1 keeps fp32 activations (exact on the dequantised weights) and is already faster than fp32.
  */
-export const DENSE_ACCURACY: Record<QuantBits, number> = { 8: Number(process.env.TMP_ACC8 ?? 4), 4: Number(process.env.TMP_ACC4 ?? 1) };
+export const DENSE_ACCURACY: Record<QuantBits, number> = { 8: 4, 4: 1 };
 /** The lm_head at int8/int4: 8 bits with int8 activations (the fast kernel). */
 export const HEAD_BITS: QuantBits = 8;
 
