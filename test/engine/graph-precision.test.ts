@@ -310,7 +310,7 @@ const dequantizeMatrix = (data: Float32Array, cols: number, bits: 8 | 4, block: 
 };
 
 /** Dense projections (attention, dense MLP layers, shared experts): never routers, gates or norms. */
-const isDenseProjection = (name: string) => /self_attn\.[qkvo]_proj\.weight$|mlp\.(gate|up|down)_proj\.weight$|shared_experts?\.(gate|up|down)_proj\.weight$/.test(name);
+const isDenseProjection = (name: string) => /self_attn\.(q|k|v|o|q_a|q_b|kv_a|kv_b)_proj(_with_mqa)?\.weight$|mlp\.(gate|up|down)_proj\.weight$|shared_experts?\.(gate|up|down)_proj\.weight$/.test(name);
 /** The dense projections' and the int8 head's block size (quant-dense.ts DENSE_BLOCK). */
 const DENSE_BLOCK = 32;
 
@@ -354,7 +354,8 @@ const INT8_ACTIVATION_TOL = 1e-2;
 /** The first router at int8 sees the output of 4-6 projections whose inputs were each rounded that way. */
 const INT8_FIRST_ROUTER_TOL = 3e-2;
 
-describe.each(TINY_ARCHS)('int8 and int4 precision: QMoE experts, MatMulNBits dense projections, 16-bit embedding (%s)', (arch: TinyArch) => {
+// DeepSeek-V2 adds MLA projections, a dense first layer and shared experts.
+describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 precision: QMoE experts, MatMulNBits dense projections, 16-bit embedding (%s)', (arch: TinyArch) => {
   const tmp = tempDir(`quant-${arch}`);
   const refs = { 8: tempDir(`quant8-${arch}`), 4: tempDir(`quant4-${arch}`) };
   afterAll(() => (tmp.cleanup(), refs[8].cleanup(), refs[4].cleanup()));
