@@ -8,7 +8,9 @@
  *   its CPU fp16 MatMul is far slower than fp32. Router gates, norms and attention are untouched, so the
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
  * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
- *   the CPU provider, with our routing; everything else as at fp32.
+ *   the CPU provider, with our routing; dense projections through com.microsoft.MatMulNBits at the same width, the
+ *   embedding at 16 bits, the lm_head at 8 bits (quant-dense.ts); router gates and norms fp32.
+ * - fp16 also holds the embedding and the lm_head at 16 bits (quant-dense.ts).
  *
  * The plan estimates what a session holds resident (weights as used, KV cache at a context length, a
  * runtime allowance), compares it with this machine's memory, and `auto` takes the most faithful precision
@@ -141,9 +143,9 @@ export function fitOf(plan: MemoryPlan, machine: MachineMemory): Fit {
  */
 export const EXPECTED_AGREEMENT: Record<Precision, string> = {
   fp32: 'reference',
-  fp16: '100% identical top-k sets on every model measured (bench:precision)',
-  int8: '98.8-100% identical top-k sets (demo model 99.9%; bench:precision)',
-  int4: '75-98.8% identical top-k sets (demo model 98.0%; 75% on Qwen3-30B-A3B shapes with random weights)',
+  fp16: '100% identical top-k sets on the demo model, 99.6-100% on random F32 models (bench:precision)',
+  int8: '99.5% identical top-k sets on the demo model, 96.9-100% on random models (bench:precision)',
+  int4: '95.8% identical top-k sets on the demo model, 72-99% on random models (bench:precision)',
 };
 
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
