@@ -498,9 +498,9 @@ class DecoderGraphBuilder {
       const layer = q.layers[moeIndex];
       if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
       const scaleDims = (rows: number, cols: number) => (q.blockSize ? [m.numExperts, rows, cols / q.blockSize] : [m.numExperts, rows]);
-      // Sessions with MatMulNBits run with prepacking on (quant-dense.ts), and a prepacked QMoE was a copy of every
-      // expert and 2.4x slower per int4 decode step (measured, docs/precision.md): a Reshape to a shape that depends
-      // on a run-time zero makes its weights non-constant, so they are never prepacked and stay mapped pages.
+      // Sessions with MatMulNBits run with prepacking on (quant-dense.ts), and a prepacked int4 QMoE decoded 2.4x
+      // slower (measured, docs/precision.md): a Reshape to a shape that depends on a run-time zero makes its weights
+      // non-constant, so they are never prepacked and stay mapped cache pages.
       const size = g.op('Size', [topI]);
       const runtimeZero = g.sub(size, size);
       const unpacked = (name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT) =>

@@ -285,7 +285,7 @@ export class DecoderSession {
     const t1 = performance.now();
     const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, quantExperts, dense, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
-    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads, prepack: dense !== undefined && Object.keys(dense.linears).length + (dense.head?.kind === 'quant' ? 1 : 0) > 0 }, opts.executionProvider);
+    const { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads, prepack: dense?.head?.kind === 'quant' || Object.keys(dense?.linears ?? {}).length > 0 }, opts.executionProvider);
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);
     return new DecoderSession(folder, spec, session, info, { cacheMs: t1 - t0, buildMs: t2 - t1, sessionMs: t3 - t2 }, defaultLogits, {
