@@ -24,6 +24,9 @@ import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js'
 import type { QuantExpertCache } from './quant-experts.js';
 import { DENSE_ACCURACY, DENSE_BLOCK, sliceKey, type DenseCache, type HalfTable, type QuantLinear } from './quant-dense.js';
 
+/** MatMulNBits accuracy_level of int4 experts on the dispatch kernel (1: fp32 activations, exact on the dequantised weights). */
+const EXPERT_ACCURACY = Number(process.env.TMP_EXPERT_ACC ?? 1);
+
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
 /** Router logit given to masked experts (the steering rule's mask value). */
@@ -140,6 +143,11 @@ class DecoderGraphBuilder {
       if (this.halfExperts) throw new EngineError('internal error: fp16 experts run on the dispatch kernel');
       const base = commonAncestor(this.modelDir, cacheFile);
       if (!base) throw new EngineError(`the expert cache ${cacheFile} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
+      this.baseDir = base;
+    }
+    if (this.moeKernel === 'dispatch' && this.quantExperts) {
+      const base = commonAncestor(this.modelDir, this.quantExperts.file);
+      if (!base) throw new EngineError(`the expert cache ${this.quantExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
     if (this.halfExperts?.file) {
@@ -457,7 +465,7 @@ class DecoderGraphBuilder {
     }
     g.output(topI, GraphNames.topkExperts(moeIndex), DataType.INT64, ['tokens', m.topK]);
     g.output(topW, GraphNames.topkWeights(moeIndex), DataType.FLOAT, ['tokens', m.topK]);
-    if (this.moeKernel === 'fused' && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
+    if ((this.moeKernel === 'fused' || this.quantExperts) && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
       throw new EngineError(`MoE layer ${moeIndex}: experts with biases or a clamped SwiGLU run only on the dispatch kernel`);
     }
     const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(moeIndex, m, x, topI, topW);
@@ -556,6 +564,31 @@ class DecoderGraphBuilder {
     return this.halfLinear(g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up), e.down, `${prefix}.down`, runtimeZero);
   }
 
+  /**
+   * int4 on the dispatch kernel: one expert as two prepacked MatMulNBits over its rows of the QMoE cache, whose
+   * [rows, H * bits / 8] codes and [rows, H / block] scales are already MatMulNBits' layout (fc1 rows interleave
+   * gate and up). Faster per decode step than onnxruntime 1.30's 4-bit QMoE (docs/precision.md).
+   */
+  private quantExpertMlp(moeIndex: number, e: number, rows: string, I: number): string {
+    const g = this.g;
+    const q = this.quantExperts!;
+    const layer = q.layers[moeIndex];
+    if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
+    const H = this.spec.hiddenSize;
+    const bs = q.blockSize;
+    const matmul = (input: string, name: string, n: number, k: number, codes: { offset: number }, scales: { offset: number }) => {
+      const rowBytes = (k * q.bits) / 8;
+      const B = this.cachedWeight(`${name}_q${q.bits}`, [n, k / bs, (bs * q.bits) / 8], { offset: codes.offset + e * n * rowBytes, length: n * rowBytes }, DataType.UINT8);
+      const S = this.cachedWeight(`${name}_scales`, [n * (k / bs)], { offset: scales.offset + e * n * (k / bs) * 4, length: n * (k / bs) * 4 });
+      return g.op('MatMulNBits', [input, B, S], { K: k, N: n, bits: q.bits, block_size: bs, accuracy_level: EXPERT_ACCURACY }, MS_DOMAIN);
+    };
+    const pairs = g.reshape(matmul(rows, `moe${moeIndex}.e${e}.fc1`, 2 * I, H, layer.fc1, layer.fc1Scales), g.int64([-1, I, 2]));
+    const [a, b] = g.opN('Split', [pairs, g.int64([1, 1])], 2, { axis: -1 }) as [string, string];
+    const gate = g.squeeze(a, [-1]);
+    const act = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), g.squeeze(b, [-1]));
+    return matmul(act, `moe${moeIndex}.e${e}.fc2`, H, I, layer.fc2, layer.fc2Scales);
+  }
+
   private dispatchExperts(moeIndex: number, m: MoeSpec, x: string, topI: string, topW: string): string {
     const g = this.g;
 
@@ -576,6 +609,12 @@ class DecoderGraphBuilder {
       g.scope = `${savedScope}e${e}_`;
       const pos = g.squeeze(g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]), [0]);
       const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
+      if (this.quantExperts) {
+        outputs.push(this.quantExpertMlp(moeIndex, e, rows, expertWidth(expert)));
+        positions.push(pos);
+        g.scope = savedScope;
+        return;
+      }
       if (half) {
         // Only a routed expert's branch runs, so only its weights are widened to fp32 (and only briefly).
         const out = { elemType: DataType.FLOAT, shape: [`moe${moeIndex}_e${e}_rows`, this.spec.hiddenSize] }; // a dim name per expert: equal names promise equal sizes

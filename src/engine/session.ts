@@ -11,7 +11,8 @@ import { chooseExecutionProvider, createInferenceSession, type ExecutionProvider
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
-import { prepareQuantExpertCache } from './quant-experts.js';
+import { prepareQuantExpertCache, quantBlockSize } from './quant-experts.js';
+import { expertWidth } from './fused-experts.js';
 import { prepareDenseCache } from './quant-dense.js';
 import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
@@ -183,6 +184,15 @@ export function defaultAttentionScoreBudget(weightBytes: number): number {
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
 
+/** The int4 expert block size; MatMulNBits needs at least 16 (0 = one scale per row runs on QMoE only). */
+function int4DispatchBlock(spec: DecoderSpec): number {
+  const first = spec.layers.find((l) => l.mlp.kind === 'moe');
+  if (!first || first.mlp.kind !== 'moe') return 0;
+  const I = expertWidth(first.mlp.moe.experts[0]!);
+  const uniform = first.mlp.moe.experts.every((e) => expertWidth(e) === I);
+  return uniform ? quantBlockSize(spec.hiddenSize, I) : 0;
+}
+
 export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
     architecture: spec.architecture,
@@ -262,6 +272,10 @@ export class DecoderSession {
         throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
       }
       kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
+    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && opts.moeKernel !== 'fused' && int4DispatchBlock(spec) >= 16) {
+      const ep = chooseExecutionProvider(opts.executionProvider).name;
+      if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
+      kernel = { name: 'dispatch', reason: 'int4 precision: block-quantised experts, one MatMulNBits pair per routed expert (faster than 4-bit QMoE; moeKernel fused runs QMoE)', expertCopyBytes: 0 };
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);

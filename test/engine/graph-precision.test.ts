@@ -363,9 +363,13 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     writeTinyModel(tmp.dir, arch, { seed: 41 });
   });
 
-  it('int4: routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
-    expect(s.info.moeKernel?.name).toBe('fused');
+  // int4 experts run as MatMulNBits pairs on the dispatch kernel by default, through QMoE with moeKernel 'fused'.
+  it.each([
+    ['auto', 'dispatch'],
+    ['fused', 'fused'],
+  ] as const)('int4 (moeKernel %s: %s): routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async (moeKernel, expected) => {
+    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', moeKernel, cacheDir: cache.dir });
+    expect(s.info.moeKernel?.name).toBe(expected);
     expect(s.info.precision?.cacheFile?.startsWith(cache.dir)).toBe(true);
     expect(s.info.precision?.denseCacheFile?.startsWith(cache.dir)).toBe(true);
     expect(s.info.precision?.denseQuantised).toBeGreaterThanOrEqual(4 * s.info.numLayers);
