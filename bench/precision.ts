@@ -161,19 +161,26 @@ async function decodeSpeed(cacheDir: string): Promise<string[]> {
     mkdirSync(dir, { recursive: true });
     writeBenchModel(dir);
   }
-  const names: Precision[] = ['fp32', 'int8', 'int4'];
-  const sessions = new Map<Precision, DecoderSession>();
-  for (const p of names) sessions.set(p, await DecoderSession.load(dir, { precision: p, cacheDir }));
+  // int4 twice: through QMoE (the default) and on the dispatch kernel (MatMulNBits per expert, opt-in).
+  const runs: { label: string; precision: Precision; moeKernel?: 'dispatch' }[] = [
+    { label: 'fp32', precision: 'fp32' },
+    { label: 'int8', precision: 'int8' },
+    { label: 'int4', precision: 'int4' },
+    { label: 'int4, moeKernel dispatch', precision: 'int4', moeKernel: 'dispatch' },
+  ];
+  const sessions: DecoderSession[] = [];
+  for (const r of runs) sessions.push(await DecoderSession.load(dir, { precision: r.precision, cacheDir, ...(r.moeKernel ? { moeKernel: r.moeKernel } : {}) }));
   const prompt = Array.from({ length: 32 }, (_, i) => (i * 7919 + 13) % SHAPE.vocab);
-  const steps = new Map<Precision, number[]>(names.map((p) => [p, []]));
+  const steps: number[][] = runs.map(() => []);
   for (let c = 0; c < Number(process.env.BENCH_DECODE_CHUNKS ?? 6); c++) {
-    for (const p of names) steps.get(p)!.push(...(await decodeSteps(sessions.get(p)!, prompt.slice(0, 16 + 2 * c), 4)));
+    for (const [i, s] of sessions.entries()) steps[i]!.push(...(await decodeSteps(s, prompt.slice(0, 16 + 2 * c), 4)));
   }
-  for (const s of sessions.values()) await s.dispose();
-  const fp32 = median(steps.get('fp32')!);
-  return names.map((p) => {
-    const ms = median(steps.get(p)!);
-    return `| ${p} | ${sessions.get(p)!.info.moeKernel?.name} | ${ms.toFixed(1)} ms | ${(1000 / ms).toFixed(2)} | ${(fp32 / ms).toFixed(2)}x |`;
+  const kernels = sessions.map((s) => s.info.moeKernel?.name);
+  for (const s of sessions) await s.dispose();
+  const fp32 = median(steps[0]!);
+  return runs.map((r, i) => {
+    const ms = median(steps[i]!);
+    return `| ${r.label} | ${kernels[i]} | ${ms.toFixed(1)} ms | ${(1000 / ms).toFixed(2)} | ${(fp32 / ms).toFixed(2)}x |`;
   });
 }
 

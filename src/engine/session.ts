@@ -272,10 +272,12 @@ export class DecoderSession {
         throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
       }
       kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
-    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && opts.moeKernel !== 'fused' && int4DispatchBlock(spec) >= 16) {
+    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && opts.moeKernel === 'dispatch') {
+      // Opt-in: 2x faster decode than 4-bit QMoE on the CPU, but prepacking holds more memory than the plan counts.
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
-      kernel = { name: 'dispatch', reason: 'int4 precision: block-quantised experts, one MatMulNBits pair per routed expert (faster than 4-bit QMoE; moeKernel fused runs QMoE)', expertCopyBytes: 0 };
+      if (int4DispatchBlock(spec) < 16) throw new EngineError(`precision int4 on the dispatch kernel needs a block size of at least 16 dividing the hidden size and the expert width (got one scale per row); use moeKernel auto (QMoE)`);
+      kernel = { name: 'dispatch', reason: 'int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert (faster decode than QMoE, more memory)', expertCopyBytes: 0 };
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);

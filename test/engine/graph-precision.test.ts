@@ -363,8 +363,8 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     writeTinyModel(tmp.dir, arch, { seed: 41 });
   });
 
-  it('int4 through QMoE (moeKernel fused): routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', moeKernel: 'fused', cacheDir: cache.dir });
+  it('int4 through QMoE (the default): routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async () => {
+    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
     expect(s.info.moeKernel?.name).toBe('fused');
     expect(s.info.precision?.cacheFile?.startsWith(cache.dir)).toBe(true);
     expect(s.info.precision?.denseCacheFile?.startsWith(cache.dir)).toBe(true);
@@ -381,8 +381,8 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     await s.dispose();
   });
 
-  it('int4 on the dispatch kernel (the default; MatMulNBits experts with int8 activations): first router exact, >= 90% identical top-k sets, logits close', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
+  it('int4 on the dispatch kernel (opt-in; MatMulNBits experts with int8 activations): first router exact, >= 90% identical top-k sets', async () => {
+    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', moeKernel: 'dispatch', cacheDir: cache.dir });
     expect(s.info.moeKernel?.name).toBe('dispatch');
     writeDequantizedCopy(tmp.dir, refs[4].dir, 4, s.info.precision!.blockSize!);
     const ids = [seededIds(7, s.info.vocabSize, 12), seededIds(7, s.info.vocabSize, 13)];
