@@ -14,7 +14,7 @@ import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
 import { prepareQuantExpertCache, quantBlockSize } from './quant-experts.js';
 import { expertWidth } from './fused-experts.js';
 import { prepareDenseCache } from './quant-dense.js';
-import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
+import { chooseMoeKernel, parseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { choosePrecision, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { assertFiniteRouting } from './routing-check.js';
@@ -272,7 +272,7 @@ export class DecoderSession {
         throw new EngineError(`precision fp16 runs the experts on the dispatch kernel: onnxruntime's CPU MoE op has no fp16 kernel and would widen every expert to a resident fp32 copy; use moeKernel auto or dispatch, or precision fp32`);
       }
       kernel = { name: 'dispatch', reason: 'fp16 precision: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
-    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && opts.moeKernel === 'dispatch') {
+    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && (opts.moeKernel ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL')) === 'dispatch') {
       // Opt-in: 2x faster decode than 4-bit QMoE on the CPU, but prepacking holds more memory than the plan counts.
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
