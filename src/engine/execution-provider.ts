@@ -50,6 +50,12 @@ export interface SessionSettings {
   /** Folder the graph's external-data locations are relative to (the model folder). */
   externalDataDir: string;
   intraOpThreads?: number;
+  /**
+   * Let kernels repack their weights at session creation (default off: prepacking copies every fp32 MatMul weight,
+   * where without it weights stay file-backed pages). MatMulNBits needs it: unpacked, it dequantises its whole
+   * weight on every run (int4: 40x slower, measured; docs/precision.md).
+   */
+  prepack?: boolean;
 }
 
 function optionsFor(ep: ExecutionProviderName, s: SessionSettings): ort.InferenceSession.SessionOptions {
@@ -61,7 +67,7 @@ function optionsFor(ep: ExecutionProviderName, s: SessionSettings): ort.Inferenc
       session: {
         model_external_initializers_file_folder_path: s.externalDataDir,
         // Prepacking would copy every fp32 weight; without it weights stay file-backed pages.
-        disable_prepacking: '1',
+        disable_prepacking: s.prepack ? '0' : '1',
       },
     },
   };

@@ -23,6 +23,14 @@ import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 import type { QuantExpertCache } from './quant-experts.js';
 import { halfFusedMoe, type HalfFusedExpertCache } from './half-fused-experts.js';
+import { DENSE_ACCURACY, DENSE_BLOCK, sliceKey, type DenseCache, type HalfTable, type QuantLinear } from './quant-dense.js';
+
+/**
+ * MatMulNBits accuracy_level of int4 experts on the dispatch kernel: 4 rounds each block of an expert's input to int8
+ * (error ~4e-3 against the 4-bit weights' ~5e-2) and decoded 1.6x faster than level 1 (fp32 activations) on
+ * bench:engine's model, which is what takes int4 decode past 2x fp32 (docs/precision.md).
+ */
+const EXPERT_ACCURACY = 4;
 
 /** Additive attention bias for disallowed keys; finite so fully padded rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
@@ -86,6 +94,8 @@ export interface BuildOptions {
   quantExperts?: QuantExpertCache;
   /** fp16 precision on the fused kernel (CUDA): F16 experts run by an fp16 com.microsoft.MoE (half-fused-experts.ts). */
   halfFusedExperts?: HalfFusedExpertCache;
+  /** fp16/int8/int4: quantised dense projections and 16-bit embedding / lm_head (quant-dense.ts). */
+  dense?: DenseCache;
 }
 
 export interface BuiltDecoderModel {
@@ -121,6 +131,8 @@ class DecoderGraphBuilder {
   private halfExperts?: HalfExpertCache;
   private quantExperts?: QuantExpertCache;
   private halfFusedExperts?: HalfFusedExpertCache;
+  private dense?: DenseCache;
+  private denseTables = new Map<number, string>();
 
   constructor(
     private spec: DecoderSpec,
@@ -144,6 +156,11 @@ class DecoderGraphBuilder {
       if (!base) throw new EngineError(`the expert cache ${cacheFile} and the model folder ${this.modelDir} share no common folder (different drives?); use moeKernel 'dispatch' or another cache folder`);
       this.baseDir = base;
     }
+    if (this.moeKernel === 'dispatch' && this.quantExperts) {
+      const base = commonAncestor(this.modelDir, this.quantExperts.file);
+      if (!base) throw new EngineError(`the expert cache ${this.quantExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
+      this.baseDir = base;
+    }
     if (this.halfExperts?.file) {
       const base = commonAncestor(this.modelDir, this.halfExperts.file);
       if (!base) throw new EngineError(`the fp16 expert cache ${this.halfExperts.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
@@ -153,6 +170,12 @@ class DecoderGraphBuilder {
     for (const file of weights.derivedFiles) {
       const base = commonAncestor(this.baseDir, realpathSync(file));
       if (!base) throw new EngineError(`the weight cache ${file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
+      this.baseDir = base;
+    }
+    this.dense = opts.dense;
+    if (this.dense?.file) {
+      const base = commonAncestor(this.baseDir, this.dense.file);
+      if (!base) throw new EngineError(`the dense weight cache ${this.dense.file} and the model folder ${this.modelDir} share no common folder (different drives?); set another cache folder`);
       this.baseDir = base;
     }
   }
@@ -209,11 +232,52 @@ class DecoderGraphBuilder {
   }
 
   private linear(x: string, l: LinearSpec): string {
+    const q = this.dense?.linears[sliceKey(l.weight)];
+    if (q) {
+      const y = this.matMulNBits(x, q, l.weight.offsetElements ? `${l.weight.tensor}[${l.weight.offsetElements}]` : l.weight.tensor);
+      return l.bias ? this.g.add(y, this.weight(l.bias)) : y;
+    }
     const w = this.weight(l.weight);
     const b = l.bias ? this.weight(l.bias) : undefined;
     if (l.layout === 'out_in') return this.g.linear(x, w, b);
     const y = this.g.op('MatMul', [x, w]);
     return b ? this.g.add(y, b) : y;
+  }
+
+  /** x [M, K] times a block-quantised [N, K] weight of the dense cache (com.microsoft.MatMulNBits). */
+  private matMulNBits(x: string, q: QuantLinear, name: string): string {
+    const location = this.location(this.dense!.file!);
+    const blocks = Math.ceil(q.k / DENSE_BLOCK);
+    const b = this.g.initializer({ name: `${name}.q${q.bits}`, dataType: DataType.UINT8, dims: [q.n, blocks, (DENSE_BLOCK * q.bits) / 8], payload: { kind: 'external', location, ...q.codes } });
+    const s = this.g.initializer({ name: `${name}.q${q.bits}_scales`, dataType: DataType.FLOAT, dims: [q.n * blocks], payload: { kind: 'external', location, ...q.scales } });
+    return this.g.op('MatMulNBits', [x, b, s], { K: q.k, N: q.n, bits: q.bits, block_size: DENSE_BLOCK, accuracy_level: DENSE_ACCURACY[q.bits] }, MS_DOMAIN);
+  }
+
+  /** A 16-bit table of the dense cache (or the checkpoint's own F16 tensor), as an fp16 initializer. */
+  private halfTable(t: HalfTable, slice: TensorSlice): string {
+    if (t.kind === 'checkpoint') return this.rawWeight(slice).raw;
+    const hit = this.denseTables.get(t.segment.offset);
+    if (hit) return hit;
+    const name = this.g.initializer({ name: `${slice.tensor}.fp16`, dataType: DataType.FLOAT16, dims: t.shape, payload: { kind: 'external', location: this.location(this.dense!.file!), ...t.segment } });
+    this.denseTables.set(t.segment.offset, name);
+    return name;
+  }
+
+  /** The final projection to the vocabulary, at the dense cache's precision when it has one. */
+  private lmHead(x: string, rowsInput: string): string {
+    const s = this.spec;
+    const head = this.dense?.head;
+    let logits: string;
+    if (head?.kind === 'quant') logits = this.matMulNBits(x, head.linear, s.lmHead.tensor);
+    else if (head?.kind === 'half') {
+      // Widened on every pass: the Reshape's shape depends on a run-time zero, so the Cast is not folded into a
+      // resident fp32 copy of the head (docs/precision.md).
+      const g = this.g;
+      const size = g.op('Size', [rowsInput]);
+      const w = g.cast(g.reshape(this.halfTable(head.table, s.lmHead), g.add(g.int64(s.lmHead.shape), g.sub(size, size))), DataType.FLOAT);
+      logits = g.linear(x, w);
+    } else return this.linear(x, { weight: s.lmHead, bias: s.lmHeadBias, layout: 'out_in' });
+    return s.lmHeadBias ? this.g.add(logits, this.weight(s.lmHeadBias)) : logits;
   }
 
   private rmsNorm(x: string, weight: TensorSlice, eps = this.spec.rmsNormEps): string {
@@ -450,7 +514,7 @@ class DecoderGraphBuilder {
     }
     g.output(topI, GraphNames.topkExperts(moeIndex), DataType.INT64, ['tokens', m.topK]);
     g.output(topW, GraphNames.topkWeights(moeIndex), DataType.FLOAT, ['tokens', m.topK]);
-    if (this.moeKernel === 'fused' && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
+    if ((this.moeKernel === 'fused' || this.quantExperts) && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
       throw new EngineError(`MoE layer ${moeIndex}: experts with biases or a clamped SwiGLU run only on the dispatch kernel`);
     }
     const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(moeIndex, m, x, topI, topW);
@@ -491,10 +555,17 @@ class DecoderGraphBuilder {
       const layer = q.layers[moeIndex];
       if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
       const scaleDims = (rows: number, cols: number) => (q.blockSize ? [m.numExperts, rows, cols / q.blockSize] : [m.numExperts, rows]);
-      const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
-      const fc1Scales = this.cachedWeight(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
-      const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
-      const fc2Scales = this.cachedWeight(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
+      // Sessions with MatMulNBits run with prepacking on (quant-dense.ts), and a prepacked int4 QMoE decoded 2.4x
+      // slower (measured, docs/precision.md): a Reshape to a shape that depends on a run-time zero makes its weights
+      // non-constant, so they are never prepacked and stay mapped cache pages.
+      const size = g.op('Size', [topI]);
+      const runtimeZero = g.sub(size, size);
+      const unpacked = (name: string, dims: number[], segment: { offset: number; length: number }, dataType = DataType.FLOAT) =>
+        g.reshape(this.cachedWeight(name, dims, segment, dataType), g.add(g.int64(dims), runtimeZero));
+      const fc1 = unpacked(`moe${moeIndex}.fc1_q${q.bits}`, [m.numExperts, 2 * I, (H * q.bits) / 8], layer.fc1, DataType.UINT8);
+      const fc1Scales = unpacked(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
+      const fc2 = unpacked(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
+      const fc2Scales = unpacked(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
       out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
     } else if (this.halfFusedExperts) {
       const layer = this.halfFusedExperts.layers[moeIndex];
@@ -548,6 +619,32 @@ class DecoderGraphBuilder {
     return this.halfLinear(g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up), e.down, `${prefix}.down`, runtimeZero);
   }
 
+  /**
+   * int4 on the dispatch kernel (moeKernel 'dispatch'): one expert as two prepacked MatMulNBits over its rows of the
+   * QMoE cache, whose [rows, H * bits / 8] codes and [rows, H / block] scales are already MatMulNBits' layout (fc1
+   * rows interleave gate and up). 2.6x faster per decode step than onnxruntime 1.30's 4-bit QMoE, but the prepacked
+   * copies hold more memory (docs/precision.md).
+   */
+  private quantExpertMlp(moeIndex: number, e: number, rows: string, I: number): string {
+    const g = this.g;
+    const q = this.quantExperts!;
+    const layer = q.layers[moeIndex];
+    if (!layer) throw new EngineError(`internal error: the int${q.bits} expert cache has no entry for MoE layer ${moeIndex}`);
+    const H = this.spec.hiddenSize;
+    const bs = q.blockSize;
+    const matmul = (input: string, name: string, n: number, k: number, codes: { offset: number }, scales: { offset: number }) => {
+      const rowBytes = (k * q.bits) / 8;
+      const B = this.cachedWeight(`${name}_q${q.bits}`, [n, k / bs, (bs * q.bits) / 8], { offset: codes.offset + e * n * rowBytes, length: n * rowBytes }, DataType.UINT8);
+      const S = this.cachedWeight(`${name}_scales`, [n * (k / bs)], { offset: scales.offset + e * n * (k / bs) * 4, length: n * (k / bs) * 4 });
+      return g.op('MatMulNBits', [input, B, S], { K: k, N: n, bits: q.bits, block_size: bs, accuracy_level: EXPERT_ACCURACY }, MS_DOMAIN);
+    };
+    const pairs = g.reshape(matmul(rows, `moe${moeIndex}.e${e}.fc1`, 2 * I, H, layer.fc1, layer.fc1Scales), g.int64([-1, I, 2]));
+    const [a, b] = g.opN('Split', [pairs, g.int64([1, 1])], 2, { axis: -1 }) as [string, string];
+    const gate = g.squeeze(a, [-1]);
+    const act = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), g.squeeze(b, [-1]));
+    return matmul(act, `moe${moeIndex}.e${e}.fc2`, H, I, layer.fc2, layer.fc2Scales);
+  }
+
   private dispatchExperts(moeIndex: number, m: MoeSpec, x: string, topI: string, topW: string): string {
     const g = this.g;
 
@@ -568,6 +665,12 @@ class DecoderGraphBuilder {
       g.scope = `${savedScope}e${e}_`;
       const pos = g.squeeze(g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]), [0]);
       const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
+      if (this.quantExperts) {
+        outputs.push(this.quantExpertMlp(moeIndex, e, rows, expertWidth(expert)));
+        positions.push(pos);
+        g.scope = savedScope;
+        return;
+      }
       if (half) {
         // Only a routed expert's branch runs, so only its weights are widened to fp32 (and only briefly).
         const out = { elemType: DataType.FLOAT, shape: [`moe${moeIndex}_e${e}_rows`, this.spec.hiddenSize] }; // a dim name per expert: equal names promise equal sizes
@@ -599,7 +702,8 @@ class DecoderGraphBuilder {
     const positions = g.input(GraphNames.positionIds, DataType.INT64, ['batch', 'sequence']);
     this.shapeBT = g.op('Shape', [ids]);
 
-    const embedRaw = this.rawWeight(s.embed);
+    // Only the gathered rows are widened, so a 16-bit table stays 16-bit in memory.
+    const embedRaw = this.dense?.embed ? { raw: this.halfTable(this.dense.embed, s.embed), dtype: DataType.FLOAT16 } : this.rawWeight(s.embed);
     let embedded = g.op('Gather', [embedRaw.raw, ids], { axis: 0 });
     if (embedRaw.dtype !== DataType.FLOAT) embedded = g.cast(embedded, DataType.FLOAT);
     let x = g.reshape(embedded, g.int64([-1, s.hiddenSize]));
@@ -674,7 +778,7 @@ class DecoderGraphBuilder {
     // token for small models and [rows, V] floats dominate memory for large vocabularies.
     const rows = g.input(GraphNames.logitsRows, DataType.INT64, ['logits_rows']);
     const selected = g.op('Gather', [x, rows], { axis: 0 });
-    let logits = this.linear(this.blockNorm(selected, s.finalNorm, s.finalNormBias), { weight: s.lmHead, bias: s.lmHeadBias, layout: 'out_in' });
+    let logits = this.lmHead(this.blockNorm(selected, s.finalNorm, s.finalNormBias), rows);
     if (s.logitsDivisor !== 1) logits = g.div(logits, g.scalarF(s.logitsDivisor));
     g.output(logits, GraphNames.logits, DataType.FLOAT, ['logits_rows', s.vocabSize]);
     return g.encode(`routescope-${s.architecture}`, { architecture: s.architecture });

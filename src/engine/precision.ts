@@ -9,7 +9,9 @@
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
  *   On CUDA the experts instead run in fp16 through the fp16 fused MoE op (half-fused-experts.ts).
  * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
- *   the CPU provider, with our routing; everything else as at fp32.
+ *   the CPU provider, with our routing; dense projections through com.microsoft.MatMulNBits at the same width, the
+ *   embedding at 16 bits, the lm_head at 8 bits (quant-dense.ts); router gates and norms fp32.
+ * - fp16 also holds the embedding and the lm_head at 16 bits (quant-dense.ts).
  *
  * The plan estimates what a session holds resident (weights as used, KV cache at a context length, a
  * runtime allowance), compares it with this machine's memory, and `auto` takes the most faithful precision
@@ -19,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
 import { EngineError } from './errors.js';
+import { denseProjections, HEAD_BITS, quantLinearBytes, quantLinearSpecBytes } from './quant-dense.js';
 import type { WeightStore } from './safetensors.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
@@ -45,9 +48,12 @@ export interface MemoryPlan {
   precision: Precision;
   /** Expert matrices as held while running. */
   expertBytes: number;
-  /** Attention, routers, norms, dense MLPs, shared experts, lm_head (fp32 at every precision). */
+  /**
+   * Attention, dense MLPs and shared experts (fp32, or MatMulNBits codes + scales at int8/int4), routers, gates,
+   * norms and biases (always fp32), and the lm_head (fp32; fp16 at fp16, nothing extra when tied; 8-bit at int8/int4).
+   */
   denseBytes: number;
-  /** Embedding table, used in its stored dtype (only gathered rows are widened). */
+  /** Embedding table: its stored dtype at fp32, 16 bits otherwise (only gathered rows are widened). */
   embeddingBytes: number;
   /** Keys and values for `context` tokens (batch 1, fp32). */
   kvBytes: number;
@@ -131,11 +137,17 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
     layerSizes.push(inLayer);
   }
   // Dense weights widened at load: every narrow tensor that is not an expert and not the embedding table (gathered in
-  // its stored dtype), except a tied head, which is the embedding used as an fp32 MatMul weight.
+  // its stored dtype), except a tied head, which is the embedding used as an fp32 MatMul weight. Below fp32 the
+  // embedding and head come from the dense cache (quant-dense.ts) and, at int8/int4, so do the projections: not widened.
   const tiedHead = spec.lmHead.tensor === spec.embed.tensor;
+  const fromDenseCache = new Set<string>();
+  if (precision !== 'fp32') {
+    fromDenseCache.add(spec.embed.tensor).add(spec.lmHead.tensor);
+    if (precision !== 'fp16') for (const l of denseProjections(spec)) fromDenseCache.add(l.weight.tensor);
+  }
   let denseWidened = 0;
   for (const name of weights.names()) {
-    if (expertTensors.has(name) || !narrow(name) || (name === spec.embed.tensor && !tiedHead)) continue;
+    if (expertTensors.has(name) || !narrow(name) || fromDenseCache.has(name) || (name === spec.embed.tensor && !tiedHead)) continue;
     denseWidened += weights.info(name).byteLength;
   }
   const twoLargest = layerSizes.sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
@@ -149,22 +161,30 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
 const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 / 64, int4: 0.5 + 4 / 64 };
 
 export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT): MemoryPlan {
-  // Experts are what each precision narrows; everything else in the checkpoint (attention of any kind, norms,
-  // routers, shared experts, the head) stays fp32, so it is counted from the checkpoint itself.
+  // Counted from the checkpoint itself, so every tensor is in exactly one bucket: experts, the embedding, the head,
+  // the dense projections (quantised at int8/int4) and the rest (routers, gates, norms, biases: always fp32).
   let experts = 0;
   for (const layer of spec.layers) if (layer.mlp.kind === 'moe') for (const e of layer.mlp.moe.experts) experts += mlpCount(e);
   let total = 0;
   for (const name of weights.names()) total += weights.info(name).shape.reduce((a, b) => a * b, 1);
   const tiedHead = spec.lmHead.tensor === spec.embed.tensor;
-  // A tied head is the embedding tensor, used a second time as an fp32 MatMul weight.
-  const dense = total - experts - count(spec.embed) + (tiedHead ? count(spec.lmHead) : 0);
-  const embedInfo = weights.info(spec.embed.tensor);
   const embedParams = count(spec.embed);
-  const embeddingBytes = (embedInfo.byteLength / embedInfo.shape.reduce((a, b) => a * b, 1)) * embedParams;
+  const headParams = count(spec.lmHead);
+  const projections = denseProjections(spec);
+  const projParams = projections.reduce((a, l) => a + count(l.weight), 0);
+  const rest = total - experts - embedParams - (tiedHead ? 0 : headParams) - projParams;
+  const bits = precision === 'int8' ? 8 : precision === 'int4' ? 4 : null;
+  const projBytes = bits ? projections.reduce((a, l) => a + quantLinearSpecBytes(l, bits), 0) : projParams * 4;
+  // fp32: the head is an fp32 MatMul weight (a tied head is a second, fp32 use of the embedding); fp16: a 16-bit
+  // table (the embedding's own when tied); int8/int4: an 8-bit MatMulNBits weight.
+  const headBytes = bits ? quantLinearBytes(spec.lmHead.shape[0]!, spec.lmHead.shape[1]!, HEAD_BITS) : precision === 'fp16' ? (tiedHead ? 0 : headParams * 2) : headParams * 4;
+  const embedInfo = weights.info(spec.embed.tensor);
+  const storedBytesPerWeight = embedInfo.byteLength / embedInfo.shape.reduce((a, b) => a * b, 1);
+  const embeddingBytes = embedParams * (precision === 'fp32' ? storedBytesPerWeight : 2);
   const kvBytes = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * context * 4;
   const runtimeBytes = RUNTIME_BYTES + context * (16 * spec.hiddenSize + spec.numExperts) * 4;
   const expertBytes = experts * EXPERT_BYTES[precision];
-  const denseBytes = dense * 4;
+  const denseBytes = rest * 4 + projBytes + headBytes;
   const transientBytes = loadTransientBytes(spec, weights, precision);
   return {
     precision,
@@ -195,9 +215,9 @@ export function fitOf(plan: MemoryPlan, machine: MachineMemory): Fit {
  */
 export const EXPECTED_AGREEMENT: Record<Precision, string> = {
   fp32: 'reference',
-  fp16: '100% identical top-k sets on every model measured (bench:precision)',
-  int8: '98.8-100% identical top-k sets (demo model 99.9%; bench:precision)',
-  int4: '75-98.8% identical top-k sets (demo model 98.0%; 75% on Qwen3-30B-A3B shapes with random weights)',
+  fp16: '100% identical top-k sets on the demo model, 99.6-100% on random F32 models (bench:precision)',
+  int8: '99.5% identical top-k sets on the demo model, 96.9-100% on random models (bench:precision)',
+  int4: '95.8% identical top-k sets on the demo model, 72-99% on random models (bench:precision)',
 };
 
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;

@@ -11,8 +11,10 @@ import { chooseExecutionProvider, createInferenceSession, type ExecutionProvider
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
-import { prepareQuantExpertCache } from './quant-experts.js';
-import { chooseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
+import { prepareQuantExpertCache, quantBlockSize } from './quant-experts.js';
+import { expertWidth } from './fused-experts.js';
+import { prepareDenseCache } from './quant-dense.js';
+import { chooseMoeKernel, parseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { chooseHalfKernel, prepareHalfFusedExpertCache } from './half-fused-experts.js';
 import { precisionRefusal, runnablePrecisions } from './architectures/precision-support.js';
 import { choosePrecision, IMPLEMENTED_PRECISIONS, parsePrecision, type MemoryPlan, type Precision, type PrecisionPreference } from './precision.js';
@@ -122,6 +124,12 @@ export interface PrecisionInfo {
   cacheFile?: string;
   /** int8/int4: weights per scale along the input axis (0 = one scale per row). */
   blockSize?: number;
+  /** fp16/int8/int4: the cache of quantised dense projections and 16-bit embedding/lm_head (quant-dense.ts); null when nothing had to be written. */
+  denseCacheFile?: string | null;
+  /** int8/int4: dense projections run through MatMulNBits. */
+  denseQuantised?: number;
+  /** Embedding or lm_head tensors left in their stored dtype because fp16 would overflow them. */
+  keptWide?: { tensor: string; maxAbs: number }[];
 }
 
 export interface SessionOptions {
@@ -181,6 +189,15 @@ export function defaultAttentionScoreBudget(weightBytes: number): number {
 }
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
+
+/** The int4 expert block size; MatMulNBits needs at least 16 (0 = one scale per row runs on QMoE only). */
+function int4DispatchBlock(spec: DecoderSpec): number {
+  const first = spec.layers.find((l) => l.mlp.kind === 'moe');
+  if (!first || first.mlp.kind !== 'moe') return 0;
+  const I = expertWidth(first.mlp.moe.experts[0]!);
+  const uniform = first.mlp.moe.experts.every((e) => expertWidth(e) === I);
+  return uniform ? quantBlockSize(spec.hiddenSize, I) : 0;
+}
 
 export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
@@ -264,6 +281,12 @@ export class DecoderSession {
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
       // CUDA: the fp16 fused MoE op; CPU: 16-bit storage on the dispatch kernel (half-fused-experts.ts).
       ({ halfFused, ...kernel } = chooseHalfKernel(chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel));
+    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && (opts.moeKernel ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL')) === 'dispatch') {
+      // Opt-in: 2x faster decode than 4-bit QMoE on the CPU, but prepacking holds more memory than the plan counts.
+      const ep = chooseExecutionProvider(opts.executionProvider).name;
+      if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
+      if (int4DispatchBlock(spec) < 16) throw new EngineError(`precision int4 on the dispatch kernel needs a block size of at least 16 dividing the hidden size and the expert width (got one scale per row); use moeKernel auto (QMoE)`);
+      kernel = { name: 'dispatch', reason: 'int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert (faster decode than QMoE, more memory)', expertCopyBytes: 0 };
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
@@ -281,16 +304,20 @@ export class DecoderSession {
     const fusedCache = kernel.name === 'fused' && !quantExperts && !halfFused ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 && !halfFused ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfFusedExperts = halfFused ? await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
+    const dense = precision.name !== 'fp32' ? await prepareDenseCache(spec, folder.weights, folder.dir, cacheRoot, precision.name, cacheOpts) : undefined;
+    const denseInfo = dense ? { denseCacheFile: dense.file, denseQuantised: Object.keys(dense.linears).length, keptWide: dense.keptWide } : {};
     let precisionInfo: PrecisionInfo = {
       ...precision,
       ...(halfExperts ? { keptFp32: halfExperts.keptFp32, subnormalWeights: halfExperts.subnormal, ...(halfExperts.file ? { cacheFile: halfExperts.file } : {}) } : {}),
       ...(halfFusedExperts ? { keptFp32: [], subnormalWeights: halfFusedExperts.subnormal, cacheFile: halfFusedExperts.file } : {}),
       ...(quantExperts ? { cacheFile: quantExperts.file, blockSize: quantExperts.blockSize } : {}),
+      ...denseInfo,
     };
     const t1 = performance.now();
-    let built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, halfFusedExperts, quantExperts, withLogits: defaultLogits !== 'none' });
+    const prepack = dense?.head?.kind === 'quant' || Object.keys(dense?.linears ?? {}).length > 0;
+    let built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: kernel.name, fusedCache, halfExperts, halfFusedExperts, quantExperts, dense, withLogits: defaultLogits !== 'none' });
     const t2 = performance.now();
-    let { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, opts.executionProvider);
+    let { session, provider } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads, prepack }, opts.executionProvider);
     if (halfFused && provider.name === 'cpu' && chooseExecutionProvider(opts.executionProvider).name === 'cuda') {
       // CUDA did not start and auto fell back to CPU, where the fp16 CUDA graph would run through an fp32 copy of
       // every expert: build the CPU fp16 graph (16-bit storage on the dispatch kernel) instead.
@@ -298,9 +325,9 @@ export class DecoderSession {
       await session.release();
       const cpuHalf = await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts);
       kernel = { name: 'dispatch', reason: 'fp16 precision after the CUDA fallback: 16-bit experts, each widened to fp32 only while it runs', expertCopyBytes: 0 };
-      precisionInfo = { ...precision, keptFp32: cpuHalf.keptFp32, subnormalWeights: cpuHalf.subnormal, ...(cpuHalf.file ? { cacheFile: cpuHalf.file } : {}) };
-      built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'dispatch', halfExperts: cpuHalf, withLogits: defaultLogits !== 'none' });
-      ({ session } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads }, 'cpu'));
+      precisionInfo = { ...precision, keptFp32: cpuHalf.keptFp32, subnormalWeights: cpuHalf.subnormal, ...(cpuHalf.file ? { cacheFile: cpuHalf.file } : {}), ...denseInfo };
+      built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'dispatch', halfExperts: cpuHalf, dense, withLogits: defaultLogits !== 'none' });
+      ({ session } = await createInferenceSession(built.model, { externalDataDir: built.externalDataDir, intraOpThreads: opts.threads, prepack }, 'cpu'));
     }
     const t3 = performance.now();
     const info = modelInfoOf(spec, provider, { ...kernel, ...(fusedCache ? { cacheFile: fusedCache.file, cacheReused: fusedCache.reused } : {}) }, precisionInfo);

@@ -1,59 +1,84 @@
 /**
- * Checkpoint copies whose expert weights carry exactly the rounding a precision promises, for the float64
- * reference to run on: fp16-rounded experts (fp16 precision) and block-quantised-then-dequantised experts
- * (int8/int4; a second implementation of quant-experts.ts's rule). Everything else is copied unchanged.
+ * Checkpoint copies holding exactly what a precision promises to run, for the float64 reference to run on:
+ * fp16: experts, the embedding and the lm_head rounded to fp16; int8/int4: experts and dense projections
+ * block-quantised and dequantised (a second implementation of quant-experts.ts's and quant-dense.ts's rule), the
+ * embedding rounded to fp16 and the lm_head quantised at 8 bits. Everything else is copied unchanged.
  */
-import { copyFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 
-/** Routed-expert tensors of every tiny layout (DeepSeek-V2's `shared_experts` do not match: they stay fp32). */
+/** Routed-expert tensors of every tiny layout (DeepSeek-V2's `shared_experts` do not match: they are dense projections). */
 export const isExpertTensor = (name: string) => /\.experts\.|input_linear|output_linear/.test(name);
 
-function copyOthers(src: string, dst: string): void {
-  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
-}
+/** The tables fp16/int8/int4 hold at 16 bits (a tied head is the embedding itself). */
+export const isHalfTable = (name: string) => name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
 
-/** A copy of `src` with every expert weight rounded to fp16 (stored F32), and optionally one value replaced. */
+/** A copy of `src` with every expert weight, the embedding and the lm_head rounded to fp16 (stored F32), and optionally one value replaced. */
 export function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number } } = {}): void {
   const store = WeightStore.fromFolder(src);
   const tensors: Record<string, TensorToWrite> = {};
   for (const name of store.names()) {
     const data = store.readFloat32(name);
-    if (isExpertTensor(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
+    if (isExpertTensor(name) || isHalfTable(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
     if (opts.poke?.tensor === name) data[0] = opts.poke.value;
     tensors[name] = { dtype: 'F32', shape: store.info(name).shape, data };
   }
   writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  copyOthers(src, dst);
+  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
 }
 
-/** Second implementation of the block quantisation (quant-experts.ts): one row, quantised and dequantised in place. */
+/** Second implementation of the block quantisation (quant-experts.ts, quant-dense.ts): rows cut into blocks along
+ * the input axis (the last one shorter when `block` does not divide `cols`), scale max|w| / qmax, round, clamp. */
 export function dequantizeRow(w: Float32Array, start: number, cols: number, bits: 8 | 4, block: number): void {
   const qmax = bits === 8 ? 127 : 7;
   for (let b0 = 0; b0 < cols; b0 += block) {
+    const end = Math.min(cols, b0 + block);
     let max = 0;
-    for (let c = b0; c < b0 + block; c++) max = Math.max(max, Math.abs(w[start + c]!));
+    for (let c = b0; c < end; c++) max = Math.max(max, Math.abs(w[start + c]!));
     const scale = max > 0 ? max / qmax : 1;
-    for (let c = b0; c < b0 + block; c++) w[start + c] = Math.max(-qmax, Math.min(qmax, Math.round(w[start + c]! / scale))) * scale;
+    for (let c = b0; c < end; c++) w[start + c] = Math.max(-qmax, Math.min(qmax, Math.round(w[start + c]! / scale))) * scale;
   }
 }
+export const dequantizeMatrix = (data: Float32Array, cols: number, bits: 8 | 4, block: number) => {
+  for (let r = 0; r < data.length / cols; r++) dequantizeRow(data, r * cols, cols, bits, block);
+};
 
-/** A copy of `src` whose expert matrices ([.., out, in] rows) are replaced by their quantise-dequantise round trip. */
-export function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, block: number): void {
+/** Dense projections (attention, dense MLP layers, shared experts): never routers, gates or norms. */
+export const isDenseProjection = (name: string) => /self_attn\.(q|k|v|o|q_a|q_b|kv_a|kv_b)_proj(_with_mqa)?\.weight$|mlp\.(gate|up|down)_proj\.weight$|shared_experts?\.(gate|up|down)_proj\.weight$/.test(name);
+/** The dense projections' and the int8 head's block size (quant-dense.ts DENSE_BLOCK). */
+export const DENSE_BLOCK = 32;
+
+/**
+ * A copy of `src` holding what int8/int4 promise to run: experts and dense projections quantised and dequantised
+ * ([out, in] rows), the embedding rounded to fp16, the lm_head quantised at 8 bits (untied, so the embedding and
+ * the head can differ).
+ */
+export function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, expertBlock: number): void {
   const store = WeightStore.fromFolder(src);
+  const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const tied = config.tie_word_embeddings === true;
   const tensors: Record<string, TensorToWrite> = {};
   for (const name of store.names()) {
     const data = store.readFloat32(name);
     const shape = store.info(name).shape;
-    if (isExpertTensor(name)) {
-      const cols = shape[shape.length - 1]!;
-      for (let r = 0; r < data.length / cols; r++) dequantizeRow(data, r * cols, cols, bits, block || cols);
+    const cols = shape[shape.length - 1]!;
+    if (isExpertTensor(name)) dequantizeMatrix(data, cols, bits, expertBlock || cols);
+    if (isDenseProjection(name)) dequantizeMatrix(data, cols, bits, DENSE_BLOCK);
+    if (name === 'lm_head.weight') dequantizeMatrix(data, cols, 8, DENSE_BLOCK);
+    if (name === 'model.embed_tokens.weight') {
+      if (tied) {
+        const head = data.slice();
+        dequantizeMatrix(head, cols, 8, DENSE_BLOCK);
+        tensors['lm_head.weight'] = { dtype: 'F32', shape, data: head };
+      }
+      for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
     }
     tensors[name] = { dtype: 'F32', shape, data };
   }
   writeSafetensors(join(dst, 'model.safetensors'), tensors);
-  copyOthers(src, dst);
+  for (const f of readdirSync(src)) if (!f.endsWith('.safetensors')) copyFileSync(join(src, f), join(dst, f));
+  writeFileSync(join(dst, 'config.json'), JSON.stringify({ ...config, tie_word_embeddings: false }));
 }
