@@ -419,9 +419,6 @@ class DecoderGraphBuilder {
     const scale = (scores: string) => g.add(g.mul(scores, g.scalarF(s.attentionScale)), g.squeeze(bias, [1]));
     const peScores = () => g.op('MatMul', [qPe, g.transpose(kPes, [0, 1, 3, 2])]);
     const ctxShape = { elemType: DataType.FLOAT, shape: ['batch', H, 'sequence', a.valueDim] };
-    // The weights' fp32 form is made here, in the main graph: a Cast created inside an If branch would be cached
-    // and then read outside it.
-    const kvB = this.weight(a.kvB.weight);
 
     // Decompressed form: per-head k_nope and v for every cached position, [B, 1, S, r] -> [B, H, S, nope + v].
     const decompressed = () => {
@@ -432,7 +429,13 @@ class DecoderGraphBuilder {
       const scores = g.add(g.op('MatMul', [qNope, g.transpose(kNope, [0, 1, 3, 2])]), peScores());
       return g.op('MatMul', [g.op('Softmax', [scale(scores)], { axis: -1 }), v]);
     };
-    if (a.kvB.layout !== 'out_in' || a.kvB.bias) return this.linear(g.reshape(g.transpose(decompressed(), [0, 2, 1, 3]), g.int64([-1, H * a.valueDim])), a.o);
+    // A quantised kv_b_proj (int8/int4: MatMulNBits, quant-dense.ts) has no fp32 matrix to absorb; absorbing the
+    // checkpoint's own weights instead would run other numbers than the decompressed form. So it stays decompressed.
+    const kvBQuantised = this.dense?.linears[sliceKey(a.kvB.weight)] !== undefined;
+    if (a.kvB.layout !== 'out_in' || a.kvB.bias || kvBQuantised) return this.linear(g.reshape(g.transpose(decompressed(), [0, 2, 1, 3]), g.int64([-1, H * a.valueDim])), a.o);
+    // The weights' fp32 form is made here, in the main graph: a Cast created inside an If branch would be cached
+    // and then read outside it.
+    const kvB = this.weight(a.kvB.weight);
 
     // Absorbed form: q_nope . (W_UK c_j) = (W_UK^T q_nope) . c_j, and sum_j p_j (W_UV c_j) = W_UV (sum_j p_j c_j), so
     // attention runs on the latents themselves. Per new position it costs 2 H S r multiply-adds against the

@@ -17,6 +17,7 @@ import { defaultCacheRoot } from './expert-cache.js';
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { prepareHalfFusedExpertCache } from './half-fused-experts.js';
 import { readModelFolder } from './model-folder.js';
+import { prepareDenseCache } from './quant-dense.js';
 
 export interface SavedTensor {
   dtype: 'int64' | 'float32';
@@ -118,10 +119,13 @@ export async function exportHalfFusedGraph(modelDir: string, outDir: string, opt
   const inModel = relative(realpathSync(folder.dir), out);
   if (!inModel.startsWith('..') && !isAbsolute(inModel)) throw new EngineError(`export: the output folder ${out} lies inside the model folder ${folder.dir}; choose another`);
   mkdirSync(out, { recursive: true });
-  const cache = await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, opts.cacheDir ?? defaultCacheRoot());
-  const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'fused', halfFusedExperts: cache });
+  const cacheRoot = opts.cacheDir ?? defaultCacheRoot();
+  const cache = await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot);
+  // As a session at fp16 runs it: the embedding and the lm_head at 16 bits too (quant-dense.ts).
+  const dense = await prepareDenseCache(spec, folder.weights, folder.dir, cacheRoot, 'fp16');
+  const built = buildDecoderModel(spec, folder.weights, folder.dir, { moeKernel: 'fused', halfFusedExperts: cache, dense });
   writeFileSync(join(out, 'model.onnx'), built.model);
-  const sources = [...new Set([...folder.weights.files, cache.file].map((f) => realpathSync(f)))];
+  const sources = [...new Set([...folder.weights.files, cache.file, ...(dense.file ? [dense.file] : [])].map((f) => realpathSync(f)))];
   let linked = true;
   const files = sources.map((src) => {
     const rel = relative(built.externalDataDir, src);

@@ -9,6 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decoderSpecFor } from '../../src/engine/architectures/index.js';
 import { readModelFolder } from '../../src/engine/model-folder.js';
 import { loadTransientBytes, memoryPlan } from '../../src/engine/precision.js';
+import type { Precision } from '../../src/engine/precision.js';
+import { isDenseProjection } from '../support/precision-copies.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 import { tempDir } from './graph-helpers.js';
 
@@ -18,7 +20,9 @@ function byHand(dir: string) {
   const spec = decoderSpecFor(folder.dir, folder.architecture, folder.config, w);
   let expertParams = 0;
   let expertStored = 0;
-  let denseStoredNarrow = 0;
+  // Narrow dense bytes widened at load, per precision: below fp32 the lm_head comes from the dense cache (16 or 8
+  // bits), and at int8/int4 so do the dense projections (MatMulNBits), so those are not widened.
+  const widened: Record<Precision, number> = { fp32: 0, fp16: 0, int8: 0, int4: 0 };
   const perLayer = new Map<string, number>();
   for (const name of w.names()) {
     const i = w.info(name);
@@ -30,12 +34,14 @@ function byHand(dir: string) {
       const layer = /layers\.(\d+)\./.exec(name)![1]!;
       perLayer.set(layer, (perLayer.get(layer) ?? 0) + n);
     } else if (name !== 'model.embed_tokens.weight' && narrow) {
-      denseStoredNarrow += i.byteLength;
+      widened.fp32 += i.byteLength;
+      if (name !== 'lm_head.weight') widened.fp16 += i.byteLength;
+      if (name !== 'lm_head.weight' && !isDenseProjection(name)) widened.int8 = widened.int4 += i.byteLength;
     }
   }
   // The layer being converted and the previous one (its buffers not yet collected): the two largest.
   const twoLayers = [...perLayer.values()].sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
-  return { spec, weights: w, expertParams, expertStored, denseStoredNarrow, twoLayers };
+  return { spec, weights: w, expertParams, expertStored, widened, twoLayers };
 }
 
 describe('memory plan: bytes held while loading', () => {
@@ -44,14 +50,16 @@ describe('memory plan: bytes held while loading', () => {
   const f16 = tempDir('plan-f16');
   afterAll(() => (bf16.cleanup(), f32.cleanup(), f16.cleanup()));
 
-  it('BF16: widened dense pages at every precision; at fp32 the larger of the widened expert pages and two layers converted', () => {
+  it('BF16: widened dense pages (fewer below fp32: head and, at int8/int4, projections come from the dense cache); at fp32 the larger of the widened expert pages and two layers converted', () => {
     writeTinyModel(bf16.dir, 'qwen3_moe', { seed: 3, dtype: 'BF16', numExperts: 16, numLayers: 12, tieEmbeddings: false });
     const h = byHand(bf16.dir);
     expect(h.expertStored).toBe(h.expertParams * 2);
     const conversion = 8 * h.twoLayers;
-    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.denseStoredNarrow + Math.max(h.expertParams * 2, conversion));
-    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.denseStoredNarrow + conversion);
-    expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.denseStoredNarrow + conversion);
+    expect(h.widened.fp32).toBeGreaterThan(h.widened.fp16);
+    expect(h.widened.fp16).toBeGreaterThan(h.widened.int4);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.widened.fp32 + Math.max(h.expertParams * 2, conversion));
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16 + conversion);
+    expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + conversion);
     // Enough layers that widening every expert outweighs converting two layers: the expert pages count at fp32.
     expect(h.expertParams * 2).toBeGreaterThan(conversion);
     const plan = memoryPlan(h.spec, h.weights, 'fp32', 100);
@@ -63,15 +71,15 @@ describe('memory plan: bytes held while loading', () => {
   it('F32: nothing to widen; converting two layers still counts at every precision that writes a cache', () => {
     writeTinyModel(f32.dir, 'mixtral', { seed: 3 });
     const h = byHand(f32.dir);
-    expect(h.denseStoredNarrow).toBe(0);
+    expect(h.widened.fp32).toBe(0);
     for (const p of ['fp32', 'fp16', 'int8'] as const) expect(loadTransientBytes(h.spec, h.weights, p), p).toBe(8 * h.twoLayers);
   });
 
   it('F16 experts at fp16 are mapped as stored: no conversion, only the widened dense pages', () => {
     writeTinyModel(f16.dir, 'olmoe', { seed: 3, dtype: 'F16' });
     const h = byHand(f16.dir);
-    expect(h.denseStoredNarrow).toBeGreaterThan(0);
-    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.denseStoredNarrow);
-    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.denseStoredNarrow + Math.max(h.expertParams * 2, 8 * h.twoLayers));
+    expect(h.widened.fp16).toBeGreaterThan(0);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.widened.fp32 + Math.max(h.expertParams * 2, 8 * h.twoLayers));
   });
 });
