@@ -302,7 +302,7 @@ export class RunAnalysis {
     const k = kArg ?? settings.k;
     const thr = thrArg ?? settings.thr;
     if (k > data.numExperts) throw new ApiError('invalid-argument', `analysis.experts: k must be at most the number of experts (${data.numExperts}), got ${k}`, { field: 'k' });
-    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]));
+    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]), [layer, layer]);
     const rows = table.experts.filter((e) => e.layer === layer);
     return {
       runId, layer, decoderLayer: data.moeLayers[layer]!, k, thr, languages: table.languages,
