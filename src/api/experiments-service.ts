@@ -228,14 +228,39 @@ export class ExperimentService {
     });
   }
 
+  /** The jobs of this process that write (or, still setting up, may write) the experiment. */
+  private writers(projectId: string, rec: ExperimentRecord): JobInfo[] {
+    // A job of this process that has not yet reported its experiment id may be writing this one.
+    const mayBeSettingUp = rec.status === 'running' || rec.status === 'created';
+    return this.jobs.running(projectId).filter((j) => j.kind === 'experiment' && (j.experimentId === rec.id || (j.experimentId == null && mayBeSettingUp)));
+  }
+
+  /**
+   * "Cancel and delete": cancels this process' job writing the experiment, waits until it has stopped (after the
+   * unit in flight; its results are committed or not at all), then deletes. An experiment run by another window or
+   * process is still refused: its job can only be cancelled there.
+   */
+  async cancelAndDelete(projectId: string, experimentId: number, timeoutMs = 120_000): Promise<void> {
+    const rec = this.workspace.with(projectId, (store) => getExperiment(store, experimentId));
+    for (const job of this.writers(projectId, rec)) {
+      this.jobs.cancel(job.id);
+      if (!(await this.jobs.whenStopped(job.id, timeoutMs))) {
+        throw new ApiError('conflict', `experiment ${experimentId}: its job ${job.id} was cancelled but has not stopped after ${Math.round(timeoutMs / 1000)} s (it stops after the unit in flight); delete it once it shows cancelled`, { experimentId: String(experimentId), jobId: job.id });
+      }
+    }
+    this.delete(projectId, experimentId);
+  }
+
   /** Refused while it runs (here or in another process): a job writing results must be cancelled first. */
   delete(projectId: string, experimentId: number): void {
     this.workspace.with(projectId, (store) => {
       const rec = getExperiment(store, experimentId);
-      // A job of this process that has not yet reported its experiment id may be writing this one.
-      const settingUp = (rec.status === 'running' || rec.status === 'created') && this.jobs.running(projectId).some((j) => j.kind === 'experiment' && j.experimentId == null);
+      const settingUp = this.writers(projectId, rec).some((j) => j.experimentId == null);
       if (this.runningHere(projectId, experimentId) || settingUp || (rec.status === 'running' && experimentWorkerAlive(rec))) {
-        throw new ApiError('conflict', `experiment ${experimentId} is running; cancel it first, then delete it`, { experimentId: String(experimentId) });
+        const elsewhere = !this.runningHere(projectId, experimentId) && !settingUp;
+        throw new ApiError('conflict', elsewhere
+          ? `experiment ${experimentId} is running in another window or process; cancel it there, then delete it`
+          : `experiment ${experimentId} is running; cancel it first (or use Cancel and delete), then delete it`, { experimentId: String(experimentId) });
       }
       deleteExperiment(store, experimentId);
       this.readings.delete(`${projectId}/${experimentId}`);

@@ -1,17 +1,22 @@
 /**
- * An experiment's report kept in the project database (experiment_derived): a new service (a restarted server) reads
+ * "Cancel and delete" of a running experiment (experiments.delete with cancel), and an experiment's report kept in the project database (experiment_derived): a new service (a restarted server) reads
  * it back instead of bootstrapping again, equal to what `routescope experiment report` writes to report.json and
  * summary.md; a new result, a status change or a rename makes it be recomputed, and so does a corrupt row.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { ApiError } from '../../src/api/errors.js';
 import { EventHub } from '../../src/api/events.js';
 import { ExperimentService, READING_FORMAT } from '../../src/api/experiments-service.js';
 import { JobRegistry } from '../../src/api/jobs.js';
 import { Workspace } from '../../src/api/workspace.js';
 import { parseExperimentSpec, writeExperimentReport } from '../../src/eval/experiment/index.js';
-import { createExperiment, renameExperiment, setExperimentStatus, writeResults, type ExperimentResult, type Store } from '../../src/store/index.js';
+import {
+  claimExperiment, createExperiment, listExperiments, processIdentity, renameExperiment, setExperimentStatus, writeResults, type ExperimentResult, type Store,
+} from '../../src/store/index.js';
 import { tempDir } from '../store/helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -32,7 +37,7 @@ function unit(store: Store, arm: string, language: string, shift: number, from =
   writeResults(store, expId, rows);
 }
 
-const service = () => new ExperimentService(workspace, new JobRegistry(new EventHub(), workspace));
+const service = (jobs = new JobRegistry(new EventHub(), workspace)) => new ExperimentService(workspace, jobs);
 
 beforeEach(() => {
   tmp = tempDir('routescope-exp-kept-');
@@ -121,5 +126,74 @@ describe('kept experiment reports', () => {
     workspace.with(projectId, (store) => setExperimentStatus(store, expId, 'cancelled'));
     service().delete(projectId, expId);
     expect(rows()).toBe(0);
+  });
+});
+
+describe('cancel and delete', () => {
+  /**
+   * A job of this process running the experiment as the runner does: it claims it, and when cancelled it still
+   * finishes the unit in flight (a last result unit written after the abort) before it stops.
+   */
+  function runningJob(jobs: JobRegistry) {
+    const log: string[] = [];
+    const job = jobs.start({ kind: 'experiment', projectId, params: {} }, async (ctx) => {
+      const store = workspace.open(projectId);
+      try {
+        claimExperiment(store, expId);
+        ctx.setExperiment(expId);
+        await new Promise<void>((res) => ctx.signal.addEventListener('abort', () => res()));
+        await new Promise((res) => setTimeout(res, 150));
+        unit(store, 'baseline', 'eng', 0, ITEMS);
+        log.push('last unit written');
+        setExperimentStatus(store, expId, 'cancelled');
+        return { status: 'cancelled', runId: null };
+      } finally {
+        store.close();
+      }
+    });
+    return { job, log };
+  }
+  const resultRows = () => workspace.with(projectId, (store) => (store.db.prepare('SELECT count(*) AS n FROM experiment_result WHERE experiment_id = ?').get(expId) as { n: number }).n);
+  const refusal = async (f: () => unknown) => {
+    try {
+      await f();
+    } catch (err) {
+      return err as ApiError;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('refuses a plain delete of a running experiment, and with cancel stops its job first, then deletes everything', async () => {
+    const jobs = new JobRegistry(new EventHub(), workspace);
+    const svc = service(jobs);
+    const { job, log } = runningJob(jobs);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(svc.list(projectId)[0]).toMatchObject({ id: expId, status: 'running' });
+    const plain = await refusal(() => svc.delete(projectId, expId));
+    expect(plain).toMatchObject({ code: 'conflict' });
+    expect(plain.message).toBe(`experiment ${expId} is running; cancel it first (or use Cancel and delete), then delete it`);
+
+    await svc.cancelAndDelete(projectId, expId);
+    // The job stopped (its last unit written) before the delete: nothing of the experiment is left behind.
+    expect(log).toEqual(['last unit written']);
+    expect(jobs.get(job.id).status).toBe('cancelled');
+    expect(workspace.with(projectId, (store) => listExperiments(store))).toEqual([]);
+    expect(resultRows()).toBe(0);
+  });
+
+  it('deletes a finished experiment with cancel as without, and refuses one another process runs', async () => {
+    const jobs = new JobRegistry(new EventHub(), workspace);
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    onTestFinished(() => void other.kill());
+    workspace.with(projectId, (store) =>
+      store.db.prepare(`UPDATE experiment SET status = 'running', worker_host = ?, worker_pid = ?, worker_started = ? WHERE id = ?`).run(hostname(), other.pid, processIdentity(other.pid!), expId),
+    );
+    const elsewhere = await refusal(() => service(jobs).cancelAndDelete(projectId, expId));
+    expect(elsewhere).toMatchObject({ code: 'conflict' });
+    expect(elsewhere.message).toBe(`experiment ${expId} is running in another window or process; cancel it there, then delete it`);
+    expect(resultRows()).toBeGreaterThan(0);
+    workspace.with(projectId, (store) => setExperimentStatus(store, expId, 'completed'));
+    await service(jobs).cancelAndDelete(projectId, expId);
+    expect(resultRows()).toBe(0);
   });
 });
