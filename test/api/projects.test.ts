@@ -10,6 +10,7 @@ import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { loadRunRouting } from '../../src/store/index.js';
 import { PROMPT_TEMPLATES } from '../../src/api/schemas/datasets.js';
 import { TEMPLATES } from '../../src/datasets/templates.js';
+import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { apiHarness } from './harness.js';
 
 const { tmp, backend, events, call, refused, finished } = apiHarness('routescope-projects-');
@@ -131,6 +132,10 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     const overview = await call('analysis.overview', { projectId: p.id, runId: done.runId! });
     expect(backend.analysis(p.id).computations).toBe(1);
     expect(overview.languages.map((l) => l.code)).toEqual(['eng', 'swh', 'yor']);
+    // ... and kept in the project database: another process (a restarted server) reads it instead of recomputing.
+    const restarted = new RunAnalysis(backend.workspace.dbFile(p.id));
+    expect(restarted.overview(done.runId!)).toEqual(overview);
+    expect([restarted.computations, restarted.keptReads]).toEqual([0, 1]);
     expect((await call('jobs.list', { projectId: p.id }))[0]).toMatchObject({ id: job.id, status: 'completed' });
 
     // The specialisation table, against a plain float64 reimplementation of the paper's rule from the stored counts.
