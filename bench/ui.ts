@@ -6,7 +6,9 @@
  *  - the specialisation table of one layer (128 experts x 100 languages): sort by a language's share, and filter by
  *    class, until the table's first row is updated.
  *  - the first view of the run: from opening its address until the dendrogram shows, on a server that has not analysed
- *    it yet (cold), then in a second tab (the server's analysis cached), with the analysis.overview wait of each.
+ *    it yet (cold), then in a second tab (the server's analysis cached), then from a fresh server process (the
+ *    analysis kept in the project database: the first view after a restart, or after a capture the server analysed),
+ *    with the analysis.overview wait of each.
  * Run: npx tsx bench/ui.ts   (builds the renderer from source; needs /usr/bin/chromium or CHROMIUM_PATH)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,8 +64,8 @@ async function main(): Promise<void> {
   const ui = join(tmp, 'ui');
   await buildRenderer(ui);
   const served = await startServe({ data, ui, token: TOKEN });
-  const server = served.process;
-  const url = served.url.href;
+  let server = served.process;
+  let url = served.url.href;
   const browser = await launchChromium();
   try {
     /** Opens the run in a new tab: ms until the dendrogram shows, and the analysis.overview request's wait. */
@@ -71,18 +73,33 @@ async function main(): Promise<void> {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       page.on('crash', () => process.stderr.write('page crashed\n'));
       let overviewMs = NaN;
-      page.on('requestfinished', (r) => {
-        if (r.url().endsWith('/api/analysis.overview')) overviewMs = r.timing().responseStart - r.timing().requestStart;
-      });
+      const requests: string[] = [];
       const t0 = performance.now();
+      page.on('requestfinished', (r) => {
+        const t = r.timing();
+        if (r.url().endsWith('/api/analysis.overview')) overviewMs = t.responseStart - t.requestStart;
+        if (r.url().includes('/api/')) requests.push(`${r.url().split('/api/')[1]} wait ${(t.responseStart - t.requestStart).toFixed(0)} ms, done at ${(performance.now() - t0).toFixed(0)} ms`);
+      });
       await page.goto(`${url}#/p/${projectId}/run/${runId}`);
       await page.getByTestId('leaf').first().waitFor({ timeout: 120_000 });
-      return { page, ms: performance.now() - t0, overviewMs };
+      const ms = performance.now() - t0;
+      if (process.env.BENCH_REQUESTS) process.stdout.write(`  requests until the first view (${ms.toFixed(0)} ms):\n${requests.map((r) => `    ${r}\n`).join('')}`);
+      return { page, ms, overviewMs };
     };
     const cold = await openRun();
     await cold.page.close();
-    const { page, ms: firstViewCached, overviewMs: overviewCachedMs } = await openRun();
+    const cachedTab = await openRun();
+    await cachedTab.page.close();
+    const { ms: firstViewCached, overviewMs: overviewCachedMs } = cachedTab;
     const [firstView, overviewColdMs] = [cold.ms, cold.overviewMs];
+    // A fresh server process (a restart, or the page opened after a capture the server analysed and kept): the
+    // analysis is read from the project database, nothing is in this process's memory.
+    server.kill();
+    await new Promise((res) => server.once('exit', res));
+    const restarted = await startServe({ data, ui, token: TOKEN });
+    server = restarted.process;
+    url = restarted.url.href;
+    const { page, ms: firstViewKept, overviewMs: overviewKeptMs } = await openRun();
     // Done when the heatmap and dendrogram block shows the new layer's detail (Svelte renders both, and the heatmap's
     // setOption runs, in the same update) and the frame after it has been reached.
     const switchTo = (layer: number) =>
@@ -136,6 +153,7 @@ async function main(): Promise<void> {
     process.stdout.write(`synthetic run: ${NL} languages x ${L} layers x ${E} experts, top-${K}\n`);
     process.stdout.write(`first view, cold server (analysis of the run + page): ${firstView.toFixed(0)} ms (analysis.overview wait ${overviewColdMs.toFixed(0)} ms)\n`);
     process.stdout.write(`first view, second tab (analysis cached by the server): ${firstViewCached.toFixed(0)} ms (analysis.overview wait ${overviewCachedMs.toFixed(0)} ms)\n`);
+    process.stdout.write(`first view, fresh server process (analysis kept in the project database): ${firstViewKept.toFixed(0)} ms (analysis.overview wait ${overviewKeptMs.toFixed(0)} ms)\n`);
     process.stdout.write(`layer switch, cold (with the analysis.layer round trip): ${f(coldSwitches)}\n`);
     process.stdout.write(`layer switch (heatmap + dendrogram), layers fetched: ${f(switches)}\n`);
     process.stdout.write(`specialisation table sort by a language's share: ${f(sorts)}\n`);

@@ -184,7 +184,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
       await row.getByTestId('save-run-name').click();
       // The server waits 5 s for the lock, then says who is busy and what to do.
       await page.getByTestId('retry').waitFor({ timeout: 15_000 });
-      expect(await page.getByTestId('error').textContent()).toMatch(/project "Analysis" \(analysis\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
+      expect(await page.getByTestId('error').textContent()).toMatch(/project "Analysis" \(analysis-[a-z0-9]{10}\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
       expect((await api('runs.list', { projectId })).find((r) => r.id === runB)?.name).toBe('second');
     } finally {
       other.exec('COMMIT');

@@ -24,6 +24,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
   let browser: Browser;
 
   const api = apiClient(() => baseUrl, TOKEN);
+  /** The first test's project and plan, which the Cancel and delete check reuses (no second capture). */
+  let shared: { projectId: string; planId: number } | undefined;
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'routescope-sweep-'));
@@ -51,6 +53,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     // The paper's shared steering preset; MoE layers 2 and 3 of the demo run each have experts both languages share.
     const preset = (await api('plans.presets', { projectId: p.id, runId: run!.id }))[0]!.recipe;
     const plan = await api('plans.save', { projectId: p.id, runId: run!.id, recipe: preset, name: 'shared steer' });
+    shared = { projectId: p.id, planId: plan.id };
 
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
@@ -125,4 +128,27 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     expect(await api('experiments.list', { projectId: p.id })).toEqual([]);
     await page.close();
   }, 180_000);
+
+  it('cancels a running experiment and deletes it from its row (Cancel and delete)', async () => {
+    expect(shared, 'the first test saved a plan').toBeDefined();
+    const { projectId, planId } = shared!;
+    // Long enough (8 arms x 12 languages x the held-out passages, some seconds) to be running when the page asks.
+    const languages = ['eng', 'swh', 'fra', 'deu', 'spa', 'rus', 'yor', 'hin', 'por', 'ita', 'nld', 'pol'];
+    const job = await api('experiments.start', { projectId, name: 'to cancel', dataset: 'udhr', languages, task: 'nll', planIds: [planId], randomSeeds: [1, 2, 3, 4, 5, 6], limit: 40 });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/experiments`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="experiment-status"]')?.textContent === 'running', null, { timeout: 30_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}; job ${JSON.stringify(await api('jobs.get', { jobId: job.id }))}; experiments ${JSON.stringify(await api('experiments.list', { projectId }))}; page ${await page.getByTestId('experiments').textContent()}`);
+    });
+    // A running row offers no plain Delete, only Cancel and delete, which asks once more.
+    expect(await page.getByTestId('delete-experiment').count()).toBe(0);
+    expect(await page.getByTestId('delete-running-experiment').textContent()).toBe('Cancel and delete');
+    await page.getByTestId('delete-running-experiment').click();
+    await page.getByTestId('confirm-delete-running-experiment').click();
+    await page.getByTestId('no-experiments').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('exp-error').count()).toBe(0);
+    expect(await api('experiments.list', { projectId })).toEqual([]);
+    expect(await api('jobs.get', { jobId: job.id })).toMatchObject({ status: 'cancelled' });
+    await page.close();
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -56,7 +56,9 @@ describe.skipIf(reason !== '')(`Electron app window${reason ? ` — skipped: ${r
       await win.getByTestId('open-analysis').click();
       await win.getByTestId('results').waitFor({ timeout: 100_000 });
       expect(Number(await win.getByTestId('languages-count').textContent())).toBe(selected);
-      expect(existsSync(join(dataDir, 'projects', 'demo', 'project.db'))).toBe(true);
+      // The demo project's folder: its name's slug and a creation stamp (src/api/workspace.ts).
+      const folder = readdirSync(join(dataDir, 'projects')).find((d) => /^demo-[a-z0-9]{10}$/.test(d));
+      expect(folder && existsSync(join(dataDir, 'projects', folder, 'project.db'))).toBe(true);
     } finally {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -133,8 +133,12 @@ export interface SpecialisationTable {
   experts: ExpertRow[];
 }
 
-/** Per-layer counts of shared and exclusive experts and per-expert detail, over all languages (defaults k 15, thr 0.4). */
-export function specialisationTable(data: RoutingData, k = 15, thr = 0.4, shares?: Shares): SpecialisationTable {
+/**
+ * Per-layer counts of shared and exclusive experts and per-expert detail, over all languages (defaults k 15, thr 0.4);
+ * `layers` limits it to a range of MoE layers (the rows of the others are left out: a view of one layer of a large
+ * run does not build 6,144 experts' rows).
+ */
+export function specialisationTable(data: RoutingData, k = 15, thr = 0.4, shares?: Shares, layersIn?: readonly [number, number]): SpecialisationTable {
   checkThreshold(thr);
   const s = shares ?? computeShares(data, k);
   const { numLayers: L, numExperts: E } = data;
@@ -143,7 +147,9 @@ export function specialisationTable(data: RoutingData, k = 15, thr = 0.4, shares
   const t32 = f32(thr);
   const layers: SpecialisationLayerRow[] = [];
   const experts: ExpertRow[] = [];
-  for (let l = 0; l < L; l++) {
+  const [l0, l1] = layersIn ?? [0, L - 1];
+  if (!(Number.isInteger(l0) && Number.isInteger(l1) && l0 >= 0 && l0 <= l1 && l1 < L)) throw new AnalysisInputError(`specialisation table: layers must be a range within 0-${L - 1}, got ${l0}-${l1}`);
+  for (let l = l0; l <= l1; l++) {
     const exclusive: Record<string, number> = {};
     for (const lang of langs) exclusive[lang] = 0;
     let shared = 0;

@@ -8,7 +8,8 @@ import { DATASET_KINDS } from '../datasets/index.js';
 import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
 import { ExperimentSpecError } from '../eval/experiment/spec.js';
 import {
-  deleteExperiment, experimentResults, experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, renameExperiment, type ExperimentRecord, type ExperimentResult, type Store,
+  deleteExperiment, experimentResults, experimentWorkerAlive, getExperiment, getPlan, getRun, listExperiments, readDerived, renameExperiment, writeDerived,
+  type ExperimentRecord, type ExperimentResult, type Store,
 } from '../store/index.js';
 import type { ApiArgs } from './contract.js';
 import { ApiError } from './errors.js';
@@ -27,6 +28,18 @@ function apiField(specField: string): string {
 const READINGS_KEPT = 16;
 /** The report and its summary only; per-item results are re-read (cheap), so a kept reading stays small. */
 type Reading = Omit<ReturnType<typeof experimentReport>, 'results'>;
+/**
+ * The layout of a reading kept in the project database (experiment_derived 'report:cli'): bump it when the report's
+ * or summary's shape changes (src/eval/experiment/report.ts), so older rows are recomputed rather than misread.
+ */
+export const READING_FORMAT = 1;
+const READING_KEY = 'report:cli';
+
+/** The experiment's state its report depends on: a stored unit, a status, a rename, the results themselves. */
+function readingStamp(store: Store, rec: ExperimentRecord): string {
+  const results = store.read('counting experiment results', () => (store.db.prepare('SELECT count(*) AS n FROM experiment_result WHERE experiment_id = ?').get(rec.id) as { n: number }).n);
+  return JSON.stringify([rec.createdAt, rec.updatedAt, rec.unitsDone, rec.status, rec.name, results]);
+}
 
 /** `runningHere`: a job of this process runs it (the worker check only sees other processes). */
 function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary {
@@ -46,6 +59,9 @@ function slug(name: string): string {
 export class ExperimentService {
   /** projectId/experimentId -> the reading and the record state it was computed from. */
   private readonly readings = new Map<string, { stamp: string; reading: Reading }>();
+  /** Reports computed, and reports read back from the project database: diagnostics for tests. */
+  computations = 0;
+  keptReads = 0;
 
   constructor(
     private readonly workspace: Workspace,
@@ -141,19 +157,40 @@ export class ExperimentService {
   }
 
   /**
-   * The report as `routescope experiment report` computes it (its seed and resample count), kept until the
-   * experiment changes (a stored unit, a status, a rename), so opening results twice does not bootstrap twice.
+   * The report as `routescope experiment report` computes it (its seed and resample count), kept in memory and in the
+   * project database until the experiment changes (a stored unit, a status, a rename), so opening results twice, or
+   * after a restart, does not bootstrap twice (seconds for a large experiment, blocking the server).
    */
   private reading(store: Store, projectId: string, rec: ExperimentRecord): Reading & { results: ExperimentResult[] } {
     const key = `${projectId}/${rec.id}`;
-    const stamp = [rec.createdAt, rec.updatedAt, rec.unitsDone, rec.status, rec.name].join('|');
+    const stamp = readingStamp(store, rec);
     const kept = this.readings.get(key);
     if (kept?.stamp === stamp) return { ...kept.reading, results: experimentResults(store, rec.id) };
+    // Kept in the project database by an earlier process (a restart): read, not bootstrapped again.
+    const stored = readDerived<Reading>(store, 'experiment', rec.id, READING_KEY, stamp, READING_FORMAT);
+    if (stored.status === 'hit' && typeof stored.value.summary === 'string' && Array.isArray(stored.value.report?.arms)) {
+      this.keptReads++;
+      this.remember(key, stamp, stored.value);
+      return { ...stored.value, results: experimentResults(store, rec.id) };
+    }
+    this.computations++;
     const { report, summary, results } = experimentReport(store, rec.id);
-    this.readings.delete(key);
-    this.readings.set(key, { stamp, reading: { report, summary } });
-    if (this.readings.size > READINGS_KEPT) this.readings.delete(this.readings.keys().next().value!);
+    // A running experiment changes with every unit: kept in memory only until it ends.
+    if (rec.status !== 'running') {
+      try {
+        writeDerived(store, 'experiment', rec.id, READING_KEY, stamp, READING_FORMAT, { report, summary });
+      } catch {
+        // A busy or read-only database: computed again next time, the caller has its reading.
+      }
+    }
+    this.remember(key, stamp, { report, summary });
     return { report, summary, results };
+  }
+
+  private remember(key: string, stamp: string, reading: Reading): void {
+    this.readings.delete(key);
+    this.readings.set(key, { stamp, reading });
+    if (this.readings.size > READINGS_KEPT) this.readings.delete(this.readings.keys().next().value!);
   }
 
   get(projectId: string, experimentId: number): ExperimentView {
@@ -191,14 +228,39 @@ export class ExperimentService {
     });
   }
 
+  /** The jobs of this process that write (or, still setting up, may write) the experiment. */
+  private writers(projectId: string, rec: ExperimentRecord): JobInfo[] {
+    // A job of this process that has not yet reported its experiment id may be writing this one.
+    const mayBeSettingUp = rec.status === 'running' || rec.status === 'created';
+    return this.jobs.running(projectId).filter((j) => j.kind === 'experiment' && (j.experimentId === rec.id || (j.experimentId == null && mayBeSettingUp)));
+  }
+
+  /**
+   * "Cancel and delete": cancels this process' job writing the experiment, waits until it has stopped (after the
+   * unit in flight; its results are committed or not at all), then deletes. An experiment run by another window or
+   * process is still refused: its job can only be cancelled there.
+   */
+  async cancelAndDelete(projectId: string, experimentId: number, timeoutMs = 120_000): Promise<void> {
+    const rec = this.workspace.with(projectId, (store) => getExperiment(store, experimentId));
+    for (const job of this.writers(projectId, rec)) {
+      this.jobs.cancel(job.id);
+      if (!(await this.jobs.whenStopped(job.id, timeoutMs))) {
+        throw new ApiError('conflict', `experiment ${experimentId}: its job ${job.id} was cancelled but has not stopped after ${Math.round(timeoutMs / 1000)} s (it stops after the unit in flight); delete it once it shows cancelled`, { experimentId: String(experimentId), jobId: job.id });
+      }
+    }
+    this.delete(projectId, experimentId);
+  }
+
   /** Refused while it runs (here or in another process): a job writing results must be cancelled first. */
   delete(projectId: string, experimentId: number): void {
     this.workspace.with(projectId, (store) => {
       const rec = getExperiment(store, experimentId);
-      // A job of this process that has not yet reported its experiment id may be writing this one.
-      const settingUp = (rec.status === 'running' || rec.status === 'created') && this.jobs.running(projectId).some((j) => j.kind === 'experiment' && j.experimentId == null);
+      const settingUp = this.writers(projectId, rec).some((j) => j.experimentId == null);
       if (this.runningHere(projectId, experimentId) || settingUp || (rec.status === 'running' && experimentWorkerAlive(rec))) {
-        throw new ApiError('conflict', `experiment ${experimentId} is running; cancel it first, then delete it`, { experimentId: String(experimentId) });
+        const elsewhere = !this.runningHere(projectId, experimentId) && !settingUp;
+        throw new ApiError('conflict', elsewhere
+          ? `experiment ${experimentId} is running in another window or process; cancel it there, then delete it`
+          : `experiment ${experimentId} is running; cancel it first (or use Cancel and delete), then delete it`, { experimentId: String(experimentId) });
       }
       deleteExperiment(store, experimentId);
       this.readings.delete(`${projectId}/${experimentId}`);

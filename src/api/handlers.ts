@@ -261,7 +261,8 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
       return experiments.rename(a.projectId, a.experimentId, a.name);
     },
     async 'experiments.delete'(a) {
-      experiments.delete(a.projectId, a.experimentId);
+      if (a.cancel) await experiments.cancelAndDelete(a.projectId, a.experimentId);
+      else experiments.delete(a.projectId, a.experimentId);
       return { deleted: a.experimentId };
     },
   };

@@ -40,6 +40,8 @@ const START_PROGRESS: JobProgress = { stage: 'preparing', fraction: null, sequen
 
 interface Live {
   info: JobInfo;
+  /** Settles once the job has stopped and its final state is written. */
+  stopped: Promise<void>;
   controller: AbortController;
   lastEmit: number;
   lastPersist: number;
@@ -69,7 +71,9 @@ export class JobRegistry {
       id, kind: spec.kind, projectId: spec.projectId, status: 'running', error: null, runId: spec.runId ?? null, resumable: false,
       progress: { ...START_PROGRESS }, startedAt: new Date().toISOString(), finishedAt: null,
     };
-    const entry: Live = { info, controller, lastEmit: 0, lastPersist: 0, store };
+    let markStopped!: () => void;
+    const stopped = new Promise<void>((res) => (markStopped = res));
+    const entry: Live = { info, controller, lastEmit: 0, lastPersist: 0, store, stopped };
     this.jobs.set(id, entry);
     this.prune();
     const ctx: JobContext = {
@@ -123,6 +127,7 @@ export class JobRegistry {
           this.persist(entry, { status: info.status, runId: info.runId, progress: info.progress, error: info.error });
           entry.store.close();
           this.emit(info);
+          markStopped();
         });
     });
     return snapshot(info);
@@ -190,6 +195,22 @@ export class JobRegistry {
       this.emit(entry.info);
     }
     return snapshot(entry.info);
+  }
+
+  /**
+   * The job once it has stopped (its final state written), or null if it is still running after `timeoutMs`: an
+   * experiment stops after the unit in flight, which on a large model can take a while.
+   */
+  async whenStopped(id: string, timeoutMs: number): Promise<JobInfo | null> {
+    const entry = this.jobs.get(id);
+    if (!entry) return this.get(id);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((res) => (timer = setTimeout(() => res('late'), timeoutMs)));
+    try {
+      return (await Promise.race([entry.stopped.then(() => 'stopped' as const), late])) === 'stopped' ? snapshot(entry.info) : null;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   cancelAll(): void {

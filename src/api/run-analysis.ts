@@ -3,7 +3,8 @@
  * (db/006_analysis_settings.sql) over the defaults `routescope demo` uses (thirds for the bands, the paper's k scaled
  * to the expert count, thr 0.4, average linkage on JSD, the steering plan in the middle band), reshaped into plain
  * JSON for the charts. Results are cached per database, run, settings and pivot, since the UI asks for one layer
- * after another.
+ * after another, and kept in the project database (db/009_derived_cache.sql, with the run's aggregates as one blob)
+ * so that a fresh process reads a large run's analysis instead of recomputing it (seconds for 100 languages).
  */
 import { existsSync } from 'node:fs';
 import {
@@ -13,7 +14,7 @@ import {
 import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
 import { findLanguage } from '../languages/index.js';
 import { AnalysisInputError, parseBands } from '../analysis/index.js';
-import { getRun, loadRunRouting, readAnalysisSettings, Store, StoreError, writeAnalysisSettings, type RunRecord } from '../store/index.js';
+import { getRun, loadRunRouting, readAnalysisSettings, readDerived, Store, StoreError, writeAnalysisSettings, writeDerived, type RunRecord } from '../store/index.js';
 import type {
   AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, ExpertLayerMap, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
 } from './contract.js';
@@ -21,7 +22,7 @@ import { LINKAGE_NAMES, MATRIX_METRICS } from './schemas/analysis.js';
 import { languageView } from './datasets-service.js';
 import { ApiError } from './errors.js';
 
-interface Computed {
+export interface Computed {
   data: RoutingData;
   analysis: AnalysisResult;
   model: string | null;
@@ -89,6 +90,10 @@ function resolveSettings(run: RunRecord, stored: Record<string, unknown>): Analy
   return out;
 }
 
+function sameLanguages(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 function pickLanguage(langs: string[], given: string | undefined, field: 'pivot' | 'target', candidates: string[]): string | null {
   if (given !== undefined) {
     if (!langs.includes(given)) throw new ApiError('invalid-argument', `analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
@@ -97,23 +102,75 @@ function pickLanguage(langs: string[], given: string | undefined, field: 'pivot'
   return candidates[0] ?? null;
 }
 
+/**
+ * The layout of the analysis kept in the project database (run_derived rows keyed 'analysis:<settings, pivot,
+ * target>'): bump it whenever AnalysisResult, or what keptAnalysis leaves out, changes shape, so rows written by an
+ * older version are recomputed rather than misread.
+ */
+export const ANALYSIS_FORMAT = 1;
+/** The layout of the run's aggregates kept as one blob (run_derived 'routing:all'): RoutingData as loadRunRouting returns it. */
+export const ROUTING_FORMAT = 1;
+const ROUTING_KEY = 'routing:all';
+
+/**
+ * What is kept of an analysis: everything but the per-expert rows of the specialisation table (6,144 experts x
+ * 100 languages x 3 numbers for a large run), which no view reads from here (analysis.experts computes its layer
+ * with the caller's k and thr).
+ */
+export function keptAnalysis(r: AnalysisResult): AnalysisResult {
+  return { ...r, specialisation: { ...r.specialisation, experts: [] } };
+}
+
+/** The run's state its analysis depends on: a resumed capture, a re-import or new sequences change it. */
+function runStamp(run: RunRecord, tokens: number): string {
+  return JSON.stringify([run.createdAt, run.finishedAt, run.status, run.sequencesDone, tokens]);
+}
+
+/** Languages with aggregates (scope 'all', in the run's order, as loadRunRouting keeps them) and their token sum. */
+function languagesWithData(store: Store, run: RunRecord): { langs: string[]; tokens: number } {
+  const rows = store.read('reading run totals', () =>
+    store.db.prepare(`SELECT language, sum(tokens) AS tokens FROM run_layer_total WHERE run_id = ? AND scope = 'all' GROUP BY language`).all(run.id) as { language: string; tokens: number }[],
+  );
+  const present = new Set(rows.map((r) => r.language));
+  return { langs: run.languages.filter((l) => present.has(l)), tokens: rows.reduce((s, r) => s + r.tokens, 0) };
+}
+
 export class RunAnalysis {
   private cache = new Map<string, Computed>();
-  /** How many times a run was analysed (cache misses): the diagnostics benchmarks and tests read. */
+  /** How many times a run was analysed (neither in memory nor kept in the database): diagnostics for benchmarks and tests. */
   computations = 0;
+  /** How many analyses were read back from the database instead. */
+  keptReads = 0;
+  private migrated = false;
 
   constructor(private readonly dbFile: string) {}
 
   private openStore(): Store | null {
-    return existsSync(this.dbFile) ? Store.open(this.dbFile, { readonly: true }) : null;
+    if (!existsSync(this.dbFile)) return null;
+    // A project last opened by an older version gets the kept-results tables before the first read-only open.
+    if (!this.migrated) {
+      try {
+        Store.open(this.dbFile, { create: false }).close();
+      } catch {
+        // A read-only folder: the read-only open below says whether the file can be read as it is.
+      }
+      this.migrated = true;
+    }
+    return Store.open(this.dbFile, { readonly: true });
+  }
+
+  /** The analysis a view is built from (exposed for tests that compare a kept analysis with a fresh one). */
+  analysed(runId: number, pivotArg?: string, targetArg?: string): Computed {
+    return this.compute(runId, pivotArg, targetArg);
   }
 
   private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Computed {
     const store = this.openStore();
     if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
     let computed: Computed;
-    let key: string;
-    let keyOf: (pivot: string | undefined, target: string | undefined) => string;
+    let memKey: string;
+    let stamp: string;
+    const toKeep: { key: string; format: number; value: unknown }[] = [];
     try {
       let run;
       try {
@@ -124,39 +181,68 @@ export class RunAnalysis {
       if (run.status !== 'completed') throw new ApiError('conflict', `analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
       const stored = readAnalysisSettings(store, runId) ?? {};
       const settings = resolveSettings(run, stored);
-      // The run's timestamps are part of the key: a deleted run's id can be reused by a new run.
-      keyOf = (p: string | undefined, t: string | undefined) => [runId, run!.createdAt, run!.finishedAt, JSON.stringify(stored), p ?? '', t ?? ''].join('\0');
-      key = keyOf(pivotArg, targetArg);
-      const hit = this.cache.get(key);
-      if (hit) return hit;
-      this.computations++;
-      const data = loadRunRouting(store, runId, { scope: 'all' });
-      const langs = data.languages.map((l) => l.language);
+      const { langs, tokens } = languagesWithData(store, run);
+      // The run's timestamps are part of the stamp: a deleted run's id can be reused by a new run.
+      stamp = runStamp(run, tokens);
       const resourceOf = (code: string) => findLanguage(code)?.resource;
       const pivot = pickLanguage(langs, pivotArg ?? settings.pivot ?? undefined, 'pivot', pivotCandidates(langs, resourceOf));
       const target = pickLanguage(langs, targetArg, 'target', targetCandidates(langs, resourceOf, pivot));
-      const analysis = analyzeRouting(data, {
-        ...(pivot ? { pivot } : {}),
-        genealogy: genealogyFromLookup(findLanguage),
-        k: settings.k,
-        thr: settings.thr,
-        clusterMetric: settings.measure,
-        linkages: [settings.linkage],
-        bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
-      });
+      // Keyed by the chosen pivot and target, so the overview (no pivot given) and the page's layer requests (the
+      // pivot it chose) share one analysis.
+      const key = `analysis:${JSON.stringify({ settings: stored, pivot, target })}`;
+      memKey = [runId, stamp, key].join('\0');
+      const hit = this.cache.get(memKey);
+      if (hit) return hit;
+      let data: RoutingData;
+      const keptData = readDerived<RoutingData>(store, 'run', runId, ROUTING_KEY, stamp, ROUTING_FORMAT);
+      if (keptData.status === 'hit' && sameLanguages(keptData.value.languages.map((l) => l.language), langs)) data = keptData.value;
+      else {
+        data = loadRunRouting(store, runId, { scope: 'all' });
+        toKeep.push({ key: ROUTING_KEY, format: ROUTING_FORMAT, value: data });
+      }
+      let analysis: AnalysisResult;
+      const kept = readDerived<AnalysisResult>(store, 'run', runId, key, stamp, ANALYSIS_FORMAT);
+      if (kept.status === 'hit' && sameLanguages(kept.value.languages, langs) && kept.value.matrices?.length === data.numLayers) {
+        analysis = kept.value;
+        this.keptReads++;
+      } else {
+        this.computations++;
+        analysis = keptAnalysis(analyzeRouting(data, {
+          ...(pivot ? { pivot } : {}),
+          genealogy: genealogyFromLookup(findLanguage),
+          k: settings.k,
+          thr: settings.thr,
+          clusterMetric: settings.measure,
+          linkages: [settings.linkage],
+          bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
+        }));
+        toKeep.push({ key, format: ANALYSIS_FORMAT, value: analysis });
+      }
       computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
     } finally {
       store.close();
     }
-    const keep = (k: string) => {
-      if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(k, computed);
-    };
-    keep(key);
-    // The page names the pivot the overview chose when it asks for a layer: the same analysis, found under that key
-    // too (it was computed a second time before, doubling the first view of a large run).
-    if (pivotArg === undefined && computed.pivot) keep(keyOf(computed.pivot, targetArg));
+    if (toKeep.length) this.keep(runId, stamp, toKeep);
+    if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(memKey, computed);
     return computed;
+  }
+
+  /**
+   * Writes what was computed into the project database for the next process. Best effort: a read-only folder, a
+   * busy database or a run deleted meanwhile only means the next process computes it again.
+   */
+  private keep(runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
+    let store: Store | undefined;
+    try {
+      // create: false: a run analysed while its project is deleted must not bring the file back.
+      store = Store.open(this.dbFile, { create: false, busyTimeoutMs: 1000 });
+      for (const r of rows) writeDerived(store, 'run', runId, r.key, stamp, r.format, r.value);
+    } catch {
+      // Recomputed next time; the caller has its result.
+    } finally {
+      store?.close();
+    }
   }
 
   overview(runId: number, pivotArg?: string, targetArg?: string): AnalysisOverview {
@@ -216,7 +302,7 @@ export class RunAnalysis {
     const k = kArg ?? settings.k;
     const thr = thrArg ?? settings.thr;
     if (k > data.numExperts) throw new ApiError('invalid-argument', `analysis.experts: k must be at most the number of experts (${data.numExperts}), got ${k}`, { field: 'k' });
-    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]));
+    const table = specialisationTable(data, k, thr, computeShares(data, k, undefined, [layer, layer]), [layer, layer]);
     const rows = table.experts.filter((e) => e.layer === layer);
     return {
       runId, layer, decoderLayer: data.moeLayers[layer]!, k, thr, languages: table.languages,

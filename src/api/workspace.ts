@@ -1,9 +1,11 @@
 /**
  * Projects on disk: <dataDir>/projects/<id>/project.db, one Routescope store per project, whose `project` row holds
- * the name and template. The id is the folder name (fixed at creation; renaming changes only the name), and
+ * the name and template. The id is the folder name (the name's slug and a creation stamp, fixed at creation and never
+ * given to another project; renaming changes only the name), and
  * <dataDir>/recent.json records when each project was last opened.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Store, StoreError } from '../store/index.js';
 import { ApiError } from './errors.js';
@@ -26,6 +28,16 @@ function slug(name: string): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, 48);
   return base || 'project';
+}
+
+/**
+ * The name's slug with its creation stamp (milliseconds, base 36) and two random characters: a project deleted and
+ * created again under the same name gets another id, so a page still showing the old one gets not-found instead of
+ * talking to the new one. Ids made before (the bare slug, or slug-2) stay valid: only new ones have the stamp.
+ */
+function newProjectId(name: string): string {
+  const random = Array.from({ length: 2 }, () => randomInt(36).toString(36)).join('');
+  return `${slug(name)}-${Date.now().toString(36)}${random}`;
 }
 
 export interface WorkspaceOptions {
@@ -118,9 +130,8 @@ export class Workspace {
 
   create(name: string, template: ProjectTemplate): string {
     mkdirSync(this.projectsDir, { recursive: true });
-    const base = slug(name);
-    let id = base;
-    for (let n = 2; existsSync(join(this.projectsDir, id)); n++) id = `${base}-${n}`;
+    let id = newProjectId(name);
+    while (existsSync(join(this.projectsDir, id))) id = newProjectId(name);
     // Built in a temporary folder and renamed into place, so a half-made project is never listed.
     const tmp = join(this.projectsDir, `.creating-${id}-${process.pid}`);
     mkdirSync(tmp, { recursive: true });

@@ -26,3 +26,5 @@ export {
 export { insertJob, updateJob, listJobs, getJob, renameRun, type JobRecord, type JobRecordStatus } from './jobs.js';
 export { readAnalysisSettings, writeAnalysisSettings } from './analysis-settings.js';
 export { insertPlan, listPlans, getPlan, renamePlan, deletePlan, type PlanRecord } from './plans.js';
+export { readDerived, writeDerived, type DerivedOwner, type DerivedRead } from './derived.js';
+export { encodeValue, decodeValue } from './value-codec.js';

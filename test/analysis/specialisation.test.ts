@@ -185,6 +185,16 @@ describe('expert classes on synthetic routing equal the plain float32 implementa
     }
   });
 
+  it('a table limited to a layer range has exactly the full table\'s rows for those layers', () => {
+    const full = specialisationTable(data, k, 0.4, s);
+    for (const [a, b] of [[2, 2], [1, 3], [0, data.numLayers - 1]] as const) {
+      const part = specialisationTable(data, k, 0.4, s, [a, b]);
+      expect(part.layers).toEqual(full.layers.filter((r) => r.layer >= a && r.layer <= b));
+      expect(part.experts).toEqual(full.experts.filter((r) => r.layer >= a && r.layer <= b));
+    }
+    expect(() => specialisationTable(data, k, 0.4, s, [3, data.numLayers])).toThrow(/layers must be a range within 0-/);
+  });
+
   it('a layer range fills only those layers', () => {
     const part = computeShares(data, k, ['aa', 'ca'], [2, 3]);
     expect(part.shares[0].subarray(0, 2 * 24).every((r) => r === 0)).toBe(true);

@@ -39,7 +39,7 @@ describe('a database locked by another window', () => {
     try {
       const err = await refused('projects.rename', { projectId: p.id, name: 'Renamed here' });
       expect(err).toMatchObject({ code: 'locked', details: { projectId: p.id, retry: true } });
-      expect(err.message).toMatch(/^project "Locked study" \(locked-study\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
+      expect(err.message).toMatch(/^project "Locked study" \(locked-study-[a-z0-9]{10}\) is busy: another window or process is writing to its database, so nothing was changed\. Retry when it has finished/);
       // Reading goes on while the other window writes (WAL): the page stays usable.
       expect((await call('projects.open', { projectId: p.id })).name).toBe('Locked study');
       other.release();
@@ -68,7 +68,7 @@ describe('a project with a job running in another window', () => {
     onTestFinished(() => void other.kill());
     const err = await refused('projects.delete', { projectId: p.id, confirmName: 'Busy elsewhere' });
     expect(err).toMatchObject({ code: 'conflict', details: { jobId: 'job-elsewhere' } });
-    expect(err.message).toBe('projects.delete: a capture is running in project "Busy elsewhere" (busy-elsewhere) in another window or process (job job-elsewhere); cancel it there or wait for it to finish');
+    expect(err.message).toBe(`projects.delete: a capture is running in project "Busy elsewhere" (${p.id}) in another window or process (job job-elsewhere); cancel it there or wait for it to finish`);
     expect(existsSync(p.folder)).toBe(true);
     const again = Store.open(join(p.folder, 'project.db'), { create: false });
     try {
@@ -110,11 +110,11 @@ describe('a project deleted in another window', () => {
     for (const [method, args] of calls) {
       const err = await refused(method as Parameters<typeof refused>[0], args);
       expect(err, method).toMatchObject({ code: 'not-found', details: { projectId: p.id, deleted: true } });
-      expect(err.message, method).toBe('project "Gone soon" (gone-soon) does not exist (it may have been deleted in another window)');
+      expect(err.message, method).toBe(`project "Gone soon" (${p.id}) does not exist (it may have been deleted in another window)`);
       // No stale write brought the folder or its database back.
       expect(existsSync(p.folder), method).toBe(false);
     }
     expect((await call('projects.list', undefined)).map((x) => x.id)).not.toContain(p.id);
-    expect((await call('projects.create', { name: 'Next one' })).id).toBe('next-one');
+    expect((await call('projects.create', { name: 'Next one' })).id).toMatch(/^next-one-[a-z0-9]{10}$/);
   });
 });

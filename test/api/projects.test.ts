@@ -2,7 +2,7 @@
  * The project-centric API end to end through `dispatch` (the function both transports call), on real project
  * databases and a real capture of the embedded demo model: projects, model folders, datasets, capture jobs, runs.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { API_METHODS } from '../../src/api/contract.js';
@@ -10,6 +10,7 @@ import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
 import { loadRunRouting } from '../../src/store/index.js';
 import { PROMPT_TEMPLATES } from '../../src/api/schemas/datasets.js';
 import { TEMPLATES } from '../../src/datasets/templates.js';
+import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { apiHarness } from './harness.js';
 
 const { tmp, backend, events, call, refused, finished } = apiHarness('routescope-projects-');
@@ -24,10 +25,11 @@ describe('projects', () => {
   it('creates, lists (most recent first), opens, renames and deletes with confirmation', async () => {
     expect(await call('projects.list', undefined)).toEqual([]);
     const a = await call('projects.create', { name: 'Swahili study' });
-    expect(a).toMatchObject({ id: 'swahili-study', name: 'Swahili study', runs: 0, models: 0, demo: false });
+    expect(a).toMatchObject({ id: expect.stringMatching(/^swahili-study-[a-z0-9]{10}$/), name: 'Swahili study', runs: 0, models: 0, demo: false });
     expect(existsSync(join(a.folder, 'project.db'))).toBe(true);
     const b = await call('projects.create', { name: 'Swahili study' });
-    expect(b.id).toBe('swahili-study-2');
+    expect(b.id).toMatch(/^swahili-study-[a-z0-9]{10}$/);
+    expect(b.id).not.toBe(a.id);
     await call('projects.open', { projectId: a.id });
     expect((await call('projects.list', undefined)).map((p) => p.id)).toEqual([a.id, b.id]);
 
@@ -39,8 +41,27 @@ describe('projects', () => {
     expect(await call('projects.delete', { projectId: b.id, confirmName: 'Bantu languages' })).toEqual({ deleted: b.id });
     expect(existsSync(b.folder)).toBe(false);
     // A project deleted meanwhile (another window) is a clear not-found, and the workbench stays usable.
-    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: expect.stringMatching(/project "Bantu languages" \(swahili-study-2\) does not exist/) });
+    expect(await refused('runs.list', { projectId: b.id })).toMatchObject({ code: 'not-found', message: `project "Bantu languages" (${b.id}) does not exist (it may have been deleted in another window)` });
     expect((await call('projects.list', undefined)).map((p) => p.id)).toEqual([a.id]);
+  });
+
+  it('never gives a deleted project\'s id to a new one of the same name: a stale page gets not-found', async () => {
+    const old = await call('projects.create', { name: 'Reused name' });
+    await call('projects.delete', { projectId: old.id, confirmName: 'Reused name' });
+    const again = await call('projects.create', { name: 'Reused name' });
+    expect(again.id).not.toBe(old.id);
+    expect(await refused('runs.list', { projectId: old.id })).toMatchObject({ code: 'not-found', details: { projectId: old.id, deleted: true } });
+    expect(await refused('projects.open', { projectId: old.id })).toMatchObject({ code: 'not-found' });
+    expect(await call('runs.list', { projectId: again.id })).toEqual([]);
+    await call('projects.delete', { projectId: again.id, confirmName: 'Reused name' });
+  });
+
+  it('still opens a project made with an id of the earlier form (the bare slug)', async () => {
+    const made = await call('projects.create', { name: 'Old style' });
+    const oldId = 'old-style';
+    renameSync(made.folder, join(made.folder, '..', oldId));
+    expect(await call('projects.open', { projectId: oldId })).toMatchObject({ id: oldId, name: 'Old style' });
+    await call('projects.delete', { projectId: oldId, confirmName: 'Old style' });
   });
 
   it('refuses ids that could name another folder, and malformed arguments, naming the field', async () => {
@@ -111,6 +132,10 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     const overview = await call('analysis.overview', { projectId: p.id, runId: done.runId! });
     expect(backend.analysis(p.id).computations).toBe(1);
     expect(overview.languages.map((l) => l.code)).toEqual(['eng', 'swh', 'yor']);
+    // ... and kept in the project database: another process (a restarted server) reads it instead of recomputing.
+    const restarted = new RunAnalysis(backend.workspace.dbFile(p.id));
+    expect(restarted.overview(done.runId!)).toEqual(overview);
+    expect([restarted.computations, restarted.keptReads]).toEqual([0, 1]);
     expect((await call('jobs.list', { projectId: p.id }))[0]).toMatchObject({ id: job.id, status: 'completed' });
 
     // The specialisation table, against a plain float64 reimplementation of the paper's rule from the stored counts.

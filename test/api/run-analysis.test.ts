@@ -68,14 +68,16 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
 
   it('analyses a run once for the overview and the layers the page then asks for with the chosen pivot', () => {
     const fresh = new RunAnalysis(demo.db);
+    // Computed here, or read back from the project database where an earlier test's reader kept it.
+    const analysed = () => fresh.computations + fresh.keptReads;
     const o = fresh.overview(demo.runId);
-    expect(fresh.computations).toBe(1);
+    expect(analysed()).toBe(1);
     const named = fresh.layer(demo.runId, 1, 'cosine', o.pivot!);
-    expect(fresh.computations).toBe(1);
+    expect(analysed()).toBe(1);
     expect(named).toEqual(fresh.layer(demo.runId, 1, 'cosine'));
     // Another pivot is another analysis.
     fresh.layer(demo.runId, 1, 'cosine', o.languages.map((l) => l.code).find((c) => c !== o.pivot)!);
-    expect(fresh.computations).toBe(2);
+    expect(analysed()).toBe(2);
   });
 
   it('gives each layer a cosine matrix equal to the cosine of the stored expert counts, and a tree over all languages', () => {

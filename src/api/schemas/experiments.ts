@@ -203,8 +203,11 @@ export const experimentsArgs = {
     devSplit: s.optional(devSplit),
   }),
   'experiments.rename': args({ projectId, experimentId, name }),
-  /** Refused while the experiment runs (cancel it first): results are never deleted under a running job. */
-  'experiments.delete': args({ projectId, experimentId }),
+  /**
+   * Refused while the experiment runs (cancel it first): results are never deleted under a running job. `cancel`:
+   * cancel this process' job running it, wait for it to stop, then delete ("Cancel and delete").
+   */
+  'experiments.delete': args({ projectId, experimentId, cancel: s.optional(s.bool()) }),
   'experiments.resume': args({ projectId, experimentId }),
   'experiments.list': args({ projectId }),
   'experiments.get': args({ projectId, experimentId }),

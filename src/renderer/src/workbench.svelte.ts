@@ -440,8 +440,9 @@ export class Workbench {
     await this.refreshExperiments();
   }
 
-  async deleteExperiment(experimentId: number): Promise<void> {
-    await this.#api.call('experiments.delete', { projectId: this.projectId!, experimentId });
+  /** `cancel`: a running experiment's job is cancelled and waited for first (Cancel and delete). */
+  async deleteExperiment(experimentId: number, cancel = false): Promise<void> {
+    await this.#api.call('experiments.delete', { projectId: this.projectId!, experimentId, ...(cancel ? { cancel } : {}) });
     await this.refreshExperiments();
   }
 
