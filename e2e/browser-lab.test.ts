@@ -4,13 +4,11 @@
  * has its own test in browser-ui.test.ts); the page builds a plan from it with a paper preset, previews the
  * experts per layer, saves, renames and deletes plans, and tries one on a prompt.
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
+import { describe, expect, it } from 'vitest';
+import { apiClient, CHROMIUM } from './support/browser.js';
+import { useServedWorkbench } from './support/served-workbench.js';
 
 const root = resolve(import.meta.dirname, '..');
 const MODEL = join(root, 'resources/demo-model/model.safetensors');
@@ -18,29 +16,8 @@ const ARTEFACTS = join(root, 'e2e/artifacts');
 const TOKEN = 'e2e-lab-token-0123456789abcdefgh';
 
 describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a browser (needs ${CHROMIUM} and the demo model)`, () => {
-  let tmp: string;
-  let server: ChildProcess;
-  let baseUrl: string;
-  let browser: Browser;
-
-  const api = apiClient(() => baseUrl, TOKEN);
-
-  beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'routescope-lab-'));
-    const outDir = join(tmp, 'ui');
-    mkdirSync(ARTEFACTS, { recursive: true });
-    await buildRenderer(outDir);
-    const served = await startServe({ data: join(tmp, 'data'), ui: outDir, token: TOKEN });
-    server = served.process;
-    baseUrl = served.baseUrl;
-    browser = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    server?.kill();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  const wb = useServedWorkbench('lab', TOKEN, { artefacts: ARTEFACTS });
+  const api = apiClient(() => wb.baseUrl, TOKEN);
 
   it('builds a plan from a run with a preset, previews it, saves, renames, tries it on a prompt and deletes it', async () => {
     const p = await api('projects.create', { name: 'Lab', template: 'demo' });
@@ -50,8 +27,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`steering lab in a 
     const [run] = await api('runs.list', { projectId: p.id });
     expect(run).toMatchObject({ status: 'completed' });
 
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${p.id}/lab`);
+    const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${p.id}/lab`);
     await page.getByTestId('steering-lab').waitFor();
     await page.getByTestId('no-plans').waitFor();
     // The first preset (2601.14050 shared steering) fills the form; the masking preset replaces it.

@@ -4,13 +4,11 @@
  * test); the page defines a 2 lambda x 2 band sweep with a dev/test split, follows its progress, reads the heatmap
  * against the API's numbers (cells, Holm-adjusted p, which survive), opens a cell, exports, renames and deletes it.
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { apiClient, buildRenderer, CHROMIUM, launchChromium, startServe } from './support/browser.js';
+import { describe, expect, it } from 'vitest';
+import { apiClient, CHROMIUM } from './support/browser.js';
+import { useServedWorkbench } from './support/served-workbench.js';
 
 const root = resolve(import.meta.dirname, '..');
 const MODEL = join(root, 'resources/demo-model/model.safetensors');
@@ -18,31 +16,10 @@ const ARTEFACTS = join(root, 'e2e/artifacts');
 const TOKEN = 'e2e-sweep-token-0123456789abcdefg';
 
 describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browser (needs ${CHROMIUM} and the demo model)`, () => {
-  let tmp: string;
-  let server: ChildProcess;
-  let baseUrl: string;
-  let browser: Browser;
-
-  const api = apiClient(() => baseUrl, TOKEN);
+  const wb = useServedWorkbench('sweep', TOKEN, { artefacts: ARTEFACTS });
+  const api = apiClient(() => wb.baseUrl, TOKEN);
   /** The first test's project and plan, which the Cancel and delete check reuses (no second capture). */
   let shared: { projectId: string; planId: number } | undefined;
-
-  beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'routescope-sweep-'));
-    const outDir = join(tmp, 'ui');
-    mkdirSync(ARTEFACTS, { recursive: true });
-    await buildRenderer(outDir);
-    const served = await startServe({ data: join(tmp, 'data'), ui: outDir, token: TOKEN });
-    server = served.process;
-    baseUrl = served.baseUrl;
-    browser = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    server?.kill();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
 
   it('runs a 2 x 2 sweep with a dev/test split, reads its heatmap as the API does, opens a cell, renames and deletes it', async () => {
     const p = await api('projects.create', { name: 'Sweep', template: 'demo' });
@@ -55,8 +32,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     const plan = await api('plans.save', { projectId: p.id, runId: run!.id, recipe: preset, name: 'shared steer' });
     shared = { projectId: p.id, planId: plan.id };
 
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
+    const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
     await page.getByTestId('experiments').waitFor();
     await page.getByTestId('exp-kind-sweep').check();
     await page.getByTestId('sweep-plan').selectOption(String(plan.id));
@@ -135,8 +112,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     // Long enough (8 arms x 12 languages x the held-out passages, some seconds) to be running when the page asks.
     const languages = ['eng', 'swh', 'fra', 'deu', 'spa', 'rus', 'yor', 'hin', 'por', 'ita', 'nld', 'pol'];
     const job = await api('experiments.start', { projectId, name: 'to cancel', dataset: 'udhr', languages, task: 'nll', planIds: [planId], randomSeeds: [1, 2, 3, 4, 5, 6], limit: 40 });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/experiments`);
+    const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${projectId}/experiments`);
     await page.waitForFunction(() => document.querySelector('[data-testid="experiment-status"]')?.textContent === 'running', null, { timeout: 30_000 }).catch(async (err: Error) => {
       throw new Error(`${err.message}; job ${JSON.stringify(await api('jobs.get', { jobId: job.id }))}; experiments ${JSON.stringify(await api('experiments.list', { projectId }))}; page ${await page.getByTestId('experiments').textContent()}`);
     });
