@@ -12,7 +12,9 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { summarizeModel } from '../../src/engine/index.js';
-import type { Precision } from '../../src/engine/precision.js';
+import { decoderSpecFor } from '../../src/engine/architectures/index.js';
+import { readModelFolder } from '../../src/engine/model-folder.js';
+import { memoryPlan, type Precision } from '../../src/engine/precision.js';
 import { DecoderSession } from '../../src/engine/session.js';
 import { writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
@@ -21,6 +23,10 @@ import { seededIds, tempDir } from './graph-helpers.js';
 import { expectMatchesReference } from './reference-suite.js';
 
 const cache = tempDir('arch-precision-cache');
+const specOf = (dir: string) => {
+  const folder = readModelFolder(dir);
+  return { spec: decoderSpecFor(folder.dir, folder.architecture, folder.config, folder.weights), weights: folder.weights };
+};
 afterAll(() => cache.cleanup());
 
 describe('DeepSeek-V2 at fp16, int8 and int4', () => {
@@ -43,6 +49,20 @@ describe('DeepSeek-V2 at fp16, int8 and int4', () => {
     } finally {
       await s.dispose();
     }
+  });
+
+  it("the memory plan counts, by hand from the checkpoint, the absorbed attention's second fp32 kv_b_proj per layer", () => {
+    const { spec, weights } = specOf(tmp.dir);
+    let dense = 0;
+    let kvB = 0;
+    for (const name of weights.names()) {
+      const n = weights.info(name).shape.reduce((a, b) => a * b, 1);
+      if (/\.mlp\.experts\./.test(name) || name === 'model.embed_tokens.weight') continue;
+      dense += n;
+      if (name.endsWith('.self_attn.kv_b_proj.weight')) kvB += n;
+    }
+    expect(kvB).toBeGreaterThan(0);
+    expect(memoryPlan(spec, weights, 'int4', 100).denseBytes).toBe((dense + kvB) * 4);
   });
 
   it('differs from the fp32 reference at int4 (the rounding is really applied)', async () => {
@@ -116,5 +136,22 @@ describe('GPT-OSS on the fused kernel and below fp32', () => {
   it('the model summary (routescope inspect) shows every precision as available', () => {
     const m = summarizeModel(tmp.dir).memory;
     expect(m.plans.map((p) => [p.precision, p.implemented])).toEqual([['fp32', true], ['fp16', true], ['int8', true], ['int4', true]]);
+  });
+
+  it('the memory plan narrows the expert matrices and keeps their biases at fp32 (counted by hand)', () => {
+    const { spec, weights } = specOf(tmp.dir);
+    let matrices = 0;
+    let rest = 0;
+    for (const name of weights.names()) {
+      const n = weights.info(name).shape.reduce((a, b) => a * b, 1);
+      if (/\.mlp\.experts\.(gate_up|down)_proj$/.test(name)) matrices += n;
+      else if (name !== 'model.embed_tokens.weight') rest += n;
+    }
+    const fp32 = memoryPlan(spec, weights, 'fp32', 100);
+    const int4 = memoryPlan(spec, weights, 'int4', 100);
+    expect(fp32.expertBytes).toBe(matrices * 4);
+    expect(int4.expertBytes).toBeCloseTo(matrices * (0.5 + 4 / 64), 6);
+    expect(int4.denseBytes).toBe(rest * 4);
+    expect(fp32.denseBytes).toBe(rest * 4);
   });
 });
