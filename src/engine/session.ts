@@ -254,7 +254,7 @@ export class DecoderSession {
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    // An architecture whose experts a precision cannot express (GPT-OSS below fp32) is refused by name, and auto skips it.
+    // An architecture whose experts a precision cannot express (precision-support.ts) is refused by name, and auto skips it.
     const refusal = precisionPref === 'auto' ? null : precisionRefusal(spec, precisionPref);
     if (refusal) throw new EngineError(refusal);
     const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
