@@ -3,7 +3,8 @@
  * up rows interleaved (row 2j = gate_j, row 2j+1 = up_j; the CPU kernel accepts only this `swiglu_fusion=1`
  * layout) and fc2 = [E, H, I] (the Hugging Face down_proj orientation). fc1 is always a re-laid-out fp32 copy
  * held in memory; fc2 is mapped straight from the checkpoint when it already stores a stacked F32 [E, H, I]
- * tensor, otherwise copied too.
+ * tensor, otherwise copied too. Experts with biases (GPT-OSS) add fp32 bias inputs: fc1 [E, 2I] interleaved like
+ * fc1's rows, fc2 [E, H].
  */
 import { EngineError } from './errors.js';
 import type { WeightStore } from './safetensors.js';
