@@ -22,7 +22,7 @@ import { writeDequantizedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel } from '../support/tiny-models.js';
 import { flipBytes, seededIds, tempDir } from './graph-helpers.js';
-import { expectMatchesReference } from './reference-suite.js';
+import { expectMatchesReference, expectRoutingMatchesReference, expectTopKAgreement, INT8_FIRST_ROUTER_TOL } from './reference-suite.js';
 
 const tmp = tempDir('gpt-oss-mxfp4');
 const cache = tempDir('gpt-oss-mxfp4-cache');
@@ -122,14 +122,18 @@ describe('GPT-OSS MXFP4 checkpoint vs the float64 reference', () => {
     }
   });
 
-  it.each([8, 4] as const)('int%i requantises the dequantised MXFP4 values (uniform blocks) and matches the reference on that round trip', async (bits) => {
+  it.each([8, 4] as const)('int%i requantises the dequantised MXFP4 values (uniform blocks) and matches the reference on that round trip (int4: routing within 1e-4; int8: top-k agreement)', async (bits) => {
     const engine = await loadEngine(m.dir, { precision: bits === 8 ? 'int8' : 'int4', cacheDir: cache.dir });
     try {
       const ref = join(tmp.dir, `mxfp4-int${bits}-ref`);
       mkdirSync(ref, { recursive: true });
       writeDequantizedCopy(m.twin, ref, bits, engine.info.precision!.blockSize!);
       const ids = [seededIds(9, engine.info.vocabSize, 5)];
-      expectMatchesReference(await engine.forward(ids), referenceForward(ref, ids));
+      const got = await engine.forward(ids);
+      // Attention and the head run through MatMulNBits too: int4's projections are exact on the dequantised weights
+      // (accuracy_level 1), the 8-bit head rounds its activations to int8; int8 rounds every projection's input.
+      if (bits === 4) expectRoutingMatchesReference(got, referenceForward(ref, ids));
+      else expectTopKAgreement(got, referenceForward(ref, ids), ids, INT8_FIRST_ROUTER_TOL);
     } finally {
       await engine.dispose();
     }
