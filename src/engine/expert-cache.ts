@@ -30,6 +30,9 @@ const FUSED_FORMAT = 3;
 export interface FusedLayerWeights {
   fc1: CachedSegment;
   fc2: { kind: 'cache'; segment: CachedSegment } | { kind: 'mapped'; slice: TensorSlice };
+  /** GPT-OSS: fp32 fc1 bias [E, 2I] (interleaved like fc1) and fc2 bias [E, H]; absent for experts without biases. */
+  fc1Bias?: CachedSegment;
+  fc2Bias?: CachedSegment;
 }
 
 export interface FusedExpertCache {
@@ -97,7 +100,9 @@ export async function prepareFusedExpertCache(
         const w = fusedExpertWeights(weights, m.experts, spec.hiddenSize, expertWidth(m.experts[0]!));
         const at = `decoder layer ${spec.moeLayers[i]}'s`;
         const fc1 = put(w.fc1, `${at} fc1 experts`);
-        layers.push({ fc1, fc2: w.fc2.kind === 'mapped' ? w.fc2 : { kind: 'cache', segment: put(w.fc2.data, `${at} fc2 experts`) } });
+        const fc2: FusedLayerWeights['fc2'] = w.fc2.kind === 'mapped' ? w.fc2 : { kind: 'cache', segment: put(w.fc2.data, `${at} fc2 experts`) };
+        const bias = w.bias ? { fc1Bias: put(w.bias.fc1, `${at} fc1 expert biases`), fc2Bias: put(w.bias.fc2, `${at} fc2 expert biases`) } : {};
+        layers.push({ fc1, fc2, ...bias });
         opts.onProgress?.({ layer: i + 1, layers: moeLayers.length });
         await new Promise((resolveTick) => setImmediate(resolveTick));
       }

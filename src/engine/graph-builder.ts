@@ -18,7 +18,7 @@ import { DataType } from './onnx/model.js';
 import type { WeightStore } from './safetensors.js';
 import type { AttentionSpec, ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, LinearSpec, MlaSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
-import { expertWidth } from './fused-experts.js';
+import { expertWidth, hasExpertBias } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 import type { QuantExpertCache } from './quant-experts.js';
@@ -310,15 +310,20 @@ class DecoderGraphBuilder {
     } else {
       [gate, up] = g.opN('Split', [this.linear(x, m.gateUp), g.int64([m.intermediate, m.intermediate])], 2, { axis: -1 }) as [string, string];
     }
+    return this.linear(this.gatedActivation(gate, up, activation), m.down);
+  }
+
+  /** silu(gate) * up, or GPT-OSS's clamped SwiGLU (gate <= limit, |up| <= limit, (up + 1) * gate * sigmoid(alpha gate)). */
+  private gatedActivation(gate: string, up: string, activation?: ClampedSwigluSpec): string {
+    const g = this.g;
     if (activation?.kind === 'clamped_swiglu') {
       const limit = g.scalarF(activation.limit);
       const clampedGate = g.op('Min', [gate, limit]);
       const clampedUp = g.op('Clip', [up, g.scalarF(-activation.limit), limit]);
       const glu = g.mul(clampedGate, g.op('Sigmoid', [g.mul(clampedGate, g.scalarF(activation.alpha))]));
-      return this.linear(g.mul(g.add(clampedUp, g.scalarF(1)), glu), m.down);
+      return g.mul(g.add(clampedUp, g.scalarF(1)), glu);
     }
-    const act = g.mul(gate, g.op('Sigmoid', [gate]));
-    return this.linear(g.mul(act, up), m.down);
+    return g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up);
   }
 
   private rope(x: string, cos: string, sin: string): string {
@@ -517,9 +522,6 @@ class DecoderGraphBuilder {
     }
     g.output(topI, GraphNames.topkExperts(moeIndex), DataType.INT64, ['tokens', m.topK]);
     g.output(topW, GraphNames.topkWeights(moeIndex), DataType.FLOAT, ['tokens', m.topK]);
-    if ((this.moeKernel === 'fused' || this.quantExperts) && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
-      throw new EngineError(`MoE layer ${moeIndex}: experts with biases or a clamped SwiGLU run only on the dispatch kernel`);
-    }
     const routed = this.moeKernel === 'fused' ? this.fusedExperts(moeIndex, m, x, z, topI, topW) : this.dispatchExperts(moeIndex, m, x, topI, topW);
     if (!m.shared) return routed;
     const sharedOut = this.gatedMlp(x, m.shared.mlp);
@@ -542,13 +544,28 @@ class DecoderGraphBuilder {
     const floor = g.op('Expand', [g.scalarF(FUSED_UNSELECTED_LOGIT), g.op('Shape', [z])]);
     const logW = g.op('Log', [g.op('Max', [topW, g.scalarF(FUSED_WEIGHT_FLOOR)])]);
     const crafted = g.op('ScatterElements', [floor, topI, logW], { axis: 1 });
+    // onnxruntime's interleaved SwiGLU (moe_utils.cc, checked on CPU against a float64 reference): gate = even
+    // fc1 row clamped above at swiglu_limit, linear = odd row clamped to [-limit, limit], out =
+    // gate * sigmoid(alpha * gate) * (linear + beta). alpha 1, beta 0, no limit is SiLU(gate) * up; GPT-OSS's
+    // clamped SwiGLU is alpha 1.702, beta 1, limit 7, exactly.
+    const act = m.expertActivation;
     const attrs = {
       k: m.topK,
       activation_type: 'swiglu',
       swiglu_fusion: 1,
-      activation_alpha: { float: 1 },
-      activation_beta: { float: 0 },
+      activation_alpha: { float: act ? act.alpha : 1 },
+      activation_beta: { float: act ? 1 : 0 },
+      ...(act ? { swiglu_limit: { float: act.limit } } : {}),
       normalize_routing_weights: 1,
+    };
+    const biases = (layer: { fc1Bias?: { offset: number; length: number }; fc2Bias?: { offset: number; length: number } }, dataType = DataType.FLOAT) => {
+      if (!layer.fc1Bias !== !m.experts.some(hasExpertBias)) throw new EngineError(`internal error: the expert cache's biases for MoE layer ${moeIndex} do not match the model`);
+      if (!layer.fc1Bias || !layer.fc2Bias) return ['', ''] as const;
+      const tag = dataType === DataType.FLOAT16 ? '_fp16' : '';
+      return [
+        this.cachedWeight(`moe${moeIndex}.fc1_bias${tag}`, [m.numExperts, 2 * I], layer.fc1Bias, dataType),
+        this.cachedWeight(`moe${moeIndex}.fc2_bias${tag}`, [m.numExperts, H], layer.fc2Bias, dataType),
+      ] as const;
     };
     let out: string;
     if (this.quantExperts) {
@@ -569,19 +586,22 @@ class DecoderGraphBuilder {
       const fc1Scales = unpacked(`moe${moeIndex}.fc1_scales`, scaleDims(2 * I, H), layer.fc1Scales);
       const fc2 = unpacked(`moe${moeIndex}.fc2_q${q.bits}`, [m.numExperts, H, (I * q.bits) / 8], layer.fc2, DataType.UINT8);
       const fc2Scales = unpacked(`moe${moeIndex}.fc2_scales`, scaleDims(H, I), layer.fc2Scales);
-      out = g.op('QMoE', [x, crafted, fc1, fc1Scales, '', fc2, fc2Scales], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
+      const [b1, b2] = biases(layer);
+      out = g.op('QMoE', [x, crafted, fc1, fc1Scales, b1, fc2, fc2Scales, b2], { ...attrs, expert_weight_bits: q.bits, block_size: q.blockSize }, MS_DOMAIN);
     } else if (this.halfFusedExperts) {
       const layer = this.halfFusedExperts.layers[moeIndex];
       if (!layer) throw new EngineError(`internal error: the fp16 fused expert cache has no entry for MoE layer ${moeIndex}`);
       const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_fp16`, [m.numExperts, 2 * I, H], layer.fc1, DataType.FLOAT16);
       const fc2 = this.cachedWeight(`moe${moeIndex}.fc2_fp16`, [m.numExperts, H, I], layer.fc2, DataType.FLOAT16);
-      out = halfFusedMoe(g, x, crafted, fc1, fc2, attrs);
+      const [b1, b2] = biases(layer, DataType.FLOAT16);
+      out = halfFusedMoe(g, x, crafted, fc1, fc2, attrs, b1, b2);
     } else {
       const cached = this.fusedCache!.layers[moeIndex];
       if (!cached) throw new EngineError(`internal error: the expert cache has no entry for MoE layer ${moeIndex}`);
       const fc1 = this.cachedWeight(`moe${moeIndex}.fc1_interleaved`, [m.numExperts, 2 * I, H], cached.fc1);
       const fc2 = cached.fc2.kind === 'mapped' ? this.rawWeight(cached.fc2.slice).raw : this.cachedWeight(`moe${moeIndex}.fc2`, [m.numExperts, H, I], cached.fc2.segment);
-      out = g.op('MoE', [x, crafted, fc1, '', fc2], attrs, MS_DOMAIN);
+      const [b1, b2] = biases(cached);
+      out = g.op('MoE', [x, crafted, fc1, b1, fc2, b2], attrs, MS_DOMAIN);
     }
     // Sparsemixer's two weights come from two different softmaxes and do not sum to 1.
     const renormalised = m.routing === 'topk_softmax' || (m.routing === 'softmax_topk' && m.normTopK);
@@ -614,12 +634,19 @@ class DecoderGraphBuilder {
     return layout === 'out_in' ? g.linear(x, w) : g.op('MatMul', [x, w]);
   }
 
-  /** down(silu(gate(x)) * up(x)) on 16-bit weights. */
-  private halfMlp(x: string, e: HalfExpert, prefix: string, runtimeZero: string): string {
+  /** down(act(gate(x), up(x))) on 16-bit weights, with the expert's fp32 biases (GPT-OSS) when it has them. */
+  private halfMlp(x: string, e: HalfExpert, prefix: string, runtimeZero: string, activation?: ClampedSwigluSpec): string {
     const g = this.g;
-    const gate = this.halfLinear(x, e.gate, `${prefix}.gate`, runtimeZero);
-    const up = this.halfLinear(x, e.up, `${prefix}.up`, runtimeZero);
-    return this.halfLinear(g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up), e.down, `${prefix}.down`, runtimeZero);
+    const withBias = (y: string, part: 'gate' | 'up' | 'down', n: number) => {
+      const segment = e.bias?.[part];
+      if (!segment) return y;
+      const location = this.location(this.halfExperts!.file!);
+      return g.add(y, g.initializer({ name: `${prefix}.${part}_bias`, dataType: DataType.FLOAT, dims: [n], payload: { kind: 'external', location, ...segment } }));
+    };
+    const I = e.gate.kind === 'cache' ? e.gate.shape[0] : e.gate.linear.layout === 'out_in' ? e.gate.linear.weight.shape[0]! : e.gate.linear.weight.shape[1]!;
+    const gate = withBias(this.halfLinear(x, e.gate, `${prefix}.gate`, runtimeZero), 'gate', I);
+    const up = withBias(this.halfLinear(x, e.up, `${prefix}.up`, runtimeZero), 'up', I);
+    return withBias(this.halfLinear(this.gatedActivation(gate, up, activation), e.down, `${prefix}.down`, runtimeZero), 'down', this.spec.hiddenSize);
   }
 
   /**
@@ -658,9 +685,7 @@ class DecoderGraphBuilder {
     const positions: string[] = [];
     const half = this.halfExperts?.layers[moeIndex];
     if (this.halfExperts && (!half || half.length !== m.experts.length)) throw new EngineError(`internal error: the fp16 expert cache has no entry for MoE layer ${moeIndex}`);
-    if (half && (m.expertActivation || m.experts.some((e) => e.down.bias))) {
-      throw new EngineError(`MoE layer ${moeIndex}: fp16 experts with biases or a clamped SwiGLU (GPT-OSS) are not implemented; use --precision fp32`);
-    }
+    if (half && half.some((h, e) => !h.bias !== !hasExpertBias(m.experts[e]!))) throw new EngineError(`internal error: the fp16 expert cache's biases for MoE layer ${moeIndex} do not match the model`);
     const size = half ? g.op('Size', [flat]) : '';
     const runtimeZero = half ? g.sub(size, size) : '';
     m.experts.forEach((expert, e) => {
@@ -677,7 +702,7 @@ class DecoderGraphBuilder {
       if (half) {
         // Only a routed expert's branch runs, so only its weights are widened to fp32 (and only briefly).
         const out = { elemType: DataType.FLOAT, shape: [`moe${moeIndex}_e${e}_rows`, this.spec.hiddenSize] }; // a dim name per expert: equal names promise equal sizes
-        const thenBranch = g.subgraph(`moe${moeIndex}_e${e}_run`, out, () => this.halfMlp(rows, half[e]!, `moe${moeIndex}.e${e}`, runtimeZero));
+        const thenBranch = g.subgraph(`moe${moeIndex}_e${e}_run`, out, () => this.halfMlp(rows, half[e]!, `moe${moeIndex}.e${e}`, runtimeZero, m.expertActivation));
         const elseBranch = g.subgraph(`moe${moeIndex}_e${e}_skip`, out, () => rows);
         const routed = g.op('Greater', [g.op('Size', [pos]), g.scalarI(0)]);
         outputs.push(g.op('If', [routed], { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } }));

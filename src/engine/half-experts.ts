@@ -14,7 +14,7 @@ import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/type
 import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
 import type { CacheProgress } from './expert-cache.js';
-import { expertWidth, gateUpRows, TensorReader } from './fused-experts.js';
+import { expertBiasVectors, expertWidth, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 import { float32ToF16Array } from '../numeric/float16.js';
@@ -37,6 +37,8 @@ export interface HalfExpert {
   gate: HalfSource;
   up: HalfSource;
   down: HalfSource;
+  /** GPT-OSS: the expert's biases kept at fp32 (small: 2I + H floats), gate [I], up [I], down [H]. */
+  bias?: { gate: CachedSegment; up: CachedSegment; down: CachedSegment };
 }
 
 /** A matrix kept at fp32 because fp16 would overflow. */
@@ -64,17 +66,15 @@ type Part = 'gate' | 'up' | 'down';
 
 /** The part as a directly mappable F16 linear, or null when it must be converted. */
 function mappableF16(weights: WeightStore, m: GatedMlpSpec, part: Part, inter: number, hidden: number): LinearSpec | null {
-  const check = (l: LinearSpec) => (weights.info(l.weight.tensor).dtype === 'F16' && !l.bias ? l : null);
+  // A bias is written to the cache separately, so a biased F16 matrix still maps as is.
+  const check = (l: LinearSpec) => (weights.info(l.weight.tensor).dtype === 'F16' ? { weight: l.weight, layout: l.layout } : null);
   if (m.kind === 'split') return check(m[part]);
   if (part === 'down') return check(m.down);
+  if (m.interleaved) return null; // gate and up rows alternate: no contiguous slice of either
   // gate rows then up rows of an [2I, H] tensor: each half is a contiguous [I, H] slice.
   if (m.gateUp.layout !== 'out_in' || !check(m.gateUp)) return null;
   const w = m.gateUp.weight;
   return { layout: 'out_in', weight: { tensor: w.tensor, offsetElements: w.offsetElements + (part === 'up' ? inter * hidden : 0), shape: [inter, hidden] } };
-}
-
-function expertBiases(m: GatedMlpSpec): boolean {
-  return m.kind === 'split' ? !!(m.gate.bias || m.up.bias || m.down.bias) : !!(m.gateUp.bias || m.down.bias);
 }
 
 function moeBlocks(spec: DecoderSpec) {
@@ -90,6 +90,7 @@ export function halfCacheBytes(spec: DecoderSpec, weights: WeightStore): number 
       for (const part of ['gate', 'up', 'down'] as const) {
         if (!mappableF16(weights, m, part, I, spec.hiddenSize)) total += I * spec.hiddenSize * 2;
       }
+      if (hasExpertBias(m)) total += (2 * I + spec.hiddenSize) * 4;
     }
   }
   return total;
@@ -119,9 +120,6 @@ export async function prepareHalfExpertCache(
 ): Promise<HalfExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
-  for (const [i, moe] of blocks.entries()) {
-    if (moe.experts.some(expertBiases)) throw new EngineError(`MoE layer ${i}: experts with biases are not supported at fp16 precision`);
-  }
   const dir = join(cacheRoot, 'fp16-experts');
   const entry = await prepareCacheEntry({
     label: 'fp16 expert cache',
@@ -174,7 +172,13 @@ export async function prepareHalfExpertCache(
             }
             return { kind: 'cache', dtype: 'F16', segment: put(float32ToF16Array(data), what), shape };
           };
-          experts.push({ gate: source('gate'), up: source('up'), down: source('down') });
+          const expert: HalfExpert = { gate: source('gate'), up: source('up'), down: source('down') };
+          if (hasExpertBias(m)) {
+            const b = expertBiasVectors(reader, m, H, I);
+            const what = `decoder layer ${spec.moeLayers[i]}'s expert ${e}`;
+            expert.bias = { gate: put(b.gate, `${what} gate bias`), up: put(b.up, `${what} up bias`), down: put(b.down, `${what} down bias`) };
+          }
+          experts.push(expert);
         }
         layers.push(experts);
         opts.onProgress?.({ layer: i + 1, layers: blocks.length });

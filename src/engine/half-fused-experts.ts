@@ -20,7 +20,7 @@ import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedB
 import { EngineError } from './errors.js';
 import type { ExecutionProviderName } from './execution-provider.js';
 import type { CacheProgress } from './expert-cache.js';
-import { expertWidth, gateUpRows, TensorReader } from './fused-experts.js';
+import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { FP16_MAX } from './half-experts.js';
 import type { MoeKernelChoice, MoeKernelPreference } from './moe-kernel.js';
 import { freeBytesAt } from './moe-kernel.js';
@@ -42,6 +42,9 @@ export const HALF_UNSELECTED_LOGIT = -65504;
 export interface HalfFusedLayer {
   fc1: CachedSegment;
   fc2: CachedSegment;
+  /** GPT-OSS: F16 biases, fc1 [E, 2I] (interleaved like fc1) and fc2 [E, H]; the op takes them in its own type. */
+  fc1Bias?: CachedSegment;
+  fc2Bias?: CachedSegment;
 }
 
 export interface HalfFusedExpertCache {
@@ -61,7 +64,7 @@ function moeBlocks(spec: DecoderSpec) {
 /** Bytes of the cache file: every expert weight at 2 bytes. */
 export function halfFusedCacheBytes(spec: DecoderSpec): number {
   let total = 0;
-  for (const moe of moeBlocks(spec)) for (const m of moe.experts) total += 3 * expertWidth(m) * spec.hiddenSize * 2;
+  for (const moe of moeBlocks(spec)) for (const m of moe.experts) total += (3 * expertWidth(m) * spec.hiddenSize + (hasExpertBias(m) ? 2 * expertWidth(m) + spec.hiddenSize : 0)) * 2;
   return total;
 }
 
@@ -79,9 +82,6 @@ export async function prepareHalfFusedExpertCache(
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
   for (const [i, moe] of blocks.entries()) {
-    if (moe.expertActivation || moe.experts.some((e) => (e.kind === 'split' ? !!(e.gate.bias || e.up.bias || e.down.bias) : !!(e.gateUp.bias || e.down.bias)))) {
-      throw new EngineError(`MoE layer ${i}: experts with biases or a clamped SwiGLU cannot run in the fp16 fused MoE op; use --precision fp32`);
-    }
     const I = expertWidth(moe.experts[0]!);
     if (moe.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${i}: experts of different widths cannot use the fused kernel`);
   }
@@ -125,13 +125,15 @@ export async function prepareHalfFusedExpertCache(
           }
           fc2.set(reader.outIn(m.down, H, I), e * H * I);
         }
-        const check = (data: Float32Array, part: 'fc1' | 'fc2', perExpert: number) => {
+        const bias = fusedExpertBiases(reader, moe.experts, H, I);
+        const check = (data: Float32Array, part: 'fc1' | 'fc2' | 'fc1 bias' | 'fc2 bias', perExpert: number) => {
           for (let k = 0; k < data.length; k++) {
             const a = Math.abs(data[k]!);
             if (a !== 0 && a < FP16_MIN_NORMAL) subnormal++;
             if (!(a <= FP16_MAX)) {
               const e = Math.floor(k / perExpert);
-              const what = part === 'fc2' ? 'down_proj' : Math.floor((k % perExpert) / H) % 2 === 0 ? 'gate_proj' : 'up_proj';
+              const row = part === 'fc1 bias' ? k % perExpert : Math.floor((k % perExpert) / H);
+              const what = part === 'fc2' ? 'down_proj' : part === 'fc2 bias' ? 'down_proj bias' : `${row % 2 === 0 ? 'gate_proj' : 'up_proj'}${part === 'fc1 bias' ? ' bias' : ''}`;
               throw new EngineError(
                 `decoder layer ${spec.moeLayers[i]}'s expert ${e} ${what} holds ${data[k]}, beyond fp16's range (${FP16_MAX}): the fp16 fused MoE op (CUDA) cannot hold it; ` +
                   `use --ep cpu (fp16 there keeps such a matrix at fp32) or --precision fp32`,
@@ -141,8 +143,16 @@ export async function prepareHalfFusedExpertCache(
         };
         check(fc1, 'fc1', 2 * I * H);
         check(fc2, 'fc2', H * I);
+        if (bias) {
+          check(bias.fc1, 'fc1 bias', 2 * I);
+          check(bias.fc2, 'fc2 bias', H);
+        }
         const at = `decoder layer ${spec.moeLayers[i]}'s`;
-        layers.push({ fc1: put(float32ToF16Array(fc1), `${at} fp16 fc1 experts`), fc2: put(float32ToF16Array(fc2), `${at} fp16 fc2 experts`) });
+        layers.push({
+          fc1: put(float32ToF16Array(fc1), `${at} fp16 fc1 experts`),
+          fc2: put(float32ToF16Array(fc2), `${at} fp16 fc2 experts`),
+          ...(bias ? { fc1Bias: put(float32ToF16Array(bias.fc1), `${at} fp16 fc1 expert biases`), fc2Bias: put(float32ToF16Array(bias.fc2), `${at} fp16 fc2 expert biases`) } : {}),
+        });
         opts.onProgress?.({ layer: i + 1, layers: blocks.length });
         await new Promise((resolveTick) => setImmediate(resolveTick));
       }
@@ -154,13 +164,13 @@ export async function prepareHalfFusedExpertCache(
 }
 
 /**
- * The fp16 MoE node between Casts: fp32 hidden states `x` and crafted fp32 logits in, fp32 out. `fc1` and `fc2`
- * are the F16 initializers of the layer's cache segments.
+ * The fp16 MoE node between Casts: fp32 hidden states `x` and crafted fp32 logits in, fp32 out. `fc1`, `fc2` and
+ * the optional biases (`''` = none) are the F16 initializers of the layer's cache segments.
  */
-export function halfFusedMoe(g: OnnxGraph, x: string, crafted: string, fc1: string, fc2: string, attrs: Record<string, Attr>): string {
+export function halfFusedMoe(g: OnnxGraph, x: string, crafted: string, fc1: string, fc2: string, attrs: Record<string, Attr>, fc1Bias = '', fc2Bias = ''): string {
   const x16 = g.cast(x, DataType.FLOAT16);
   const logits16 = g.cast(g.op('Max', [crafted, g.scalarF(HALF_UNSELECTED_LOGIT)]), DataType.FLOAT16);
-  return g.cast(g.op('MoE', [x16, logits16, fc1, '', fc2], attrs, MS_DOMAIN), DataType.FLOAT);
+  return g.cast(g.op('MoE', [x16, logits16, fc1, fc1Bias, fc2, fc2Bias], attrs, MS_DOMAIN), DataType.FLOAT);
 }
 
 /**

@@ -136,7 +136,7 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
 
 function memorySummary(spec: DecoderSpec, weights: ModelFolder['weights'], context: number): ModelSummary['memory'] {
   const machine = machineMemory();
-  // A precision the architecture's experts cannot run at (GPT-OSS below fp32) is shown as not available, as loading refuses it.
+  // A precision the architecture's experts cannot run at (precision-support.ts) is shown as not available, as loading refuses it.
   const runnable = runnablePrecisions(spec, IMPLEMENTED_PRECISIONS);
   const plans = PRECISIONS.map((p) => {
     const plan = memoryPlan(spec, weights, p, context);

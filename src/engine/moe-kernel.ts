@@ -81,13 +81,6 @@ export function chooseMoeKernel(
   const pref = preference ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL');
   const hasExperts = spec.moeLayers.length > 0;
   if (pref === 'dispatch' || !hasExperts) return { name: 'dispatch', reason: hasExperts ? 'dispatch requested' : 'model has no MoE layer', expertCopyBytes: 0 };
-  // GPT-OSS: expert biases and the clamped SwiGLU are not what the fused path feeds com.microsoft.MoE.
-  const unfusable = spec.layers.some((l) => l.mlp.kind === 'moe' && (l.mlp.moe.expertActivation || l.mlp.moe.experts.some((e) => e.down.bias)));
-  if (unfusable) {
-    const why = `${spec.architecture}'s experts have biases and a clamped SwiGLU, which only the dispatch kernel runs`;
-    if (pref === 'fused') throw new EngineError(`moeKernel 'fused' is not available: ${why}`);
-    return { name: 'dispatch', reason: why, expertCopyBytes: 0 };
-  }
   const bytes = fusedExpertCopyBytes(spec, weights);
   if (pref === 'fused') return { name: 'fused', reason: `fused requested (experts copied: ${gib(bytes)})`, expertCopyBytes: bytes };
   if (provider !== 'cpu') {

@@ -14,9 +14,9 @@
  * and block named, where transformers would produce inf. (fp16 would be exact only for scale bytes 104..140.)
  *
  * Why dequantise rather than keep 4 bits: onnxruntime's QMoE int4 path stores uniform codes (q - 8) * scale,
- * and the E2M1 grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} is not uniform, so no int4 code reproduces it; and the GPT-OSS
- * experts' biases and clamped SwiGLU run on the dispatch kernel only (docs/graph-contract.md). The dequantised
- * tensors are written once, with progress, into `<cacheRoot>/mxfp4-dequantised/` (cache-file.ts: outside the
+ * and the E2M1 grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} is not uniform, so no int4 code reproduces it (--precision int4
+ * therefore requantises these dequantised values onto its own uniform blocks, losing information; docs/precision.md).
+ * The dequantised tensors are written once, with progress, into `<cacheRoot>/mxfp4-dequantised/` (cache-file.ts: outside the
  * model folder, checksummed, rebuilt when damaged) and mapped from there like a BF16 checkpoint's.
  */
 import { join } from 'node:path';

@@ -50,7 +50,9 @@ export interface MemoryPlan {
   expertBytes: number;
   /**
    * Attention, dense MLPs and shared experts (fp32, or MatMulNBits codes + scales at int8/int4), routers, gates,
-   * norms and biases (always fp32), and the lm_head (fp32; fp16 at fp16, nothing extra when tied; 8-bit at int8/int4).
+   * norms and biases (expert biases included; always fp32), the lm_head (fp32; fp16 at fp16, nothing extra when tied;
+   * 8-bit at int8/int4), and at fp32/fp16 DeepSeek-V2's second fp32 copy of kv_b_proj per layer
+   * (absorbedAttentionCopies; at int8/int4 kv_b_proj is quantised and attention stays decompressed).
    */
   denseBytes: number;
   /** Embedding table: its stored dtype at fp32, 16 bits otherwise (only gathered rows are widened). */
@@ -91,8 +93,23 @@ export function machineMemory(): MachineMemory {
 }
 
 const count = (s: TensorSlice) => s.shape.reduce((a, b) => a * b, 1);
-const linearCount = (l: LinearSpec) => count(l.weight) + (l.bias ? count(l.bias) : 0);
-const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? linearCount(m.gate) + linearCount(m.up) + linearCount(m.down) : linearCount(m.gateUp) + linearCount(m.down));
+/**
+ * Expert matrices only: GPT-OSS's expert biases stay fp32 at every precision (the fp16 dispatch path adds them
+ * at fp32, QMoE takes them unquantised), so they are left to the dense count.
+ */
+const weightCount = (l: LinearSpec) => count(l.weight);
+const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? weightCount(m.gate) + weightCount(m.up) + weightCount(m.down) : weightCount(m.gateUp) + weightCount(m.down));
+
+/**
+ * DeepSeek-V2's absorbed latent attention (graph-builder.ts) multiplies with kv_b_proj split per head into W_UK
+ * and W_UV^T; onnxruntime folds those into a second fp32 copy of the matrix next to the one the decompressed form
+ * uses (8 MB per V2-Lite layer). The graph builds the absorbed form for an out_in kv_b_proj without bias.
+ */
+export function absorbedAttentionCopies(spec: DecoderSpec): number {
+  let n = 0;
+  for (const l of spec.layers) if (l.attention.kind === 'mla' && l.attention.kvB.layout === 'out_in' && !l.attention.kvB.bias) n += count(l.attention.kvB.weight);
+  return n;
+}
 
 /** Upper bound of what converting one expert weight into a cache holds at once: its fp32 read plus the converted copy. */
 const CONVERSION_BYTES_PER_WEIGHT = 8;
@@ -184,7 +201,8 @@ export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: P
   const kvBytes = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * context * 4;
   const runtimeBytes = RUNTIME_BYTES + context * (16 * spec.hiddenSize + spec.numExperts) * 4;
   const expertBytes = experts * EXPERT_BYTES[precision];
-  const denseBytes = rest * 4 + projBytes + headBytes;
+  // At int8/int4 kv_b_proj is a MatMulNBits weight and MLA attention stays decompressed: no absorbed fp32 copy.
+  const denseBytes = rest * 4 + projBytes + headBytes + (bits ? 0 : absorbedAttentionCopies(spec) * 4);
   const transientBytes = loadTransientBytes(spec, weights, precision);
   return {
     precision,

@@ -15,7 +15,7 @@ import type { DecoderSpec } from './architectures/types.js';
 import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
 import type { CacheProgress } from './expert-cache.js';
-import { expertWidth, gateUpRows, TensorReader } from './fused-experts.js';
+import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 
@@ -29,6 +29,9 @@ export interface QuantLayer {
   fc1Scales: CachedSegment;
   fc2: CachedSegment;
   fc2Scales: CachedSegment;
+  /** GPT-OSS: fp32 biases, fc1 [E, 2I] (interleaved) and fc2 [E, H]; QMoE adds them unquantised. */
+  fc1Bias?: CachedSegment;
+  fc2Bias?: CachedSegment;
 }
 
 export interface QuantExpertCache {
@@ -88,7 +91,8 @@ export function quantCacheBytes(spec: DecoderSpec, bits: QuantBits): number {
     const block = quantBlockSize(spec.hiddenSize, I);
     const weights = moe.numExperts * 3 * I * spec.hiddenSize;
     const scales = moe.numExperts * (2 * I * (block ? spec.hiddenSize / block : 1) + spec.hiddenSize * (block ? I / block : 1));
-    total += (weights * bits) / 8 + scales * 4;
+    const biases = moe.experts.some(hasExpertBias) ? moe.numExperts * (2 * I + spec.hiddenSize) : 0;
+    total += (weights * bits) / 8 + (scales + biases) * 4;
   }
   return total;
 }
@@ -159,11 +163,13 @@ export async function prepareQuantExpertCache(
         const q1 = quantizeRows(fc1, E * 2 * I, H, bits, blockSize);
         const q2 = quantizeRows(fc2, E * H, I, bits, blockSize);
         const at = `decoder layer ${spec.moeLayers[i]}'s`;
+        const bias = fusedExpertBiases(reader, moe.experts, H, I);
         layers.push({
           fc1: put(q1.codes, `${at} fc1 codes`),
           fc1Scales: put(q1.scales, `${at} fc1 scales`),
           fc2: put(q2.codes, `${at} fc2 codes`),
           fc2Scales: put(q2.scales, `${at} fc2 scales`),
+          ...(bias ? { fc1Bias: put(bias.fc1, `${at} fc1 expert biases`), fc2Bias: put(bias.fc2, `${at} fc2 expert biases`) } : {}),
         });
         opts.onProgress?.({ layer: i + 1, layers: blocks.length });
         await new Promise((resolveTick) => setImmediate(resolveTick));

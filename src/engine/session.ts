@@ -271,7 +271,7 @@ export class DecoderSession {
     // Decided from config and headers only, so a model that does not fit is refused before any allocation.
     // QMoE (int8/int4) runs on the CPU provider only, so auto does not pick it elsewhere.
     const onCpu = chooseExecutionProvider(opts.executionProvider).name === 'cpu';
-    // An architecture whose experts a precision cannot express (GPT-OSS below fp32) is refused by name, and auto skips it.
+    // An architecture whose experts a precision cannot express (precision-support.ts) is refused by name, and auto skips it.
     const refusal = precisionPref === 'auto' ? null : precisionRefusal(spec, precisionPref);
     if (refusal) throw new EngineError(refusal);
     const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
@@ -285,6 +285,9 @@ export class DecoderSession {
       // Opt-in: 2x faster decode than 4-bit QMoE on the CPU, but prepacking holds more memory than the plan counts.
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
+      if (spec.layers.some((l) => l.mlp.kind === 'moe' && (l.mlp.moe.expertActivation || l.mlp.moe.experts.some((e) => e.down.bias)))) {
+        throw new EngineError(`precision int4 on the dispatch kernel runs SiLU-gated experts without biases; ${spec.architecture}'s experts have biases or a clamped SwiGLU: use moeKernel auto (QMoE)`);
+      }
       if (int4DispatchBlock(spec) < 16) throw new EngineError(`precision int4 on the dispatch kernel needs a block size of at least 16 dividing the hidden size and the expert width (got one scale per row); use moeKernel auto (QMoE)`);
       kernel = { name: 'dispatch', reason: 'int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert (faster decode than QMoE, more memory)', expertCopyBytes: 0 };
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {

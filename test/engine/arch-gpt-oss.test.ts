@@ -3,9 +3,9 @@
  * from modular_gpt_oss.py): attention sinks, alternating sliding/full layers, q/k/v/o and router biases, YaRN,
  * interleaved gate/up with biases and the clamped SwiGLU; steering and masking on the raw router logits (with the
  * router bias) before top-k -> softmax; left padding; the KV cache; the published config shrunk; what `inspect`
- * says; and the refusals (the fused kernel, unknown layer types, ambiguous YaRN). MXFP4 checkpoints:
- * arch-gpt-oss-mxfp4.test.ts.
- * The experts run on the dispatch kernel only (see docs/graph-contract.md).
+ * says; and the refusals (unknown layer types, ambiguous YaRN). MXFP4 checkpoints: arch-gpt-oss-mxfp4.test.ts.
+ * The experts run on both kernels: com.microsoft.MoE takes their biases and the clamped SwiGLU exactly (auto picks
+ * it on CPU); the dispatch kernel builds them from standard ops. Lower precisions: arch-precision.test.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ afterAll(() => {
   cache.cleanup();
 });
 
-describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
+describe('GPT-OSS tiny model vs reference (fused kernel, picked by auto)', () => {
   const dir = join(tmp.dir, 'tiny');
   let session: DecoderSession;
   let ids: number[][];
@@ -42,9 +42,19 @@ describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
     await session?.dispose();
   });
 
-  it('auto picks the dispatch kernel and says why', () => {
-    expect(session.info.moeKernel?.name).toBe('dispatch');
-    expect(session.info.moeKernel?.reason).toMatch(/biases and a clamped SwiGLU/);
+  it('auto picks the fused kernel on CPU', () => {
+    expect(session.info.moeKernel?.name).toBe('fused');
+  });
+
+  it('the dispatch kernel matches the reference too', async () => {
+    const s = await DecoderSession.load(dir, { moeKernel: 'dispatch', cacheDir: cache.dir });
+    try {
+      expect(s.info.moeKernel?.name).toBe('dispatch');
+      const ids = [seededIds(7, s.info.vocabSize, 8)];
+      expectMatchesReference(await s.forward(ids), referenceForward(dir, ids));
+    } finally {
+      await s.dispose();
+    }
   });
 
   it('matches logits, raw router logits (with the router bias), experts and weights', async () => {
@@ -107,7 +117,7 @@ describe('GPT-OSS tiny model vs reference (dispatch kernel)', () => {
     expect(s.features.join('\n')).toMatch(/YaRN rope \(factor 32, original context 16, attention factor 1\.3466\)/);
     expect(s.features.join('\n')).toContain('experts: clamped SwiGLU (alpha 1.702, limit 1.5, (up + 1) * glu)');
     expect(s.features).toContain('top-k on the router logits, then softmax over the k');
-    expect(s.moeKernel.name).toBe('dispatch');
+    expect(s.moeKernel.name).toBe('fused');
   });
 });
 
@@ -182,9 +192,5 @@ describe('GPT-OSS refusals', () => {
     ['a YaRN factor that disagrees with the position ratio', (c) => (c.max_position_embeddings = 1024), /rope_scaling.factor' is 32 but max_position_embeddings \/ original_max_position_embeddings is 64/],
   ])('refuses %s naming the field', (_name, edit, message) => {
     expect(() => specFor(edit)).toThrow(message);
-  });
-
-  it('refuses the fused kernel when asked for it', async () => {
-    await expect(DecoderSession.load(dir, { moeKernel: 'fused', cacheDir: cache.dir })).rejects.toThrow(/moeKernel 'fused' is not available: GptOssForCausalLM's experts have biases/);
   });
 });

@@ -28,7 +28,7 @@ import { DENSE_BLOCK, dequantizeMatrix, writeDequantizedCopy, writeRoundedCopy }
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
-import { expectMatchesReference } from './reference-suite.js';
+import { expectMatchesReference, expectRoutingMatchesReference, expectTopKAgreement, INT8_ACTIVATION_TOL, INT8_FIRST_ROUTER_TOL } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
 const FP16_TOL = 5e-3;
@@ -274,14 +274,6 @@ describe('fp16 on the demo model', () => {
   });
 });
 
-/**
- * The lm_head at int8/int4 is an 8-bit MatMulNBits with int8 activations (accuracy_level 4): each block of 32 input
- * values is rounded to int8, so the logits carry up to ~1/254 relative rounding on top of the quantised weights.
- */
-const INT8_ACTIVATION_TOL = 1e-2;
-/** The first router at int8 sees the output of 4-6 projections whose inputs were each rounded that way. */
-const INT8_FIRST_ROUTER_TOL = 3e-2;
-
 // DeepSeek-V2 adds MLA projections, a dense first layer and shared experts.
 describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 precision: QMoE experts, MatMulNBits dense projections, 16-bit embedding (%s)', (arch: TinyArch) => {
   const tmp = tempDir(`quant-${arch}`);
@@ -301,9 +293,7 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     const ids = [seededIds(7, s.info.vocabSize, 12), seededIds(7, s.info.vocabSize, 13)];
     const got = await s.forward(ids);
     const ref = referenceForward(refs[4].dir, ids);
-    // Routing does not pass through the head: exact. Logits do.
-    expectMatchesReference({ ...got, logits: new Float32Array(ref.logits.flat(2)) }, ref);
-    expect(relativeError(got.logits, ref.logits.flat(2))).toBeLessThan(INT8_ACTIVATION_TOL);
+    expectRoutingMatchesReference(got, ref);
     // The unquantised checkpoint is much further away: the graph really runs the quantised weights.
     expect(relativeError(got.logits, referenceForward(tmp.dir, ids).logits.flat(2))).toBeGreaterThan(5 * relativeError(got.logits, ref.logits.flat(2)));
     await s.dispose();
@@ -331,26 +321,6 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     await s.dispose();
   });
 });
-
-/** First MoE layer's router logits within `firstTol` of the reference, >= 90% identical top-k sets over all layers. */
-function expectTopKAgreement(got: Awaited<ReturnType<DecoderSession['forward']>>, ref: ReturnType<typeof referenceForward>, ids: number[][], firstTol: number): void {
-  const T = ids[0]!.length;
-  let same = 0;
-  let total = 0;
-  got.routing!.forEach((layer, i) => {
-    for (let b = 0; b < ids.length; b++) {
-      for (let t = 0; t < T; t++) {
-        const E = ref.routerLogits[i]![b]![t]!.length;
-        if (i === 0) expect(relativeError(row(layer.routerLogits, b * T + t, E), ref.routerLogits[0]![b]![t]!)).toBeLessThan(firstTol);
-        const k = ref.experts[i]![b]![t]!.length;
-        const want = new Set(ref.experts[i]![b]![t]!);
-        total++;
-        if (row(layer.experts, b * T + t, k).every((e) => want.has(e))) same++;
-      }
-    }
-  });
-  expect(same / total).toBeGreaterThanOrEqual(0.9);
-}
 
 describe('MatMulNBits layout (quant-dense.ts) against a second implementation', () => {
   it.each([

@@ -10,19 +10,30 @@ import { WeightStore } from '../../src/engine/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/safetensors-writer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 
-/** Routed-expert tensors of every tiny layout (DeepSeek-V2's `shared_experts` do not match: they are dense projections). */
+/**
+ * Routed-expert tensors of every tiny layout (DeepSeek-V2's `shared_experts` do not match: they stay fp32),
+ * GPT-OSS's stacked `mlp.experts.gate_up_proj` / `down_proj` and their `_bias` tensors included.
+ */
 export const isExpertTensor = (name: string) => /\.experts\.|input_linear|output_linear/.test(name);
+/** GPT-OSS's expert biases: every precision but the CUDA fp16 fused op keeps them at fp32. */
+const isExpertBias = (name: string) => isExpertTensor(name) && name.endsWith('_bias');
+/** GPT-OSS stores its experts as transformers Parameters [E, in, out] (no `.weight`): rows run along axis -2. */
+const isInOutStack = (name: string) => isExpertTensor(name) && !name.endsWith('.weight') && !isExpertBias(name);
 
 /** The tables fp16/int8/int4 hold at 16 bits (a tied head is the embedding itself). */
 export const isHalfTable = (name: string) => name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
 
-/** A copy of `src` with every expert weight, the embedding and the lm_head rounded to fp16 (stored F32), and optionally one value replaced. */
-export function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number } } = {}): void {
+/**
+ * A copy of `src` with every expert weight, the embedding and the lm_head rounded to fp16 (stored F32), and
+ * optionally one value replaced. Expert biases are rounded only with `roundBiases` (the fp16 fused op takes them
+ * at fp16; dispatch keeps fp32).
+ */
+export function writeRoundedCopy(src: string, dst: string, opts: { poke?: { tensor: string; value: number }; roundBiases?: boolean } = {}): void {
   const store = WeightStore.fromFolder(src);
   const tensors: Record<string, TensorToWrite> = {};
   for (const name of store.names()) {
     const data = store.readFloat32(name);
-    if (isExpertTensor(name) || isHalfTable(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
+    if ((isExpertTensor(name) && (opts.roundBiases || !isExpertBias(name))) || isHalfTable(name)) for (let i = 0; i < data.length; i++) data[i] = roundToF16(data[i]!);
     if (opts.poke?.tensor === name) data[0] = opts.poke.value;
     tensors[name] = { dtype: 'F32', shape: store.info(name).shape, data };
   }
@@ -65,7 +76,18 @@ export function writeDequantizedCopy(src: string, dst: string, bits: 8 | 4, expe
     const data = store.readFloat32(name);
     const shape = store.info(name).shape;
     const cols = shape[shape.length - 1]!;
-    if (isExpertTensor(name)) dequantizeMatrix(data, cols, bits, expertBlock || cols);
+    if (isInOutStack(name)) {
+      // [E, in, out]: quantise each output column along the input axis, through a transposed scratch row.
+      const [E, inp, out] = shape as [number, number, number];
+      const col = new Float32Array(inp);
+      for (let e = 0; e < E; e++) {
+        for (let o = 0; o < out; o++) {
+          for (let i = 0; i < inp; i++) col[i] = data[(e * inp + i) * out + o]!;
+          dequantizeRow(col, 0, inp, bits, expertBlock || inp);
+          for (let i = 0; i < inp; i++) data[(e * inp + i) * out + o] = col[i]!;
+        }
+      }
+    } else if (isExpertTensor(name) && !isExpertBias(name)) dequantizeMatrix(data, cols, bits, expertBlock || cols);
     if (isDenseProjection(name)) dequantizeMatrix(data, cols, bits, DENSE_BLOCK);
     if (name === 'lm_head.weight') dequantizeMatrix(data, cols, 8, DENSE_BLOCK);
     if (name === 'model.embed_tokens.weight') {

@@ -3,19 +3,21 @@
  * loaded, so an impossible combination is refused with the architecture and the precision named instead of
  * failing deep inside an expert cache or the graph builder.
  *
- * The fp16 expert path (half-experts.ts) and the int8/int4 path (quant-experts.ts, com.microsoft.QMoE) compute
- * down(silu(gate(x)) * up(x)) without biases. GPT-OSS's experts add biases to both projections and use a clamped
- * SwiGLU ((clamp(up) + 1) * gate * sigmoid(1.702 gate)); neither path expresses that here, and a model run with
- * the bias or the clamp dropped would be silently wrong, so those precisions are refused for it.
+ * Every expert form of types.ts runs at every precision: SiLU-gated experts, and GPT-OSS's biased experts under
+ * its clamped SwiGLU ((clamp(up) + 1) * gate * sigmoid(1.702 gate)). The fused com.microsoft.MoE / QMoE ops take
+ * fc1/fc2 bias inputs and express that activation exactly (swiglu_fusion 1, swiglu_limit, activation_alpha,
+ * activation_beta 1: onnxruntime 1.30 clamps the gate above and the linear half on both sides, as transformers
+ * does; checked against the float64 reference); the fp16 dispatch path adds the biases at fp32 and builds the
+ * activation from standard ops. An activation kind added later is refused here until a path implements it.
  */
 import type { Precision } from '../precision.js';
 import type { DecoderSpec, MoeSpec } from './types.js';
 
+const RUNS_AT_EVERY_PRECISION: readonly string[] = ['clamped_swiglu'];
+
 function unsupportedExperts(m: MoeSpec): string | null {
-  const biased = m.experts.some((e) => e.down.bias || (e.kind === 'split' ? e.gate.bias || e.up.bias : e.gateUp.bias));
-  if (m.expertActivation && biased) return `its experts have biases and a ${m.expertActivation.kind.replace('_', ' ')} activation`;
-  if (m.expertActivation) return `its experts use a ${m.expertActivation.kind.replace('_', ' ')} activation`;
-  if (biased) return 'its experts have biases';
+  const kind: string | undefined = m.expertActivation?.kind;
+  if (kind !== undefined && !RUNS_AT_EVERY_PRECISION.includes(kind)) return `its experts use a ${kind.replace('_', ' ')} activation`;
   return null;
 }
 
@@ -25,11 +27,7 @@ export function precisionRefusal(spec: DecoderSpec, precision: Precision): strin
   const moe = spec.layers.flatMap((l) => (l.mlp.kind === 'moe' ? [l.mlp.moe] : []));
   const why = moe.map(unsupportedExperts).find((w) => w !== null);
   if (!why) return null;
-  const path =
-    precision === 'fp16'
-      ? 'the fp16 expert path computes SiLU-gated experts without biases'
-      : `the ${precision} path (block-quantised experts through com.microsoft.QMoE) is built for SiLU-gated experts without biases`;
-  return `${spec.architecture} cannot run at --precision ${precision}: ${why}, and ${path}; dropping either would give silently wrong output. Use --precision fp32 (or auto)`;
+  return `${spec.architecture} cannot run at --precision ${precision}: ${why}, which only the fp32 path implements; running it as another activation would give silently wrong output. Use --precision fp32 (or auto)`;
 }
 
 /** The precisions of `candidates` this model's experts can run at. */
