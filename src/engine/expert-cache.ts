@@ -56,6 +56,13 @@ export interface CacheProgress {
   layers: number;
 }
 
+/** What every cache writer takes: progress per layer, a notice when a cache is rebuilt, and cancellation. */
+export interface CacheOptions {
+  onProgress?: (p: CacheProgress) => void;
+  onNotice?: CacheNotice;
+  signal?: AbortSignal;
+}
+
 /** ROUTESCOPE_CACHE_DIR, else $XDG_CACHE_HOME/routescope, else ~/.cache/routescope. */
 export function defaultCacheRoot(): string {
   if (process.env.ROUTESCOPE_CACHE_DIR) return process.env.ROUTESCOPE_CACHE_DIR;
@@ -80,7 +87,7 @@ export async function prepareFusedExpertCache(
   weights: WeightStore,
   modelDir: string,
   cacheRoot: string,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<FusedExpertCache> {
   const moeLayers = spec.layers.flatMap((l) => (l.mlp.kind === 'moe' ? [l.mlp.moe] : []));
   const entry = await prepareCacheEntry({

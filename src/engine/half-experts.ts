@@ -11,9 +11,9 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/types.js';
-import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
-import type { CacheProgress } from './expert-cache.js';
+import type { CacheOptions } from './expert-cache.js';
 import { expertBiasVectors, expertWidth, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
@@ -116,7 +116,7 @@ export async function prepareHalfExpertCache(
   weights: WeightStore,
   modelDir: string,
   cacheRoot: string,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<HalfExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);

@@ -16,10 +16,10 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec } from './architectures/types.js';
-import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
 import type { ExecutionProviderName } from './execution-provider.js';
-import type { CacheProgress } from './expert-cache.js';
+import type { CacheOptions } from './expert-cache.js';
 import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { FP16_MAX } from './half-experts.js';
 import type { MoeKernelChoice, MoeKernelPreference } from './moe-kernel.js';
@@ -77,7 +77,7 @@ export async function prepareHalfFusedExpertCache(
   weights: WeightStore,
   modelDir: string,
   cacheRoot: string,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<HalfFusedExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);

@@ -21,9 +21,9 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec } from './architectures/types.js';
-import { prepareCacheEntry, type CacheNotice, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type VerifiedBy } from './cache-file.js';
 import { EngineError, ModelFolderError } from './errors.js';
-import type { CacheProgress } from './expert-cache.js';
+import type { CacheOptions } from './expert-cache.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { SafetensorsTensorInfo, WeightStore } from './safetensors.js';
 
@@ -226,7 +226,7 @@ export async function dequantiseMxfp4(
   modelDir: string,
   spec: DecoderSpec,
   cacheRoot: string,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<DequantisedMxfp4> {
   const { tensors, stored } = mxfp4;
   const dir = join(cacheRoot, 'mxfp4-dequantised');

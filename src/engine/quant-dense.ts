@@ -16,9 +16,9 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
-import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
-import type { CacheProgress } from './expert-cache.js';
+import type { CacheOptions } from './expert-cache.js';
 import { TensorReader } from './fused-experts.js';
 import { FP16_MAX } from './half-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
@@ -162,7 +162,7 @@ export async function prepareDenseCache(
   modelDir: string,
   cacheRoot: string,
   precision: DensePrecision,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<DenseCache> {
   const bits: QuantBits | null = precision === 'int8' ? 8 : precision === 'int4' ? 4 : null;
   const dir = join(cacheRoot, `${precision}-dense`);

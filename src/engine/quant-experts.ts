@@ -12,9 +12,9 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec } from './architectures/types.js';
-import { prepareCacheEntry, type CachedSegment, type CacheNotice, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
-import type { CacheProgress } from './expert-cache.js';
+import type { CacheOptions } from './expert-cache.js';
 import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
@@ -109,7 +109,7 @@ export async function prepareQuantExpertCache(
   modelDir: string,
   cacheRoot: string,
   bits: QuantBits,
-  opts: { onProgress?: (p: CacheProgress) => void; onNotice?: CacheNotice; signal?: AbortSignal } = {},
+  opts: CacheOptions = {},
 ): Promise<QuantExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
