@@ -35,6 +35,18 @@ const OBSERVE = `(() => {
 })()`;
 const READ = `(() => { const r = { long: window.__long, gaps: window.__gaps }; window.__long = []; window.__gaps = []; return r; })()`;
 
+type CpuProfile = { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] };
+function printProfile(profile: CpuProfile): void {
+  const self = new Map<string, number>();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  (profile.samples ?? []).forEach((id, i) => {
+    const fr = byId.get(id)!.callFrame;
+    const name = `${fr.functionName || '(anonymous)'} ${fr.url.split('/').pop()}:${fr.lineNumber}`;
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
+  });
+  for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${ms.toFixed(0).padStart(6)} ms  ${name}\n`);
+}
+
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'routescope-bench-ui-capture-'));
   const ui = join(tmp, 'ui');
@@ -130,14 +142,18 @@ async function main(): Promise<void> {
     // The demo's suggested languages (UDHR's held-out articles of some others exceed the demo model's 2048 positions).
     const langs = udhr.suggested.slice(0, LANGS);
     const tb = performance.now();
-    const job = await api('capture.start', { projectId, modelId: model!.id, dataset: 'udhr', languages: langs, limit: LIMIT, batchSize: 8, name: 'long' });
+    const job = await api('capture.start', { projectId, modelId: model!.id, dataset: 'udhr', split: 'all', languages: langs, limit: LIMIT, batchSize: 8, name: 'long' });
     await progressPage.getByTestId('progress-bar').waitFor({ timeout: 30_000 });
     await progressPage.evaluate(READ);
     loopLines.splice(0);
+    // BENCH_PROFILE=1: the progress tab's CPU profile during the capture, top functions by self time.
+    const profiler = process.env.BENCH_PROFILE ? await progressPage.context().newCDPSession(progressPage) : null;
+    if (profiler) await Promise.all([profiler.send('Profiler.enable'), profiler.send('Profiler.start')]);
     const busy = await sample(async () => (await api('jobs.get', { jobId: job.id })).status === 'running', job.id);
     const busySeconds = (performance.now() - tb) / 1000;
     const busyPage = (await progressPage.evaluate(READ)) as { long: number[]; gaps: number[] };
     const busyLoop = loopLines.splice(0);
+    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile);
     const done = await waitJob(job.id);
 
     process.stdout.write(`demo model, capture of ${langs.length} languages x ${LIMIT} items (${done.progress.sequencesDone} sequences, ${done.status}${done.error ? `: ${done.error}` : ""}); analysed run ${analysedRun} of ${smallLangs.length} languages\n`);

@@ -307,6 +307,24 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       expect(jobs[1]!.resumable).toBe(false);
     });
 
+    it('answers light calls while a capture runs, between its batches (the server is not held for the whole capture)', async () => {
+      // Speed lives in bench/ui-capture.ts; this only checks that calls are served *during* the capture: forty
+      // one-prompt batches, and a jobs.get + runs.list pair after each answer, until the job stops.
+      const [model] = await api('models.list', { projectId: project.id });
+      const job: JobInfo = await api('capture.start', { projectId: project.id, modelId: model!.id, dataset: 'udhr', split: 'all', languages: ['eng', 'swh', 'yor', 'fra'], limit: 10, batchSize: 1, name: 'while busy' });
+      const whileRunning: { done: number; runDone: number | undefined; runStatus: string | undefined }[] = [];
+      for (;;) {
+        const j: JobInfo = await api('jobs.get', { jobId: job.id });
+        if (j.status !== 'running') break;
+        const run = (await api('runs.list', { projectId: project.id })).find((r) => r.name === 'while busy');
+        whileRunning.push({ done: j.progress.sequencesDone ?? 0, runDone: run?.sequencesDone, runStatus: run?.status });
+      }
+      expect((await api('jobs.get', { jobId: job.id })).status).toBe('completed');
+      // Progress moved between two reads that both saw the job running, and runs.list showed the run part-way.
+      expect(new Set(whileRunning.map((r) => r.done)).size).toBeGreaterThan(1);
+      expect(whileRunning.some((r) => r.runStatus === 'running' && r.runDone! > 0 && r.runDone! < 40)).toBe(true);
+    });
+
     it('renames and deletes a run', async () => {
       await page.getByTestId('nav-runs').click();
       await page.getByTestId('runs-list').waitFor();
