@@ -46,9 +46,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     await page.screenshot({ path: join(ARTEFACTS, `${name}.png`), fullPage: true });
   }
 
+  /** What the server printed on stderr: with ROUTESCOPE_EVENT_LOOP_MS, its event-loop delay lines. */
+  let loopLog = '';
+
   async function startServer(): Promise<void> {
-    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN, port });
+    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN, port, env: { ROUTESCOPE_EVENT_LOOP_MS: '500' } });
     server = served.process;
+    server.stderr!.on('data', (c: Buffer) => { loopLog += c.toString(); });
     expect(served.url.searchParams.get('token')).toBe(TOKEN);
     baseUrl = served.baseUrl;
     port = served.url.port;
@@ -323,6 +327,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       // Progress moved between two reads that both saw the job running, and runs.list showed the run part-way.
       expect(new Set(whileRunning.map((r) => r.done)).size).toBeGreaterThan(1);
       expect(whileRunning.some((r) => r.runStatus === 'running' && r.runDone! > 0 && r.runDone! < 40)).toBe(true);
+      // ROUTESCOPE_EVENT_LOOP_MS (what bench:ui-capture reads) printed the delay in ms, percentiles in order (p99 is a
+      // histogram bucket's upper bound, so it may exceed the exact max by a rounding).
+      const lines = [...loopLog.matchAll(/event-loop delay p50 ([\d.]+) p99 ([\d.]+) max ([\d.]+) ms/g)].map((m) => m.slice(1).map(Number));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const [p50, p99, max] of lines) expect({ ordered: p50! <= p99!, positive: p50! > 0 && max! > 0 }).toEqual({ ordered: true, positive: true });
     });
 
     it('renames and deletes a run', async () => {

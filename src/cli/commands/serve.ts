@@ -31,6 +31,8 @@ function logEventLoopDelay(everyMs: number): () => void {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
   const timer = setInterval(() => {
+    // No sample yet: the loop was blocked the whole interval, and the sample that ends the block lands in the next line.
+    if (h.count === 0) return;
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
     process.stderr.write(`routescope: event-loop delay p50 ${ms(h.percentile(50))} p99 ${ms(h.percentile(99))} max ${ms(h.max)} ms\n`);
     h.reset();
