@@ -46,9 +46,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
     await page.screenshot({ path: join(ARTEFACTS, `${name}.png`), fullPage: true });
   }
 
+  /** What the server printed on stderr: with ROUTESCOPE_EVENT_LOOP_MS, its event-loop delay lines. */
+  let loopLog = '';
+
   async function startServer(): Promise<void> {
-    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN, port });
+    const served = await startServe({ data: dataDir, ui: outDir, token: TOKEN, port, env: { ROUTESCOPE_EVENT_LOOP_MS: '500' } });
     server = served.process;
+    server.stderr!.on('data', (c: Buffer) => { loopLog += c.toString(); });
     expect(served.url.searchParams.get('token')).toBe(TOKEN);
     baseUrl = served.baseUrl;
     port = served.url.port;
@@ -305,6 +309,29 @@ describe.skipIf(!existsSync(CHROMIUM))(`workbench UI in a browser (needs ${CHROM
       const jobs: JobInfo[] = await api('jobs.list', { projectId: project.id });
       expect(jobs.map((j) => j.status).slice(0, 2)).toEqual(['completed', 'interrupted']);
       expect(jobs[1]!.resumable).toBe(false);
+    });
+
+    it('answers light calls while a capture runs, between its batches (the server is not held for the whole capture)', async () => {
+      // Speed lives in bench/ui-capture.ts; this only checks that calls are served *during* the capture: forty
+      // one-prompt batches, and a jobs.get + runs.list pair after each answer, until the job stops.
+      const [model] = await api('models.list', { projectId: project.id });
+      const job: JobInfo = await api('capture.start', { projectId: project.id, modelId: model!.id, dataset: 'udhr', split: 'all', languages: ['eng', 'swh', 'yor', 'fra'], limit: 10, batchSize: 1, name: 'while busy' });
+      const whileRunning: { done: number; runDone: number | undefined; runStatus: string | undefined }[] = [];
+      for (;;) {
+        const j: JobInfo = await api('jobs.get', { jobId: job.id });
+        if (j.status !== 'running') break;
+        const run = (await api('runs.list', { projectId: project.id })).find((r) => r.name === 'while busy');
+        whileRunning.push({ done: j.progress.sequencesDone ?? 0, runDone: run?.sequencesDone, runStatus: run?.status });
+      }
+      expect((await api('jobs.get', { jobId: job.id })).status).toBe('completed');
+      // Progress moved between two reads that both saw the job running, and runs.list showed the run part-way.
+      expect(new Set(whileRunning.map((r) => r.done)).size).toBeGreaterThan(1);
+      expect(whileRunning.some((r) => r.runStatus === 'running' && r.runDone! > 0 && r.runDone! < 40)).toBe(true);
+      // ROUTESCOPE_EVENT_LOOP_MS (what bench:ui-capture reads) printed the delay in ms, percentiles in order (p99 is a
+      // histogram bucket's upper bound, so it may exceed the exact max by a rounding).
+      const lines = [...loopLog.matchAll(/event-loop delay p50 ([\d.]+) p99 ([\d.]+) max ([\d.]+) ms/g)].map((m) => m.slice(1).map(Number));
+      expect(lines.length).toBeGreaterThan(0);
+      for (const [p50, p99, max] of lines) expect({ ordered: p50! <= p99!, positive: p50! > 0 && max! > 0 }).toEqual({ ordered: true, positive: true });
     });
 
     it('renames and deletes a run', async () => {

@@ -38,11 +38,12 @@ export interface Served {
 
 /**
  * Starts `routescope serve` with ROUTESCOPE_TOKEN fixed (so a page keeps working across a restart) and resolves once it
- * prints the address to open; rejects with its stderr if it exits first. Port '0' picks a free one.
+ * prints the address to open; rejects with its stderr if it exits first. Port '0' picks a free one. `nodeArgs` go to
+ * node before the script (a benchmark's --cpu-prof), `env` is added to this process's environment.
  */
-export async function startServe(opts: { data: string; token: string; ui?: string; port?: string }): Promise<Served> {
-  const args = [join(root, 'bin/routescope.mjs'), 'serve', '--port', opts.port ?? '0', ...(opts.ui ? ['--ui', opts.ui] : []), '--data', opts.data];
-  const server = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ROUTESCOPE_TOKEN: opts.token } });
+export async function startServe(opts: { data: string; token: string; ui?: string; port?: string; nodeArgs?: string[]; env?: Record<string, string> }): Promise<Served> {
+  const args = [...(opts.nodeArgs ?? []), join(root, 'bin/routescope.mjs'), 'serve', '--port', opts.port ?? '0', ...(opts.ui ? ['--ui', opts.ui] : []), '--data', opts.data];
+  const server = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env, ROUTESCOPE_TOKEN: opts.token } });
   const printed = await new Promise<string>((res, rej) => {
     let err = '';
     server.stderr!.on('data', (c: Buffer) => {

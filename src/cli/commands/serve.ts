@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createBackend, DEFAULT_DATA_DIR } from '../../api/handlers.js';
 import { isLoopbackHost, startHttpServer, TOKEN_PARAM } from '../../api/http-server.js';
 import { parseCommandArgs } from '../args.js';
@@ -19,7 +20,29 @@ event socket need it, so other pages and other users of this machine cannot driv
   --ui DIR     the built renderer (npm run build writes out/renderer)
   --data DIR   where the projects go (DIR/projects/<id>/project.db, one database per project); default
                ./${DEFAULT_DATA_DIR}
-Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.`;
+Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.
+ROUTESCOPE_EVENT_LOOP_MS=N prints the event loop's delay (p50, p99, max) every N ms on stderr (bench/ui-capture.ts).`;
+
+/**
+ * The event loop's delay over each interval, on stderr, so a benchmark can tell a server busy between onnxruntime
+ * runs (tokenising, writing a batch) from a page that stalls on its own.
+ */
+function logEventLoopDelay(everyMs: number): () => void {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const timer = setInterval(() => {
+    // No sample yet: the loop was blocked the whole interval, and the sample that ends the block lands in the next line.
+    if (h.count === 0) return;
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    process.stderr.write(`routescope: event-loop delay p50 ${ms(h.percentile(50))} p99 ${ms(h.percentile(99))} max ${ms(h.max)} ms\n`);
+    h.reset();
+  }, everyMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    h.disable();
+  };
+}
 
 export const serveCommand: Command = {
   summary: 'serve the workbench UI and API over HTTP for a browser',
@@ -56,8 +79,11 @@ export const serveCommand: Command = {
     process.stderr.write(`routescope: serving ${staticDir} with data in ${dataDir} (Ctrl-C to stop)\n`);
     process.stderr.write(`routescope: open http://${shown}:${http.port}/?${TOKEN_PARAM}=${token}\n`);
     backend.warmUp();
+    const loopMs = Number(process.env.ROUTESCOPE_EVENT_LOOP_MS ?? 0);
+    const stopLoopLog = loopMs > 0 ? logEventLoopDelay(loopMs) : () => {};
     await new Promise<void>((res) => {
       const stop = () => {
+        stopLoopLog();
         backend.dispose();
         void http.close().then(res);
       };
