@@ -21,8 +21,8 @@ import { roundToF16 } from '../../src/numeric/float16.js';
 import { referenceForward } from '../support/reference-forward.js';
 import { overwriteF32, writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { writeRoundedCopy } from '../support/precision-copies.js';
-import { relativeError, row, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
-import { expectMatchesReference } from './reference-suite.js';
+import { relativeError, seededIds, specWithConfig, tempDir } from './graph-helpers.js';
+import { expectCloseWithSameExperts, expectMatchesReference } from './reference-suite.js';
 
 const FP16_TOL = 5e-3;
 const cache = tempDir('fp16-cuda-cache');
@@ -78,17 +78,7 @@ describe.each(TINY_ARCHS)('fp16 CUDA graph run on CPU (%s)', (arch: TinyArch) =>
   it('is within the fp16 tolerance of the reference with fp16 activations around the op, same expert sets', async () => {
     const got = await s.forward(ids);
     const ref = referenceForward(rounded.dir, ids, { roundMoeIo: roundToF16 });
-    const T = ids[0]!.length;
-    for (let b = 0; b < ids.length; b++) {
-      for (let t = 0; t < T; t++) {
-        const r = b * T + t;
-        expect(relativeError(row(got.logits, r, got.vocabSize), ref.logits[b]![t]!)).toBeLessThan(FP16_TOL);
-        got.routing!.forEach((layer, i) => {
-          const k = ref.experts[i]![b]![t]!.length;
-          expect(new Set(row(layer.experts, r, k))).toEqual(new Set(ref.experts[i]![b]![t]!));
-        });
-      }
-    }
+    expectCloseWithSameExperts(got, ref, ids, FP16_TOL);
   });
 });
 

@@ -28,7 +28,7 @@ import { DENSE_BLOCK, dequantizeMatrix, writeDequantizedCopy, writeRoundedCopy }
 import { referenceForward } from '../support/reference-forward.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
-import { expectMatchesReference, expectRoutingMatchesReference, expectTopKAgreement, INT8_ACTIVATION_TOL, INT8_FIRST_ROUTER_TOL } from './reference-suite.js';
+import { expectCloseWithSameExperts, expectMatchesReference, expectRoutingMatchesReference, expectTopKAgreement, INT8_ACTIVATION_TOL, INT8_FIRST_ROUTER_TOL } from './reference-suite.js';
 
 /** fp16 against the unrounded fp32 reference: expert weights carry 2^-11 relative rounding. */
 const FP16_TOL = 5e-3;
@@ -68,17 +68,7 @@ describe.each(TINY_ARCHS)('fp16 precision (%s)', (arch: TinyArch) => {
   it('stays within the fp16 tolerance of the fp32 reference, with the same top-k sets', async () => {
     const got = await fp16.forward(ids);
     const ref = referenceForward(tmp.dir, ids);
-    const T = ids[0]!.length;
-    for (let b = 0; b < ids.length; b++) {
-      for (let t = 0; t < T; t++) {
-        const r = b * T + t;
-        expect(relativeError(row(got.logits, r, got.vocabSize), ref.logits[b]![t]!)).toBeLessThan(FP16_TOL);
-        got.routing!.forEach((layer, i) => {
-          const k = ref.experts[i]![b]![t]!.length;
-          expect(new Set(row(layer.experts, r, k))).toEqual(new Set(ref.experts[i]![b]![t]!));
-        });
-      }
-    }
+    expectCloseWithSameExperts(got, ref, ids, FP16_TOL);
   });
 });
 

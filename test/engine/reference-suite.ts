@@ -40,6 +40,21 @@ export function expectMatchesReference(got: ForwardResult, ref: ReferenceResult,
   expect(compared).toBeGreaterThan(0);
 }
 
+/** Logits within `tol` (relative, per row) of the reference, and every token's top-k expert set identical. */
+export function expectCloseWithSameExperts(got: ForwardResult, ref: ReferenceResult, ids: number[][], tol: number): void {
+  const T = ids[0]!.length;
+  for (let b = 0; b < ids.length; b++) {
+    for (let t = 0; t < T; t++) {
+      const r = b * T + t;
+      expect(relativeError(row(got.logits, r, got.vocabSize), ref.logits[b]![t]!)).toBeLessThan(tol);
+      got.routing!.forEach((layer, i) => {
+        const k = ref.experts[i]![b]![t]!.length;
+        expect(new Set(row(layer.experts, r, k))).toEqual(new Set(ref.experts[i]![b]![t]!));
+      });
+    }
+  }
+}
+
 /**
  * int8/int4 run the lm_head as an 8-bit MatMulNBits with int8 activations (accuracy_level 4): each block of 32 input
  * values is rounded to int8, so the logits carry up to ~1/254 relative rounding on top of the quantised weights.
