@@ -11,6 +11,8 @@ export default defineConfig({
         input: {
           index: resolve(__dirname, 'src/main/index.ts'),
           'engine-process': resolve(__dirname, 'src/main/engine-process.ts'),
+          // The capture's engine thread, located by src/capture/engine-worker-backend.ts next to the bundle.
+          'capture-worker': resolve(__dirname, 'src/capture/engine-worker.ts'),
         },
       },
     },

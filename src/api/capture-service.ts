@@ -3,7 +3,9 @@
  * chosen dataset and languages in batches into the project's database (src/capture), and can be resumed after a
  * cancel or a restart from the last committed batch.
  */
+import type { CaptureBackend } from '../capture/backend.js';
 import { EngineBackend } from '../capture/engine-backend.js';
+import { WorkerEngineBackend } from '../capture/engine-worker-backend.js';
 import { resumeCapture, startCapture, type CaptureProgress } from '../capture/job.js';
 import { reloadDataset, type Dataset } from '../datasets/index.js';
 import { getRun } from '../store/index.js';
@@ -17,6 +19,18 @@ import type { Workspace } from './workspace.js';
 
 /** Engine batches are capped at this many tokens (padding included), as `routescope demo` does. */
 const MAX_BATCH_TOKENS = 2048;
+
+/**
+ * Where the capture's engine runs: 'worker' (default) is a worker thread, so the process keeps answering API calls
+ * during a forward pass; 'in-process' runs it on this thread (tests compare the two).
+ */
+export type CaptureEngineMode = 'worker' | 'in-process';
+
+async function loadBackend(mode: CaptureEngineMode, modelPath: string): Promise<CaptureBackend & { dispose(): Promise<void> }> {
+  return mode === 'worker'
+    ? WorkerEngineBackend.load(modelPath, { maxBatchTokens: MAX_BATCH_TOKENS })
+    : EngineBackend.load(modelPath, { maxBatchTokens: MAX_BATCH_TOKENS });
+}
 
 function progressOf(ctx: JobContext, p: CaptureProgress): void {
   ctx.setRun(p.runId);
@@ -36,6 +50,7 @@ export class CaptureService {
   constructor(
     private readonly workspace: Workspace,
     private readonly jobs: JobRegistry,
+    private readonly engineMode: CaptureEngineMode = 'worker',
   ) {}
 
   /** Model folders with a capture in flight: one capture per model at a time (they would only fight for memory). */
@@ -103,7 +118,7 @@ export class CaptureService {
 
   private run(
     projectId: string, modelPath: string, params: unknown, runId: number | null,
-    capture: (ctx: JobContext, backend: EngineBackend, store: ReturnType<Workspace['open']>) => Promise<{ runId: number; status: 'completed' | 'cancelled' }>,
+    capture: (ctx: JobContext, backend: CaptureBackend, store: ReturnType<Workspace['open']>) => Promise<{ runId: number; status: 'completed' | 'cancelled' }>,
   ): JobInfo {
     this.busyModels.add(modelPath);
     try {
@@ -112,7 +127,7 @@ export class CaptureService {
           ctx.progress({ message: `loading the model ${modelPath}` });
           const store = this.workspace.open(projectId);
           try {
-            const backend = await EngineBackend.load(modelPath, { maxBatchTokens: MAX_BATCH_TOKENS });
+            const backend = await loadBackend(this.engineMode, modelPath);
             try {
               ctx.progress({ stage: 'capturing', message: 'capturing' });
               const r = await capture(ctx, backend, store);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { DEMO_MODEL_DIR } from '../demo/resources.js';
 import { chooseExecutionProvider } from '../engine/execution-provider.js';
 import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
-import { CaptureService } from './capture-service.js';
+import { CaptureService, type CaptureEngineMode } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
 import { addDataset, allLanguages, listDatasets, udhrDataset } from './datasets-service.js';
 import { ApiError } from './errors.js';
@@ -27,6 +27,8 @@ export interface BackendOptions {
   busyTimeoutMs?: number;
   /** How long an engine loaded for "try on a prompt" stays loaded unused (default ENGINE_IDLE_MS). */
   engineIdleMs?: number;
+  /** Where captures run their engine: a worker thread (default), or this thread (tests compare the two). */
+  captureEngine?: CaptureEngineMode;
 }
 
 export interface Backend {
@@ -65,7 +67,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const workspace = new Workspace(dataDir, { busyTimeoutMs: options.busyTimeoutMs });
   const events = options.events ?? new EventHub();
   const jobs = new JobRegistry(events, workspace);
-  const capture = new CaptureService(workspace, jobs);
+  const capture = new CaptureService(workspace, jobs, options.captureEngine);
   const engines = new EnginePool({ idleMs: options.engineIdleMs });
   const plans = new PlanService(workspace, engines);
   const experiments = new ExperimentService(workspace, jobs);
