@@ -97,14 +97,19 @@ export class WorkerEngineBackend implements CaptureBackend {
   private call(req: WorkerRequest, signal?: AbortSignal): Promise<EncodedPrompt | RoutedSequence[]> {
     if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
-      this.pending.set(req.id, { resolve, reject });
-      this.worker.postMessage(req);
-      signal?.addEventListener('abort', () => {
+      const onAbort = () => {
         // The pass in flight cannot be interrupted; the worker skips the rest of the batch and its answer is dropped.
         if (!this.pending.delete(req.id)) return;
         this.worker.postMessage({ id: req.id, op: 'abort' } satisfies WorkerRequest);
         reject(new DOMException('capture cancelled', 'AbortError'));
-      }, { once: true });
+      };
+      const settle = () => signal?.removeEventListener('abort', onAbort);
+      this.pending.set(req.id, {
+        resolve: (v) => { settle(); resolve(v); },
+        reject: (e) => { settle(); reject(e); },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.worker.postMessage(req);
     });
   }
 
