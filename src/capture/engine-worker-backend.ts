@@ -5,7 +5,7 @@
  * progress and cancel stay on the calling thread; only encode and route cross over, routing results come back
  * as transferred typed arrays.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
@@ -27,8 +27,10 @@ export function workerEntry(here: string = import.meta.url): { entry: URL; code:
     const code = `import(${JSON.stringify(tsxEsmApi(here))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
     return { entry, code, eval: true };
   }
+  // This module may sit in a shared chunk (out/main/chunks/) rather than beside the entries.
   const chunk = 'capture-worker.js';
-  const entry = new URL(`./${chunk}`, here);
+  const candidates = [new URL(`./${chunk}`, here), new URL(`../${chunk}`, here)];
+  const entry = candidates.find((u) => existsSync(u)) ?? candidates[0]!;
   return { entry, code: entry, eval: false };
 }
 
