@@ -21,7 +21,9 @@ event socket need it, so other pages and other users of this machine cannot driv
   --data DIR   where the projects go (DIR/projects/<id>/project.db, one database per project); default
                ./${DEFAULT_DATA_DIR}
 Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.
-ROUTESCOPE_EVENT_LOOP_MS=N prints the event loop's delay (p50, p99, max) every N ms on stderr (bench/ui-capture.ts).`;
+ROUTESCOPE_EVENT_LOOP_MS=N prints the event loop's delay (p50, p99, max) every N ms on stderr (bench/ui-capture.ts).
+ROUTESCOPE_CAPTURE_ENGINE=in-process runs captures' forward passes on the server's own thread instead of a worker
+thread (the baseline bench/ui-capture.ts compares against).`;
 
 /**
  * The event loop's delay over each interval, on stderr, so a benchmark can tell a server busy between onnxruntime
@@ -67,7 +69,11 @@ export const serveCommand: Command = {
     }
     if (values.data !== undefined && values.data.trim() === '') throw new CliError('--data must name a folder');
     const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
-    const backend = createBackend('http', { dataDir });
+    const engineMode = process.env.ROUTESCOPE_CAPTURE_ENGINE;
+    if (engineMode !== undefined && engineMode !== 'worker' && engineMode !== 'in-process') {
+      throw new CliError(`ROUTESCOPE_CAPTURE_ENGINE must be 'worker' or 'in-process', got '${engineMode}'`);
+    }
+    const backend = createBackend('http', { dataDir, captureEngine: engineMode });
     const host = values.host!;
     const token = process.env.ROUTESCOPE_TOKEN || randomBytes(24).toString('base64url');
     if (token.length < 16) throw new CliError('ROUTESCOPE_TOKEN must be at least 16 characters');
