@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { toApiError } from '../../src/api/dispatch.js';
 import { WorkerEngineBackend } from '../../src/capture/engine-worker-backend.js';
+import { CaptureError } from '../../src/capture/job.js';
 import { ModelFolderError } from '../../src/engine/errors.js';
 import { apiHarness } from './harness.js';
 
@@ -107,5 +108,28 @@ describe('captures with the engine in a worker thread', () => {
     const failed = await worker.finished(job.id);
     expect(failed.status).toBe('failed');
     expect(failed.error).toBe(api.message);
+  });
+
+  it('keeps the class and message of an error thrown by a forward call in the worker, and aborts a route', { timeout: 60_000 }, async () => {
+    const { id: projectId } = await worker.call('projects.create', { name: 'errors', template: 'demo' });
+    const [demo] = await worker.call('models.list', { projectId });
+    const backend = await WorkerEngineBackend.load(demo!.path);
+    try {
+      const err = await backend.route([[1, 2], []], { withLogits: false }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CaptureError);
+      expect((err as Error).message).toBe('prompt 1 of the batch has no tokens');
+      expect(toApiError(err).toJSON()).toEqual({ code: 'conflict', message: 'prompt 1 of the batch has no tokens', details: { kind: 'CaptureError' } });
+
+      const ctrl = new AbortController();
+      const pending = backend.route([[1, 2, 3]], { withLogits: false, signal: ctrl.signal });
+      ctrl.abort();
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+      // The thread is still usable after an aborted call.
+      const [r] = await backend.route([[1, 2, 3]], { withLogits: false });
+      expect(r!.expertIds.length).toBe(3 * backend.model.numMoeLayers * backend.model.topK);
+    } finally {
+      await backend.dispose();
+    }
+    await expect(backend.route([[1]], { withLogits: false })).rejects.toThrow(/disposed/);
   });
 });
