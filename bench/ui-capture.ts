@@ -8,7 +8,8 @@
  *  - a layer switch on the analysed run, open in a second tab;
  *  - the server's event-loop delay (ROUTESCOPE_EVENT_LOOP_MS: serve prints p50/p99/max per second on stderr).
  * Run: npm run bench:ui-capture   (BENCH_LANGS=N of the demo's 39 languages, BENCH_LIMIT=items per language,
- * BENCH_SERVER_PROF=DIR the server's CPU profile; needs /usr/bin/chromium)
+ * BENCH_SERVER_PROF=DIR the server's CPU profile; ROUTESCOPE_CAPTURE_ENGINE=in-process for the baseline without the
+ * capture's engine thread; needs /usr/bin/chromium)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
