@@ -140,3 +140,12 @@ export function expertWidth(m: GatedMlpSpec): number {
   if (m.kind === 'fused') return m.intermediate;
   return m.down.layout === 'out_in' ? m.down.weight.shape[1]! : m.down.weight.shape[0]!;
 }
+
+/**
+ * The width every expert of `experts` shares (`width`, default the first's): the fused and quantised layouts stack
+ * experts into one tensor, so a layer whose experts differ is refused, naming `where` and `why`.
+ */
+export function uniformExpertWidth(experts: GatedMlpSpec[], where: string, why: string, width = expertWidth(experts[0]!)): number {
+  if (experts.some((e) => expertWidth(e) !== width)) throw new EngineError(`${where}: experts of different widths ${why}`);
+  return width;
+}

@@ -18,7 +18,7 @@ import { DataType } from './onnx/model.js';
 import type { WeightStore } from './safetensors.js';
 import type { AttentionSpec, ClampedSwigluSpec, DecoderSpec, GatedMlpSpec, LinearSpec, MlaSpec, MoeSpec, TensorSlice } from './architectures/types.js';
 import type { FusedExpertCache } from './expert-cache.js';
-import { expertWidth, hasExpertBias } from './fused-experts.js';
+import { expertWidth, hasExpertBias, uniformExpertWidth } from './fused-experts.js';
 import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { HalfExpert, HalfExpertCache, HalfSource } from './half-experts.js';
 import type { QuantExpertCache } from './quant-experts.js';
@@ -539,8 +539,7 @@ class DecoderGraphBuilder {
   private fusedExperts(moeIndex: number, m: MoeSpec, x: string, z: string, topI: string, topW: string): string {
     const g = this.g;
     const H = this.spec.hiddenSize;
-    const I = expertWidth(m.experts[0]!);
-    if (m.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${moeIndex}: experts of different widths cannot use the fused kernel`);
+    const I = uniformExpertWidth(m.experts, `MoE layer ${moeIndex}`, 'cannot use the fused kernel');
     const floor = g.op('Expand', [g.scalarF(FUSED_UNSELECTED_LOGIT), g.op('Shape', [z])]);
     const logW = g.op('Log', [g.op('Max', [topW, g.scalarF(FUSED_WEIGHT_FLOOR)])]);
     const crafted = g.op('ScatterElements', [floor, topI, logW], { axis: 1 });

@@ -20,7 +20,7 @@ import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-
 import { EngineError } from './errors.js';
 import type { ExecutionProviderName } from './execution-provider.js';
 import type { CacheOptions } from './expert-cache.js';
-import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
+import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader, uniformExpertWidth } from './fused-experts.js';
 import { FP16_MAX } from './half-experts.js';
 import type { MoeKernelChoice, MoeKernelPreference } from './moe-kernel.js';
 import { freeBytesAt } from './moe-kernel.js';
@@ -81,10 +81,7 @@ export async function prepareHalfFusedExpertCache(
 ): Promise<HalfFusedExpertCache> {
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
-  for (const [i, moe] of blocks.entries()) {
-    const I = expertWidth(moe.experts[0]!);
-    if (moe.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${i}: experts of different widths cannot use the fused kernel`);
-  }
+  for (const [i, moe] of blocks.entries()) uniformExpertWidth(moe.experts, `MoE layer ${i}`, 'cannot use the fused kernel');
   const dir = join(cacheRoot, 'fp16-fused-experts');
   const entry = await prepareCacheEntry({
     label: 'fp16 fused expert cache',

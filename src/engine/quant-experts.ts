@@ -15,7 +15,7 @@ import type { DecoderSpec } from './architectures/types.js';
 import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
 import type { CacheOptions } from './expert-cache.js';
-import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader } from './fused-experts.js';
+import { expertWidth, fusedExpertBiases, gateUpRows, hasExpertBias, TensorReader, uniformExpertWidth } from './fused-experts.js';
 import { freeBytesAt } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 
@@ -114,9 +114,8 @@ export async function prepareQuantExpertCache(
   const H = spec.hiddenSize;
   const blocks = moeBlocks(spec);
   const I = expertWidth(blocks[0]!.experts[0]!);
-  for (const [i, moe] of blocks.entries()) {
-    if (moe.experts.some((e) => expertWidth(e) !== I)) throw new EngineError(`MoE layer ${i}: experts of different widths cannot be quantised for QMoE`);
-  }
+  // One width across every layer too: the block size below is chosen once from it.
+  for (const [i, moe] of blocks.entries()) uniformExpertWidth(moe.experts, `MoE layer ${i}`, 'cannot be quantised for QMoE', I);
   const blockSize = quantBlockSize(H, I);
   const dir = join(cacheRoot, `int${bits}-experts`);
   const isQuantData = (d: unknown): d is QuantData => {
