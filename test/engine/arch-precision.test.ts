@@ -30,6 +30,19 @@ const specOf = (dir: string) => {
 };
 afterAll(() => cache.cleanup());
 
+/** The int4 session's logits stand more than 1e-3 from the unrounded fp32 reference: the rounding is really applied. */
+async function expectInt4Differs(dir: string): Promise<void> {
+  const s = await DecoderSession.load(dir, { precision: 'int4', cacheDir: cache.dir });
+  try {
+    const ids = [seededIds(7, s.info.vocabSize, 21)];
+    const got = await s.forward(ids);
+    const exact = referenceForward(dir, ids).logits.flat(2);
+    expect(Math.max(...exact.map((v, i) => Math.abs(v - got.logits[i]!)))).toBeGreaterThan(1e-3);
+  } finally {
+    await s.dispose();
+  }
+}
+
 describe('DeepSeek-V2 at fp16, int8 and int4', () => {
   const tmp = tempDir('arch-precision-deepseek');
   const refs = tempDir('arch-precision-deepseek-refs');
@@ -84,17 +97,7 @@ describe('DeepSeek-V2 at fp16, int8 and int4', () => {
     expect(memoryPlan(spec, weights, 'int4', 100).denseBytes).toBe(rest * 4 + projQuant[4] + headQuant8);
   });
 
-  it('differs from the fp32 reference at int4 (the rounding is really applied)', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
-    try {
-      const ids = [seededIds(7, s.info.vocabSize, 21)];
-      const got = await s.forward(ids);
-      const exact = referenceForward(tmp.dir, ids).logits.flat(2);
-      expect(Math.max(...exact.map((v, i) => Math.abs(v - got.logits[i]!)))).toBeGreaterThan(1e-3);
-    } finally {
-      await s.dispose();
-    }
-  });
+  it('differs from the fp32 reference at int4 (the rounding is really applied)', () => expectInt4Differs(tmp.dir));
 });
 
 describe('GPT-OSS on the fused kernel and below fp32', () => {
@@ -151,17 +154,7 @@ describe('GPT-OSS on the fused kernel and below fp32', () => {
     }
   });
 
-  it('differs from the fp32 reference at int4 (the rounding is really applied)', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
-    try {
-      const ids = [seededIds(7, s.info.vocabSize, 21)];
-      const got = await s.forward(ids);
-      const exact = referenceForward(tmp.dir, ids).logits.flat(2);
-      expect(Math.max(...exact.map((v, i) => Math.abs(v - got.logits[i]!)))).toBeGreaterThan(1e-3);
-    } finally {
-      await s.dispose();
-    }
-  });
+  it('differs from the fp32 reference at int4 (the rounding is really applied)', () => expectInt4Differs(tmp.dir));
 
   it('the model summary (routescope inspect) shows every precision as available', () => {
     const m = summarizeModel(tmp.dir).memory;
