@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { ApiArgs, ApiMethod, ApiResult } from '../src/api/contract.js';
 import { apiClient, buildRenderer, launchChromium, startServe } from '../e2e/support/browser.js';
+import { printProfile } from './cpu-profile.js';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const LANGS = Number(process.env.BENCH_LANGS ?? 39);
@@ -36,17 +37,6 @@ const OBSERVE = `(() => {
 })()`;
 const READ = `(() => { const r = { long: window.__long, gaps: window.__gaps }; window.__long = []; window.__gaps = []; return r; })()`;
 
-type CpuProfile = { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] };
-function printProfile(profile: CpuProfile): void {
-  const self = new Map<string, number>();
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  (profile.samples ?? []).forEach((id, i) => {
-    const fr = byId.get(id)!.callFrame;
-    const name = `${fr.functionName || '(anonymous)'} ${fr.url.split('/').pop()}:${fr.lineNumber}`;
-    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
-  });
-  for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${ms.toFixed(0).padStart(6)} ms  ${name}\n`);
-}
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'routescope-bench-ui-capture-'));
@@ -154,7 +144,7 @@ async function main(): Promise<void> {
     const busySeconds = (performance.now() - tb) / 1000;
     const busyPage = (await progressPage.evaluate(READ)) as { long: number[]; gaps: number[] };
     const busyLoop = loopLines.splice(0);
-    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile);
+    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile, 15);
     const done = await waitJob(job.id);
 
     process.stdout.write(`demo model, capture of ${langs.length} languages x ${LIMIT} items (${done.progress.sequencesDone} sequences, ${done.status}${done.error ? `: ${done.error}` : ""}); analysed run ${analysedRun} of ${smallLangs.length} languages\n`);

@@ -20,22 +20,12 @@ import { loadLanguageTable } from '../src/languages/index.js';
 import { importRoutingData } from '../src/store/index.js';
 import { randomRouting } from '../test/analysis/synthetic.js';
 import { buildRenderer, launchChromium, startServe } from '../e2e/support/browser.js';
+import { printProfile } from './cpu-profile.js';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const [NL, L, E, K] = [100, 48, 128, 8];
 
 
-/** BENCH_PROFILE=1: the page's CPU profile over the warm layer switches, top functions by self time. */
-function printProfile(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }): void {
-  const self = new Map<string, number>();
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  (profile.samples ?? []).forEach((id, i) => {
-    const f = byId.get(id)!.callFrame;
-    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
-    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
-  });
-  for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${ms.toFixed(0).padStart(6)} ms  ${name}\n`);
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -115,10 +105,11 @@ async function main(): Promise<void> {
     // Warm: once the page has every layer of the measure (the fill takes a few seconds), a switch is a redraw.
     await page.waitForTimeout(Number(process.env.BENCH_FILL_MS ?? 20_000));
     const switches: number[] = [];
+    // BENCH_PROFILE=1: the page's CPU profile over the warm layer switches, top functions by self time.
     const profiler = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : null;
     if (profiler) await Promise.all([profiler.send('Profiler.enable'), profiler.send('Profiler.start')]);
     for (const layer of [0, 47, 10, 30, 5, 40, 20, 45, 2, 35, 15, 25]) switches.push(await switchTo(layer));
-    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile);
+    if (profiler) printProfile((await profiler.send('Profiler.stop')).profile, 25);
 
     // The specialisation table: wait for 128 rows, then sort by a language's share and filter by class (exclusive,
     // possibly no rows on this synthetic data, then all again).
@@ -147,7 +138,7 @@ async function main(): Promise<void> {
     }
     if (profiler) {
       process.stdout.write('profile over the table sorts and filters:\n');
-      printProfile((await profiler.send('Profiler.stop')).profile);
+      printProfile((await profiler.send('Profiler.stop')).profile, 25);
     }
     const f = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n ${xs.length})`;
     process.stdout.write(`synthetic run: ${NL} languages x ${L} layers x ${E} experts, top-${K}\n`);
