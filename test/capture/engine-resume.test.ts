@@ -29,6 +29,21 @@ let modelDir: string;
 let dataFile: string;
 let refDb: string;
 
+/** A capture into a new database at `db`, cancelled after its first batch (batch size 1): run 1, one sequence stored. */
+async function captureOneBatchThenCancel(db: string, modelDir: string, dataFile: string): Promise<void> {
+  const store = Store.open(db);
+  const backend = await EngineBackend.load(modelDir, { executionProvider: 'cpu' });
+  const ac = new AbortController();
+  try {
+    const dataset = await loadDataset('jsonl', dataFile, { languages: LANGS });
+    const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
+    expect(res.status).toBe('cancelled');
+  } finally {
+    await backend.dispose();
+    store.close();
+  }
+}
+
 function captureArgs(db: string): string[] {
   return [BIN, 'capture', '--model', modelDir, '--dataset', dataFile, '--langs', LANGS.join(','), '--template', 'chat', '--batch', '1', '--ep', 'cpu', '--db', db];
 }
@@ -155,17 +170,7 @@ describe('capture CLI crash safety', () => {
     const tuned = join(tmp.dir, 'tuned-model');
     cpSync(modelDir, tuned, { recursive: true });
     const db = join(tmp.dir, 'tuned.db');
-    const store = Store.open(db);
-    const backend = await EngineBackend.load(tuned, { executionProvider: 'cpu' });
-    const ac = new AbortController();
-    try {
-      const dataset = await loadDataset('jsonl', dataFile, { languages: LANGS });
-      const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
-      expect(res.status).toBe('cancelled');
-    } finally {
-      await backend.dispose();
-      store.close();
-    }
+    await captureOneBatchThenCancel(db, tuned, dataFile);
     // Flip the sign of every router weight in place: a fine-tuned checkpoint with identical shapes.
     const file = join(tuned, 'model.safetensors');
     const bytes = readFileSync(file);
@@ -192,17 +197,7 @@ describe('capture CLI crash safety', () => {
     const changedFile = join(tmp.dir, 'changing.jsonl');
     writeToyCorpus(changedFile, LANGS, ITEMS, 9);
     const db = join(tmp.dir, 'changed-data.db');
-    const store = Store.open(db);
-    const backend = await EngineBackend.load(modelDir, { executionProvider: 'cpu' });
-    const ac = new AbortController();
-    try {
-      const dataset = await loadDataset('jsonl', changedFile, { languages: LANGS });
-      const res = await startCapture({ store, backend, dataset, template: 'chat', batchSize: 1, signal: ac.signal, onProgress: () => ac.abort() });
-      expect(res.status).toBe('cancelled');
-    } finally {
-      await backend.dispose();
-      store.close();
-    }
+    await captureOneBatchThenCancel(db, modelDir, changedFile);
     writeToyCorpus(changedFile, LANGS, ITEMS, 10); // other words, same ids and languages
     const resumed = await runNode([BIN, 'capture', '--resume', '1', '--db', db], ROOT);
     expect(resumed.code).toBe(1);
