@@ -73,6 +73,11 @@ export const serveCommand: Command = {
     if (engineMode !== undefined && engineMode !== 'worker' && engineMode !== 'in-process') {
       throw new CliError(`ROUTESCOPE_CAPTURE_ENGINE must be 'worker' or 'in-process', got '${engineMode}'`);
     }
+    const loopEnv = process.env.ROUTESCOPE_EVENT_LOOP_MS;
+    if (loopEnv !== undefined && loopEnv !== '' && !/^\d+$/.test(loopEnv)) {
+      throw new CliError(`ROUTESCOPE_EVENT_LOOP_MS must be a whole number of milliseconds (0: off), got '${loopEnv}'`);
+    }
+    const loopMs = Number(loopEnv || 0);
     const backend = createBackend('http', { dataDir, captureEngine: engineMode });
     const host = values.host!;
     const token = process.env.ROUTESCOPE_TOKEN || randomBytes(24).toString('base64url');
@@ -85,7 +90,6 @@ export const serveCommand: Command = {
     process.stderr.write(`routescope: serving ${staticDir} with data in ${dataDir} (Ctrl-C to stop)\n`);
     process.stderr.write(`routescope: open http://${shown}:${http.port}/?${TOKEN_PARAM}=${token}\n`);
     backend.warmUp();
-    const loopMs = Number(process.env.ROUTESCOPE_EVENT_LOOP_MS ?? 0);
     const stopLoopLog = loopMs > 0 ? logEventLoopDelay(loopMs) : () => {};
     await new Promise<void>((res) => {
       const stop = () => {
