@@ -37,6 +37,7 @@ export function dispatchExperts(ctx: GraphContext, moeIndex: number, m: MoeSpec,
   return g.reduceSum(g.reshape(perSlot, g.int64([-1, m.topK, ctx.spec.hiddenSize])), [1], 0);
 }
 
+/** int4 MatMulNBits when the build has a quantised expert cache, else 16-bit experts when it has fp16 ones, else fp32. */
 function expertRunner(ctx: GraphContext, moeIndex: number, m: MoeSpec, flat: string): ExpertRunner {
   const half = halfDispatchLayer(ctx, moeIndex, m, flat);
   if (ctx.opts.quantExperts) return (e, expert, rows) => int4ExpertMlp(ctx, moeIndex, e, rows, expertWidth(expert));

@@ -6,7 +6,7 @@
 import type { MoeSpec } from '../architectures/types.js';
 import type { OnnxGraph } from '../onnx/graph.js';
 import { DataType } from '../onnx/model.js';
-import { sparsemixerRouting } from '../routing-sparsemixer.js';
+import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { GraphContext } from './context.js';
 import { linear } from './dense.js';
 import { GraphNames } from './names.js';
