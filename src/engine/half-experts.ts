@@ -7,7 +7,7 @@
  *   cache-file.ts like the fp32 fused cache), then mapped like the checkpoint. A matrix whose largest magnitude exceeds the fp16 range (65504)
  *   is written as F32 instead and reported (`keptFp32`), never silently turned into infinities.
  * The graph builder casts each expert's 16-bit matrices to fp32 only inside that expert's branch, so a
- * forward pass holds fp32 copies of the routed experts only, one at a time (see graph-builder.ts).
+ * forward pass holds fp32 copies of the routed experts only, one at a time (see graph/experts-dispatch-half.ts).
  */
 import { join } from 'node:path';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/types.js';

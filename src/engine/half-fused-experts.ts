@@ -6,7 +6,7 @@
  *   interleaved, `swiglu_fusion=1`) and fc2 [E, H, I], both F16, written once by cache-file.ts (manifest last,
  *   per-segment sha256, disk checked first, progress, cancel) and mapped. A matrix beyond fp16's range cannot
  *   be kept at fp32 inside one fp16 node (the dispatch path can), so it is refused with the figures.
- * - Graph (`halfFusedMoe`): the fp32 hidden states and the crafted router logits (graph-builder.ts: log of our
+ * - Graph (`halfFusedMoe`): the fp32 hidden states and the crafted router logits (graph/experts-fused.ts: log of our
  *   weights for our experts) are Cast to fp16, the op runs, its output is Cast back. Routing is still ours,
  *   computed in fp32 before the node; only the mixing weights pass through fp16 (log w rounded to fp16:
  *   relative weight error <= |log w| * 2^-11).

@@ -101,7 +101,7 @@ const weightCount = (l: LinearSpec) => count(l.weight);
 const mlpCount = (m: GatedMlpSpec) => (m.kind === 'split' ? weightCount(m.gate) + weightCount(m.up) + weightCount(m.down) : weightCount(m.gateUp) + weightCount(m.down));
 
 /**
- * DeepSeek-V2's absorbed latent attention (graph-builder.ts) multiplies with kv_b_proj split per head into W_UK
+ * DeepSeek-V2's absorbed latent attention (graph/mla.ts) multiplies with kv_b_proj split per head into W_UK
  * and W_UV^T; onnxruntime folds those into a second fp32 copy of the matrix next to the one the decompressed form
  * uses (8 MB per V2-Lite layer). The graph builds the absorbed form for an out_in kv_b_proj without bias.
  */

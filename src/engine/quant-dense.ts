@@ -6,7 +6,7 @@
  *   default zero points (128 / 8). Router gates, shared-expert gates, norms and biases stay fp32: the router decides
  *   what Routescope measures.
  * - the embedding table at 16 bits at fp16/int8/int4 (the graph gathers fp16 rows and widens only those);
- * - the lm_head at 16 bits at fp16 (widened at run time, see graph-builder's halfHead), and as an 8-bit
+ * - the lm_head at 16 bits at fp16 (widened at run time, see graph/dense.ts's lmHead), and as an 8-bit
  *   MatMulNBits at int8/int4: a 16-bit head has to be widened on every pass (a folded Cast would be a resident
  *   fp32 copy), which costs more per decoded token than the rest of a small model (docs/precision.md).
  * A table whose largest magnitude exceeds fp16's range stays in its stored dtype (listed in `keptWide`).

@@ -1,6 +1,6 @@
 /**
  * Quantised experts for the `int8` and `int4` precisions (precision.ts), run by one com.microsoft.QMoE node
- * per MoE layer (graph-builder.ts). Symmetric block-wise quantisation of every expert matrix row: blocks of
+ * per MoE layer (graph/experts-qmoe.ts). Symmetric block-wise quantisation of every expert matrix row: blocks of
  * `blockSize` weights along the input axis share one fp32 scale = max|w| / qmax (qmax 127 for 8 bits, 7 for
  * 4 bits); a weight is stored as round(w / scale) + zero point (128 / 8, onnxruntime's defaults), 4-bit values
  * packed two per byte, low nibble first. Layout as the fused kernel's: fc1 = [E, 2I, H] with gate/up rows

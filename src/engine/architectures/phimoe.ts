@@ -3,7 +3,7 @@
  * (`block_sparse_moe.gate`, experts `w1`/`w3`/`w2`) with LayerNorm (weight and bias, eps = rms_norm_eps) instead
  * of RMSNorm, q/k/v/o biases when attention_bias, an lm_head bias when lm_head_bias, LongRoPE, and the
  * sparsemixer routing rule in inference mode (top-2 with the router_jitter_noise margin; see
- * src/engine/routing-sparsemixer.ts). Read from transformers' modular_phimoe.py.
+ * src/engine/graph/routing-sparsemixer.ts). Read from transformers' modular_phimoe.py.
  */
 import { ConfigReader, WeightLookup } from './common.js';
 import { assemble, attention, readBaseDims, slidingWindowOf } from './decoder-base.js';

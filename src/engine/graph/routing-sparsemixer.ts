@@ -12,7 +12,7 @@
  * always made here; the expert kernels only run the experts and weights given to them.
  * Ties go to the lower expert index (ArgMax select_last_index=0, what torch.max returns on CPU).
  */
-import type { OnnxGraph } from './onnx/graph.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 function pick(g: OnnxGraph, scores: string, candidates: string, twoEps: string): { expert: string; weight: string } {
   const threshold = g.op('ReduceMax', [candidates], { axes: [-1], keepdims: 1 });
