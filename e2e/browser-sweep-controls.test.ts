@@ -60,8 +60,10 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps over k with
     const legend = (await page.getByTestId('sweep-legend').textContent()) ?? '';
     expect(legend).toContain('Holm-adjusted over 8 cells (4 points and 4 random controls)');
     expect(legend).toContain('for each of the 4 points, 1 seeded draw (seed 1) of the same number of experts in every MoE layer as the point');
-    // Two varying axes: λ rows by k columns, no slice to choose.
-    expect(await page.getByTestId('sweep-rows').count()).toBe(0);
+    // Two varying axes: λ rows by k columns (the reader may swap them), no slice to choose.
+    expect(await page.getByTestId('sweep-rows').inputValue()).toBe('lambda');
+    expect(await page.getByTestId('sweep-columns').inputValue()).toBe('k');
+    expect(await page.getByTestId('sweep-slice-note').count()).toBe(0);
     const aria = (await page.getByTestId('sweep-heatmap').getAttribute('aria-label')) ?? '';
     for (const c of sweep.cells) expect(aria).toContain(`λ ${c.lambda}, k ${c.k}: difference`);
     expect(aria.match(/Holm p/g)).toHaveLength(4);
@@ -105,6 +107,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps over k with
     expect((await page.getByTestId('sweep-slice-thr').locator('option').allTextContents()).map((t) => t.trim())).toEqual(
       [0.7, 0.8].map((t) => `thr ${t}${stars(t) ? ` (${stars(t)} ★)` : ''}`),
     );
+    const survivors = tv.cells.filter((c) => c.survives).length;
+    expect(await page.getByTestId('sweep-slice-note').textContent()).toContain(`(thr 0.7); ★ is Holm-adjusted over every slice's points (8 cells; ${survivors} point${survivors === 1 ? ' survives' : 's survive'})`);
     const shown = async () => (await page.getByTestId('sweep-heatmap').getAttribute('aria-label')) ?? '';
     expect(await shown()).toContain('Sweep heatmap at thr 0.7');
     expect((await shown()).match(/Holm p/g)).toHaveLength(4);
