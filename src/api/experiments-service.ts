@@ -215,7 +215,7 @@ export class ExperimentService {
           excludesZero: c.ci[0] > 0 || c.ci[1] < 0,
         })),
         verdict: summary, headline, items: itemRows(rec.task, baseline, results), consistency: consistencyRows(results), warnings: report.warnings,
-        sweep: sweepView(spec, report.comparisons, report.metric, report.items),
+        sweep: sweepView(spec, report.comparisons, report.randomControls, report.metric, report.items),
         itemsUsed: report.items, devSplit: spec.devSplit ?? null, selection: report.selection,
       };
     });

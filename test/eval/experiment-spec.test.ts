@@ -3,7 +3,7 @@
  * arm per grid point; spec differences are located by field path (what a refused resume names).
  */
 import { describe, expect, it } from 'vitest';
-import { armNames, expandSweep, ExperimentSpecError, firstDifference, parseExperimentSpec } from '../../src/eval/experiment/index.js';
+import { armNames, expandSweep, ExperimentSpecError, firstDifference, parseExperimentSpec, sweepControls } from '../../src/eval/experiment/index.js';
 
 const base = () => ({
   name: 'spec-test',
@@ -90,6 +90,36 @@ describe('experiment spec', () => {
     expect(armNames(s).map((a) => a.name)).toEqual(['baseline', 'p', ...arms.map((a) => a.name)]);
     fails({ ...base(), sweeps: [{ ...sweep, grid: {} }] }, 'sweeps[0].grid', /no axes/);
     fails({ ...base(), sweeps: [{ ...sweep, grid: { lambda: [] } }] }, 'sweeps[0].grid.lambda', /no points/);
+  });
+
+  it('expands a sweep over k and thr with seeded random controls per grid point, and validates the controls', () => {
+    const sweep = { name: 'sw', routing: { folder: 'r' }, recipe: { type: 'steer', targets: ['en', 'zh'], k: 20, thr: 0.7, layers: '10-39', lambda: 0.022 }, grid: { k: [10, 20], thr: [0.5] }, controls: { seeds: [3, 1] } };
+    const s = parseExperimentSpec({ ...base(), sweeps: [sweep] });
+    expect(s.sweeps[0]!.controls).toEqual({ seeds: [3, 1] });
+    const points = expandSweep(s.sweeps[0]!);
+    expect(points.map((p) => p.name)).toEqual(['sw:k=10,thr=0.5', 'sw:k=20,thr=0.5']);
+    expect(points[0]!.recipe).toMatchObject({ k: 10, thr: 0.5, lambda: 0.022 });
+    // Every point, then every point's controls, seeds in the order given; each control names its point and seed.
+    const controls = ['sw:k=10,thr=0.5:random-s3', 'sw:k=10,thr=0.5:random-s1', 'sw:k=20,thr=0.5:random-s3', 'sw:k=20,thr=0.5:random-s1'];
+    expect(sweepControls(s.sweeps[0]!)).toEqual([
+      { name: controls[0], of: 'sw:k=10,thr=0.5', seed: 3 }, { name: controls[1], of: 'sw:k=10,thr=0.5', seed: 1 },
+      { name: controls[2], of: 'sw:k=20,thr=0.5', seed: 3 }, { name: controls[3], of: 'sw:k=20,thr=0.5', seed: 1 },
+    ]);
+    const entries = armNames(s);
+    expect(entries.map((a) => a.name)).toEqual(['baseline', 'p', ...points.map((p) => p.name), ...controls]);
+    expect(entries.at(-1)).toMatchObject({ seed: 1, spec: { kind: 'random', of: 'sw:k=20,thr=0.5', seeds: [1] } });
+    // Without controls a sweep has none.
+    expect(sweepControls(parseExperimentSpec({ ...base(), sweeps: [{ ...sweep, controls: undefined }] }).sweeps[0]!)).toEqual([]);
+    fails({ ...base(), sweeps: [{ ...sweep, controls: { seeds: [] } }] }, 'sweeps[0].controls.seeds', /non-empty list/);
+    fails({ ...base(), sweeps: [{ ...sweep, controls: { seeds: [1, 1] } }] }, 'sweeps[0].controls.seeds', /seed twice/);
+    fails({ ...base(), sweeps: [{ ...sweep, controls: { seeds: [1, -2] } }] }, 'sweeps[0].controls.seeds[1]', />= 0/);
+    fails({ ...base(), sweeps: [{ ...sweep, controls: { seeds: [1], per: 'size' } }] }, 'sweeps[0].controls.per', /unknown field/);
+    fails({ ...base(), sweeps: [{ ...sweep, controls: [1] }] }, 'sweeps[0].controls', /must be an object/);
+    fails({ ...base(), sweeps: [{ ...sweep, grid: { k: [0] } }] }, 'sweeps[0].grid.k[0]', />= 1/);
+    fails({ ...base(), sweeps: [{ ...sweep, grid: { k: [2.5] } }] }, 'sweeps[0].grid.k[0]', /whole number/);
+    fails({ ...base(), sweeps: [{ ...sweep, grid: { thr: [1.2] } }] }, 'sweeps[0].grid.thr[0]', /<= 1/);
+    // A control's name colliding with a listed arm is a duplicate, named at the sweep's controls.
+    fails({ ...base(), arms: [...base().arms, { name: 'sw:k=10,thr=0.5:random-s3', kind: 'plan', plan: {} }], sweeps: [sweep] }, 'sweeps[0].controls', /duplicate arm name 'sw:k=10,thr=0.5:random-s3'/);
   });
 
   it('locates the first differing field between two specs', () => {

@@ -64,12 +64,28 @@ export interface ConsistencyRow {
   total: number;
 }
 
+/** A point's effect set among its own random controls' effects (pooled over languages). */
+export interface SweepCellControls {
+  /** Controls of this point with a comparison so far. */
+  count: number;
+  /** Mean of the controls' paired differences with the baseline. */
+  meanDelta: number;
+  /** Controls the point beats (direction-aware: lower is better for NLL). */
+  beats: number;
+  /** One-sided empirical p: (1 + controls at least as good) / (count + 1); never below 1 / (count + 1). */
+  pEmpirical: number;
+}
+
 /** One grid point of a sweep: its parameters and its pooled (all languages) comparison with the baseline. */
 export interface SweepCell {
   arm: string;
   lambda: number | null;
   /** MoE-layer band, inclusive. */
   layers: [number, number];
+  /** Experts per layer kept per language (null for a delta recipe, which has none). */
+  k: number | null;
+  /** The share threshold (null for a delta recipe). */
+  thr: number | null;
   /** The target languages of this point ("+"-joined in the arm name). */
   targets: string[];
   n: number;
@@ -83,6 +99,23 @@ export interface SweepCell {
   /** pHolm < alpha. */
   survives: boolean;
   excludesZero: boolean;
+  /** The point against its random controls; null when the sweep has none. */
+  controls: SweepCellControls | null;
+}
+
+/** One random control of a sweep point, compared with the baseline like a cell (and Holm-adjusted with the cells). */
+export interface SweepControlCell {
+  arm: string;
+  /** The point (a cell's arm) it is matched to. */
+  of: string;
+  seed: number;
+  n: number;
+  delta: number;
+  ci: [number, number];
+  p: number;
+  pHolm: number;
+  survives: boolean;
+  excludesZero: boolean;
 }
 
 export interface SweepView {
@@ -91,8 +124,13 @@ export interface SweepView {
   source: string;
   lambdas: (number | null)[];
   bands: [number, number][];
+  ks: (number | null)[];
+  thrs: (number | null)[];
   targets: string[][];
   cells: SweepCell[];
+  /** Seeds of the random controls drawn for every point (empty without controls). */
+  controlSeeds: number[];
+  controls: SweepControlCell[];
   alpha: number;
   /** What a cell shows, in words (the heatmap's legend). */
   legend: string;
@@ -123,13 +161,22 @@ export interface ExperimentView {
   selection: { arm: string; on: 'dev' | 'all'; warning: string | null } | null;
 }
 
-/** A sweep as the workbench defines it: a saved plan's recipe varied over lambda, MoE-layer bands and target lists. */
+/**
+ * A sweep as the workbench defines it: a saved plan's recipe varied over lambda, MoE-layer bands, k, thr and target
+ * lists, optionally with seeded random-expert controls of every grid point.
+ */
 export interface SweepArgs {
   planId: number;
   lambda?: number[];
   /** Inclusive MoE-layer bands, [first, last] or "first-last". */
   layers?: [number, number][];
+  /** Experts per layer each language's top-k keeps (steer, mask): at most the model's experts per layer. */
+  k?: number[];
+  /** The plan's share threshold (steer, mask), in [0, 1]. */
+  thr?: number[];
   targets?: string[][];
+  /** Seeds of random-expert controls drawn for every grid point (same experts per layer, the point's values). */
+  randomSeeds?: number[];
 }
 
 /** An object whose fields are checked one by one, named `<field>.<key>` in errors. */
@@ -170,7 +217,10 @@ const sweep = fields<SweepArgs>({
   planId: s.int({ min: 1 }),
   lambda: s.optional(s.array(s.number({ min: 0, max: 10 }), { min: 1, unique: true })),
   layers: s.optional(s.array(band, { min: 1 })),
+  k: s.optional(s.array(s.int({ min: 1 }), { min: 1, unique: true })),
+  thr: s.optional(s.array(s.number({ min: 0, max: 1 }), { min: 1, unique: true })),
   targets: s.optional(s.array(s.array(s.string({ max: 40 }), { min: 1, unique: true }), { min: 1 })),
+  randomSeeds: s.optional(s.array(s.int({ min: 0 }), { min: 1, unique: true })),
 });
 
 /** Items are split by id: a fraction chooses the best arm (dev), the rest reports it (test). */

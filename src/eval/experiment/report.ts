@@ -14,7 +14,7 @@ import {
 import { metricName } from './export.js';
 import { levelAccuracies, levelTable, type LevelAccuracy } from './levels.js';
 import { ExperimentError } from './tasks.js';
-import type { ExperimentSpec } from './spec.js';
+import { sweepControls, type ExperimentSpec } from './spec.js';
 
 export interface ArmSummary {
   arm: string;
@@ -117,6 +117,14 @@ function build(exp: ExperimentRecord, arms: ExperimentArmRecord[], results: Expe
     const controls = a.seeds.map((s) => `${a.name}-s${s}`).filter((c) => comparisons.some((x) => x.arm === c));
     if (controls.length === 0 || !comparisons.some((x) => x.arm === a.of)) continue;
     randomControls.push(...summariseRandomControls(comparisons, { plan: a.of, controls, higherIsBetter }));
+  }
+  // A sweep's controls are matched point by point: each point set among its own controls.
+  for (const s of spec.sweeps ?? []) {
+    const byPoint = new Map<string, string[]>();
+    for (const c of sweepControls(s)) if (comparisons.some((x) => x.arm === c.name)) byPoint.set(c.of, [...(byPoint.get(c.of) ?? []), c.name]);
+    for (const [point, controls] of byPoint) {
+      if (comparisons.some((x) => x.arm === point)) randomControls.push(...summariseRandomControls(comparisons, { plan: point, controls, higherIsBetter }));
+    }
   }
 
   const byArm = new Map<string, ExperimentResult[]>();

@@ -136,6 +136,13 @@ export interface SweepSpec {
   routing: RoutingRef;
   recipe: Recipe;
   grid: SweepGrid;
+  /**
+   * Seeded random-expert controls of every grid point: per point and seed, one arm with the point's number of
+   * experts in every layer, drawn outside the point's own, carrying its values (named `<point>:random-s<seed>`).
+   * Matched per point rather than per size because a control's effect depends on the values it carries (lambda),
+   * not only on how many experts it edits; points that differ only in lambda draw the same experts for a seed.
+   */
+  controls?: { seeds: number[] };
 }
 
 export interface ExperimentSpec {
@@ -397,11 +404,16 @@ function parseArm(v: Json, at: At, base: string): ArmSpec {
     return { name: armName(o.name, at.child('name')), kind, routing: parseRouting(o.routing, at.child('routing'), base), recipe: parseRecipe(o.recipe, at.child('recipe')) };
   }
   const o = obj(v, at, ['name', 'kind', 'of', 'seeds']);
-  const seeds = list(o.seeds, at.child('seeds'), 'a non-empty list of whole-number seeds');
-  if (seeds.length === 0) at.child('seeds').fail('must be a non-empty list of whole-number seeds');
-  const list2 = seeds.map((s, i) => num(s, at.child('seeds').child(i), { int: true, min: 0 }));
-  if (new Set(list2).size !== list2.length) at.child('seeds').fail('lists a seed twice');
-  return { name: armName(o.name, at.child('name')), kind, of: str(o.of, at.child('of')), seeds: list2 };
+  return { name: armName(o.name, at.child('name')), kind, of: str(o.of, at.child('of')), seeds: seedList(o.seeds, at.child('seeds')) };
+}
+
+/** The seeds of random controls: a non-empty list of distinct whole numbers. */
+function seedList(v: Json, at: At): number[] {
+  const seeds = list(v, at, 'a non-empty list of whole-number seeds');
+  if (seeds.length === 0) at.fail('must be a non-empty list of whole-number seeds');
+  const out = seeds.map((s, i) => num(s, at.child(i), { int: true, min: 0 }));
+  if (new Set(out).size !== out.length) at.fail('lists a seed twice');
+  return out;
 }
 
 function list(v: Json, at: At, what = 'a list'): Json[] {
@@ -414,7 +426,7 @@ function numList(v: Json, at: At, o: Parameters<typeof num>[2] = {}): number[] {
 }
 
 function parseSweep(v: Json, at: At, base: string): SweepSpec {
-  const o = obj(v, at, ['name', 'routing', 'recipe', 'grid']);
+  const o = obj(v, at, ['name', 'routing', 'recipe', 'grid', 'controls']);
   const g = obj(o.grid, at.child('grid'), ['lambda', 'layers', 'k', 'thr', 'targets']);
   const grid: SweepGrid = {};
   if (g.lambda !== undefined) grid.lambda = numList(g.lambda, at.child('grid').child('lambda'));
@@ -430,7 +442,15 @@ function parseSweep(v: Json, at: At, base: string): SweepSpec {
   if (axes.length === 0) at.child('grid').fail('has no axes (give one or more of lambda, layers, k, thr, targets)');
   const empty = axes.find(([, vals]) => vals.length === 0);
   if (empty) at.child('grid').child(empty[0]).fail('is empty, so the grid has no points');
-  return { name: armName(o.name, at.child('name')), routing: parseRouting(o.routing, at.child('routing'), base), recipe: parseRecipe(o.recipe, at.child('recipe')), grid };
+  let controls: SweepSpec['controls'];
+  if (o.controls !== undefined) {
+    const c = obj(o.controls, at.child('controls'), ['seeds']);
+    controls = { seeds: seedList(c.seeds, at.child('controls').child('seeds')) };
+  }
+  return {
+    name: armName(o.name, at.child('name')), routing: parseRouting(o.routing, at.child('routing'), base), recipe: parseRecipe(o.recipe, at.child('recipe')), grid,
+    ...(controls ? { controls } : {}),
+  };
 }
 
 /**
@@ -559,7 +579,23 @@ export function expandSweep(s: SweepSpec): Extract<ArmSpec, { kind: 'recipe' }>[
   });
 }
 
-/** The arms an experiment runs, in order: the listed arms (random controls expanded per seed), then sweep points. */
+/** One random control of a sweep point: its arm name, the point it is matched to, and its seed. */
+export interface SweepControl {
+  name: string;
+  of: string;
+  seed: number;
+}
+
+/** The random controls of a sweep (none without `controls`), point by point, seeds in the order given. */
+export function sweepControls(s: SweepSpec): SweepControl[] {
+  if (!s.controls) return [];
+  return expandSweep(s).flatMap((p) => s.controls!.seeds.map((seed) => ({ name: `${p.name}:random-s${seed}`, of: p.name, seed })));
+}
+
+/**
+ * The arms an experiment runs, in order: the listed arms (random controls expanded per seed), then each sweep's
+ * points followed by its points' random controls.
+ */
 export interface ArmListEntry {
   name: string;
   spec: ArmSpec;
@@ -583,6 +619,7 @@ export function armNames(spec: ExperimentSpec): ArmListEntry[] {
   });
   spec.sweeps.forEach((s, i) => {
     for (const a of expandSweep(s)) add({ name: a.name, spec: a }, `sweeps[${i}]`);
+    for (const c of sweepControls(s)) add({ name: c.name, spec: { name: c.name, kind: 'random', of: c.of, seeds: [c.seed] }, seed: c.seed }, `sweeps[${i}].controls`);
   });
   spec.arms.forEach((a, i) => {
     if (a.kind !== 'random') return;
