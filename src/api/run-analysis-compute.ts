@@ -240,7 +240,7 @@ export function computeAnalysis(req: AnalysisRequest): AnalysisOutcome {
  * the stale result is not stored. Best effort: a read-only folder, a busy database or a run deleted meanwhile only
  * means the next process computes it again.
  */
-function keepDerived(dbFile: string, runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
+export function keepDerived(dbFile: string, runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
   let store: Store | undefined;
   try {
     // create: false: a run analysed while its project is deleted must not bring the file back.
