@@ -49,6 +49,18 @@ export class AnalysisThread {
     });
   }
 
+  /**
+   * Starts the thread now (it loads its modules: about a second from the sources under tsx), so the first view a
+   * page asks for does not wait for it. A thread that cannot start says so on the first request.
+   */
+  warm(): void {
+    try {
+      this.start();
+    } catch {
+      // Said by the first request.
+    }
+  }
+
   /** Stops the thread; requests it was working on fail as 'unavailable'. */
   async stop(): Promise<void> {
     const t = this.current;

@@ -44,7 +44,8 @@ export interface Backend {
   analysis(projectId: string): RunAnalysis;
   /**
    * Reads the embedded UDHR's language list soon (about a second, once per process) rather than on the first project
-   * a page opens, where it delays a run's first view (the server answers one call at a time). Call once listening.
+   * a page opens, where it delays a run's first view (the server answers one call at a time), and starts the analysis
+   * thread. Call once listening.
    */
   warmUp(): void;
   /** Cancels running jobs and disposes the loaded engines (on shutdown). */
@@ -277,7 +278,10 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   };
   return {
     handlers: explainedPerProject(handlers, workspace), events, workspace, engines, analysis,
-    warmUp: () => void setTimeout(() => void udhrDataset(), 0).unref?.(),
+    warmUp: () => {
+      void setTimeout(() => void udhrDataset(), 0).unref?.();
+      if (analysisPlace !== 'main') analysisPlace.warm();
+    },
     dispose: () => {
       jobs.cancelAll();
       void engines.closeAll();
