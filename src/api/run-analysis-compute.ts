@@ -190,16 +190,26 @@ export function prepareAnalysis(store: Store, runId: number, pivotArg?: string, 
 /**
  * The analysis of one run, wherever this runs: the run's state and its aggregates (or kept rows) are read in one
  * snapshot, so the stamp the result is kept under is the state it was computed from.
+ *
+ * One writable connection serves the reads and the writes: it keeps the file in WAL mode while the aggregates are
+ * read (a second or more for a large run), so the server's own calls on the project meanwhile (each opens the file
+ * writable, which in rollback-journal mode means switching it to WAL under an exclusive lock) neither wait for the
+ * read nor block it. A folder that cannot be written is read as it is, and nothing is kept.
  */
 export function computeAnalysis(req: AnalysisRequest): AnalysisOutcome {
   if (!existsSync(req.dbFile)) throw new ApiError('not-found', `analysis: no database yet at ${req.dbFile}; capture a run first`);
-  const store = Store.open(req.dbFile, { readonly: true });
-  let prepared: PreparedAnalysis;
-  let data: RoutingData;
-  let kept: AnalysisResult | null = null;
-  const toKeep: { key: string; format: number; value: unknown }[] = [];
+  let store: Store;
+  let writable = true;
   try {
-    ({ prepared, data, kept } = store.snapshot('reading the run to analyse', () => {
+    // create: false: a run analysed while its project is deleted must not bring the file back.
+    store = Store.open(req.dbFile, { create: false, busyTimeoutMs: 1000 });
+  } catch {
+    writable = false;
+    store = Store.open(req.dbFile, { readonly: true });
+  }
+  try {
+    const toKeep: { key: string; format: number; value: unknown }[] = [];
+    const { prepared, data, kept } = store.snapshot('reading the run to analyse', () => {
       const p = prepareAnalysis(store, req.runId, req.pivot, req.target);
       let d: RoutingData;
       const keptData = readDerived<RoutingData>(store, 'run', req.runId, ROUTING_KEY, p.stamp, ROUTING_FORMAT);
@@ -211,49 +221,49 @@ export function computeAnalysis(req: AnalysisRequest): AnalysisOutcome {
       const k = readDerived<AnalysisResult>(store, 'run', req.runId, p.key, p.stamp, ANALYSIS_FORMAT);
       const hit = k.status === 'hit' && sameLanguages(k.value.languages, p.langs) && k.value.matrices?.length === d.numLayers;
       return { prepared: p, data: d, kept: hit ? k.value : null };
-    }));
+    });
+    const { run, settings, pivot, target, key, stamp, memKey } = prepared;
+    let analysis = kept;
+    if (!analysis) {
+      analysis = keptAnalysis(analyzeRouting(data, {
+        ...(pivot ? { pivot } : {}),
+        genealogy: genealogyFromLookup(findLanguage),
+        k: settings.k,
+        thr: settings.thr,
+        clusterMetric: settings.measure,
+        linkages: [settings.linkage],
+        bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
+      }));
+      toKeep.push({ key, format: ANALYSIS_FORMAT, value: analysis });
+    }
+    if (writable && toKeep.length) keepDerived(store, req.runId, stamp, toKeep);
+    const computed: Computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
+    return { computed, memKey, analysed: kept === null };
   } finally {
     store.close();
   }
-  const { run, settings, pivot, target, key, stamp, memKey } = prepared;
-  let analysis = kept;
-  if (!analysis) {
-    analysis = keptAnalysis(analyzeRouting(data, {
-      ...(pivot ? { pivot } : {}),
-      genealogy: genealogyFromLookup(findLanguage),
-      k: settings.k,
-      thr: settings.thr,
-      clusterMetric: settings.measure,
-      linkages: [settings.linkage],
-      bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
-    }));
-    toKeep.push({ key, format: ANALYSIS_FORMAT, value: analysis });
-  }
-  if (toKeep.length) keepDerived(req.dbFile, req.runId, stamp, toKeep);
-  const computed: Computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
-  return { computed, memKey, analysed: kept === null };
 }
 
 /**
- * Writes what was computed into the project database for the next process, in one transaction that first checks the
- * run is still in the state it was computed from: a run re-imported or resumed meanwhile keeps its newer rows, and
- * the stale result is not stored. Best effort: a read-only folder, a busy database or a run deleted meanwhile only
- * means the next process computes it again.
+ * Writes what was computed into the project database for the next process, each row only if the run is still in the
+ * state it was computed from (checked inside the row's write transaction): a run re-imported or resumed meanwhile
+ * keeps its newer rows, and the stale result is not stored. Best effort: a busy database or a run deleted meanwhile
+ * only means the next process computes it again.
  */
-export function keepDerived(dbFile: string, runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
-  let store: Store | undefined;
-  try {
-    // create: false: a run analysed while its project is deleted must not bring the file back.
-    store = Store.open(dbFile, { create: false, busyTimeoutMs: 1000 });
-    const s = store;
-    s.write('keeping a run analysis', () => {
-      const run = getRun(s, runId);
-      if (runStamp(run, languagesWithData(s, run).tokens) !== stamp) return;
-      for (const r of rows) writeDerived(s, 'run', runId, r.key, stamp, r.format, r.value);
-    });
-  } catch {
-    // Recomputed next time; the caller has its result.
-  } finally {
-    store?.close();
+export function keepDerived(store: Store, runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
+  const current = () => {
+    try {
+      const run = getRun(store, runId);
+      return runStamp(run, languagesWithData(store, run).tokens) === stamp;
+    } catch {
+      return false; // deleted meanwhile
+    }
+  };
+  for (const r of rows) {
+    try {
+      writeDerived(store, 'run', runId, r.key, stamp, r.format, r.value, current);
+    } catch {
+      // Recomputed next time; the caller has its result.
+    }
   }
 }

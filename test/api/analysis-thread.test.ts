@@ -132,7 +132,7 @@ describe('the analysis thread', () => {
     expect(before).toHaveLength(2);
     // The run gains tokens (a resumed capture, a re-import) after an analysis of its old state was started.
     sql(db, (s) => s.db.prepare(`UPDATE run_layer_total SET tokens = tokens + 1 WHERE run_id = ? AND language = 'eng' AND layer = 0`).run(runId));
-    keepDerived(db, runId, before[0]!.stamp, [{ key: 'analysis:stale', format: 1, value: { stale: true } }]);
+    sql(db, (s) => keepDerived(s, runId, before[0]!.stamp, [{ key: 'analysis:stale', format: 1, value: { stale: true } }]));
     expect(keptRows(db, runId)).toEqual(before);
     // Analysed again: kept under the new state only.
     await new RunAnalysis(db, { place: thread }).overview(runId);
