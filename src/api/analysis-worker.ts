@@ -22,5 +22,10 @@ port.on('message', (m: AnalysisWorkerRequest) => {
   } catch (err) {
     reply = { id: m.id, ok: false, error: analysisErrorToWire(err) };
   }
-  port.postMessage(reply, transfer);
+  try {
+    port.postMessage(reply, transfer);
+  } catch (err) {
+    // A value that cannot be moved or cloned: said to the caller rather than ending the thread.
+    port.postMessage({ id: m.id, ok: false, error: analysisErrorToWire(new Error(`analysis of run ${m.request.runId}: its result cannot be sent to the server's thread: ${(err as Error).message}`)) } satisfies AnalysisWorkerReply);
+  }
 });
