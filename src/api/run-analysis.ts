@@ -4,7 +4,9 @@
  * to the expert count, thr 0.4, average linkage on JSD, the steering plan in the middle band), reshaped into plain
  * JSON for the charts. Results are cached per database, run, settings and pivot, since the UI asks for one layer
  * after another, and kept in the project database (db/009_derived_cache.sql, with the run's aggregates as one blob)
- * so that a fresh process reads a large run's analysis instead of recomputing it (seconds for 100 languages).
+ * so that a fresh process reads a large run's analysis instead of recomputing it (seconds for 100 languages). The
+ * reading and analysing happen in the analysis thread (analysis-thread.ts, run-analysis-compute.ts), so the server
+ * answers other calls meanwhile; this thread checks the run, finds a cached or running analysis, and shapes the views.
  */
 import { existsSync } from 'node:fs';
 import { computeShares, specialisationTable, steeringPlan, steerPlanJson, uShapeVerdict, type RoutingData, type SteerPlan } from '../analysis/index.js';

@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AnalysisThread } from '../../src/api/analysis-thread.js';
-import { dispatch } from '../../src/api/dispatch.js';
+import { AnalysisInputError } from '../../src/analysis/errors.js';
+import { analysisErrorFromWire, analysisErrorToWire } from '../../src/api/analysis-worker-protocol.js';
+import { dispatch, toApiError } from '../../src/api/dispatch.js';
 import { ApiError } from '../../src/api/errors.js';
 import { RunAnalysis } from '../../src/api/run-analysis.js';
 import { keepDerived } from '../../src/api/run-analysis-compute.js';
-import { importRoutingData, Store } from '../../src/store/index.js';
+import { importRoutingData, Store, StoreError } from '../../src/store/index.js';
 import { randomRouting } from '../analysis/synthetic.js';
 import { tempDir } from '../store/helpers.js';
 import { apiHarness } from './harness.js';
@@ -139,6 +141,23 @@ describe('the analysis thread', () => {
     const after = keptRows(db, runId);
     expect(after).toHaveLength(2);
     expect(after[0]!.stamp).not.toBe(before[0]!.stamp);
+  });
+});
+
+describe('errors across the thread boundary', () => {
+  it('come back as the classes the API maps, with the same code, message and details', () => {
+    const errors = [
+      new ApiError('conflict', 'analysis: run 3 is running, not completed', { runId: 3 }),
+      new AnalysisInputError("language 'eng', layer 2: all counts are zero"),
+      new StoreError('locked', 'database /x/project.db is locked while keeping a run result'),
+      new Error('something else'),
+    ];
+    for (const err of errors) {
+      // structuredClone: what postMessage does to the reply.
+      const back = analysisErrorFromWire(structuredClone(analysisErrorToWire(err)));
+      expect(back.constructor).toBe(err.constructor);
+      expect(toApiError(back).toJSON()).toEqual(toApiError(err).toJSON());
+    }
   });
 });
 
