@@ -13,6 +13,8 @@ export default defineConfig({
           'engine-process': resolve(__dirname, 'src/main/engine-process.ts'),
           // The capture's engine thread, located by src/capture/engine-worker-backend.ts next to the bundle.
           'capture-worker': resolve(__dirname, 'src/capture/engine-worker.ts'),
+          // The analysis thread, located by src/api/analysis-thread.ts next to the bundle.
+          'analysis-worker': resolve(__dirname, 'src/api/analysis-worker.ts'),
         },
       },
     },

@@ -170,6 +170,36 @@ describe.skipIf(!existsSync(CHROMIUM))(`analysis view in a browser (needs ${CHRO
     }
   });
 
+  it('says which run it is analysing while it waits for the analysis, never showing the previous run meanwhile', async () => {
+    const runC = new Workspace(dataDir).with(projectId, (store) => importRoutingData(store, synthetic(codes, 37), { name: 'third', source: 'import' }));
+    // The overview's answer is held back until the page's waiting state has been checked (on the server the first
+    // analysis of a large run takes seconds; test/api/analysis-thread.test.ts checks the server answers meanwhile).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/api/analysis.overview', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const answered = page.waitForResponse('**/api/analysis.overview');
+    try {
+      await page.evaluate((hash) => void (location.hash = hash), `#/p/${projectId}/run/${runC}`);
+      await expect.poll(() => page.getByTestId('loading-run-text').textContent()).toBe(`Analysing run ${runC}…`);
+      expect(await page.getByTestId('loading-run').getAttribute('data-run')).toBe(String(runC));
+      // Run A's view went at once; the project's navigation stays usable.
+      expect(await page.getByTestId('results').count()).toBe(0);
+      expect(await page.getByTestId('project-name').textContent()).toBe('Analysis');
+      // The page is alive: the elapsed time ticks while it waits.
+      await page.getByTestId('loading-run-elapsed').waitFor();
+      expect(await page.getByTestId('loading-run-elapsed').textContent()).toMatch(/^\d+ s$/);
+    } finally {
+      release();
+      await answered;
+      await page.unroute('**/api/analysis.overview');
+    }
+    await expect.poll(() => page.locator('#results-title').textContent()).toMatch(new RegExp(`^Run ${runC}(\\D|$)`));
+    expect(await page.getByTestId('loading-run').count()).toBe(0);
+  });
+
   it('a project locked by another window: the rename is refused with a message naming the project, Retry saves it', async () => {
     await page.goto(`${baseUrl}?token=${TOKEN}#/p/${projectId}/runs`);
     const row = page.locator(`[data-testid=run-row][data-id="${runB}"]`);

@@ -13,7 +13,8 @@ import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
 import { ExperimentService } from './experiments-service.js';
 import { PlanService } from './plans-service.js';
-import { RunAnalysis } from './run-analysis.js';
+import { AnalysisThread } from './analysis-thread.js';
+import { RunAnalysis, type AnalysisPlace } from './run-analysis.js';
 import { Workspace } from './workspace.js';
 
 /** Handlers receive arguments already checked against the contract's schemas (dispatch does it). */
@@ -29,6 +30,8 @@ export interface BackendOptions {
   engineIdleMs?: number;
   /** Where captures run their engine: a worker thread (default), or this thread (tests compare the two). */
   captureEngine?: CaptureEngineMode;
+  /** Where runs are analysed: a worker thread (default), or this thread (benchmarks compare the two). */
+  analysisThread?: 'worker' | 'main';
 }
 
 export interface Backend {
@@ -41,7 +44,8 @@ export interface Backend {
   analysis(projectId: string): RunAnalysis;
   /**
    * Reads the embedded UDHR's language list soon (about a second, once per process) rather than on the first project
-   * a page opens, where it delays a run's first view (the server answers one call at a time). Call once listening.
+   * a page opens, where it delays a run's first view (the server answers one call at a time), and starts the analysis
+   * thread. Call once listening.
    */
   warmUp(): void;
   /** Cancels running jobs and disposes the loaded engines (on shutdown). */
@@ -72,10 +76,13 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const plans = new PlanService(workspace, engines);
   const experiments = new ExperimentService(workspace, jobs);
   const analyses = new Map<string, RunAnalysis>();
+  // One analysis thread for all projects: a first analysis of a large run takes seconds and must not hold the event
+  // loop (every other call would wait); the thread works one analysis at a time.
+  const analysisPlace: AnalysisPlace = options.analysisThread === 'main' ? 'main' : new AnalysisThread();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
     if (!workspace.exists(projectId)) throw workspace.deleted(projectId);
-    if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId))));
+    if (!a) analyses.set(projectId, (a = new RunAnalysis(workspace.dbFile(projectId), { place: analysisPlace })));
     return a;
   };
   // A capture that completes is analysed soon after, so its first view (seconds for a 100-language run) is ready
@@ -89,9 +96,10 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
     warmed.add(key);
     setTimeout(() => {
       try {
-        analysis(projectId).overview(runId);
-      } catch {
         // Said when the page asks for it.
+        analysis(projectId).overview(runId).catch(() => undefined);
+      } catch {
+        // A project deleted meanwhile.
       }
     }, 200).unref?.();
   });
@@ -270,10 +278,14 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   };
   return {
     handlers: explainedPerProject(handlers, workspace), events, workspace, engines, analysis,
-    warmUp: () => void setTimeout(() => void udhrDataset(), 0).unref?.(),
+    warmUp: () => {
+      void setTimeout(() => void udhrDataset(), 0).unref?.();
+      if (analysisPlace !== 'main') analysisPlace.warm();
+    },
     dispose: () => {
       jobs.cancelAll();
       void engines.closeAll();
+      if (analysisPlace !== 'main') void analysisPlace.stop();
     },
   };
 }

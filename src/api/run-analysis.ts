@@ -4,146 +4,49 @@
  * to the expert count, thr 0.4, average linkage on JSD, the steering plan in the middle band), reshaped into plain
  * JSON for the charts. Results are cached per database, run, settings and pivot, since the UI asks for one layer
  * after another, and kept in the project database (db/009_derived_cache.sql, with the run's aggregates as one blob)
- * so that a fresh process reads a large run's analysis instead of recomputing it (seconds for 100 languages).
+ * so that a fresh process reads a large run's analysis instead of recomputing it (seconds for 100 languages). The
+ * reading and analysing happen in the analysis thread (analysis-thread.ts, run-analysis-compute.ts), so the server
+ * answers other calls meanwhile; this thread checks the run, finds a cached or running analysis, and shapes the views.
  */
 import { existsSync } from 'node:fs';
-import {
-  analyzeRouting, computeShares, genealogyFromLookup, specialisationTable, steeringPlan, steerPlanJson, uShapeVerdict,
-  type AnalysisResult, type RoutingData, type SteerPlan,
-} from '../analysis/index.js';
-import { decoderLayerPlan, demoBands, DEMO_SPECIALISATION, DEMO_STEER, DEMO_STEER_METHOD, pivotCandidates, scaledK, targetCandidates } from '../demo/settings.js';
-import { findLanguage } from '../languages/index.js';
-import { AnalysisInputError, parseBands } from '../analysis/index.js';
-import { getRun, loadRunRouting, readAnalysisSettings, readDerived, Store, StoreError, writeAnalysisSettings, writeDerived, type RunRecord } from '../store/index.js';
+import { computeShares, specialisationTable, steeringPlan, steerPlanJson, uShapeVerdict, type RoutingData, type SteerPlan } from '../analysis/index.js';
+import { decoderLayerPlan, DEMO_STEER, DEMO_STEER_METHOD, scaledK } from '../demo/settings.js';
+import { getRun, readAnalysisSettings, Store, StoreError, writeAnalysisSettings, type RunRecord } from '../store/index.js';
 import type {
-  AnalysisOverview, AnalysisSettings, AnalysisSettingsView, ApiArgs, Band, ExpertLayerMap, RunComparison, ExpertTable, LanguageView, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
+  AnalysisOverview, AnalysisSettingsView, ApiArgs, Band, ExpertLayerMap, RunComparison, ExpertTable, LayerDetail, LayerRow, MatrixMetric, SteeringPlanView, TreeNode,
 } from './contract.js';
-import { LINKAGE_NAMES, MATRIX_METRICS } from './schemas/analysis.js';
 import { languageView } from './datasets-service.js';
 import { ApiError } from './errors.js';
+import { AnalysisThread } from './analysis-thread.js';
+import {
+  computeAnalysis, defaultSettings, prepareAnalysis, resolveSettings, SETTINGS_FIELDS, type AnalysisOutcome, type AnalysisRequest, type Computed,
+} from './run-analysis-compute.js';
 
-export interface Computed {
-  data: RoutingData;
-  analysis: AnalysisResult;
-  model: string | null;
-  /** The weight precision the run was captured at (null: not recorded, e.g. an imported or older run). */
-  precision: string | null;
-  pivot: string | null;
-  target: string | null;
-  settings: AnalysisSettings;
-}
+export { ANALYSIS_FORMAT, ROUTING_FORMAT, keptAnalysis, type Computed } from './run-analysis-compute.js';
 
-type SettingsField = keyof AnalysisSettings;
-const SETTINGS_FIELDS: SettingsField[] = ['measure', 'linkage', 'k', 'thr', 'pivot', 'bands'];
+/** Where RunAnalysis computes: a worker thread (the default; shared by every RunAnalysis of a backend) or this thread. */
+export type AnalysisPlace = AnalysisThread | 'main';
 
-function settingsError(field: SettingsField, runId: number, what: string): never {
-  throw new ApiError('invalid-argument', `analysis settings of run ${runId}: ${field} ${what}`, { field, runId });
-}
-
-/** The defaults (what `routescope demo` uses) for a run of this shape. */
-function defaultSettings(run: RunRecord): AnalysisSettings {
-  return { measure: 'jsd', linkage: 'average', k: scaledK(DEMO_SPECIALISATION.paperK, run.numExperts, run.topK), thr: DEMO_SPECIALISATION.thr, pivot: null, bands: null };
-}
-
-/**
- * The stored fields (as saved: bands as "a-b,c-d,e-f" text) checked against the run and laid over the defaults.
- * A bad stored value is an error naming the field, never silently replaced.
- */
-function resolveSettings(run: RunRecord, stored: Record<string, unknown>): AnalysisSettings {
-  const out = defaultSettings(run);
-  const id = run.id;
-  for (const [field, v] of Object.entries(stored)) {
-    switch (field as SettingsField) {
-      case 'measure':
-        if (!MATRIX_METRICS.includes(v as MatrixMetric)) settingsError('measure', id, `must be one of ${MATRIX_METRICS.join(', ')}, got ${String(v)}`);
-        out.measure = v as MatrixMetric;
-        break;
-      case 'linkage':
-        if (!LINKAGE_NAMES.includes(v as AnalysisSettings['linkage'])) settingsError('linkage', id, `must be one of ${LINKAGE_NAMES.join(', ')}, got ${String(v)}`);
-        out.linkage = v as AnalysisSettings['linkage'];
-        break;
-      case 'k':
-        if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > run.numExperts) settingsError('k', id, `must be an integer from 1 to the number of experts (${run.numExperts}), got ${String(v)}`);
-        out.k = v as number;
-        break;
-      case 'thr':
-        if (typeof v !== 'number' || !(v >= 0 && v <= 1)) settingsError('thr', id, `must be a number from 0 to 1, got ${String(v)}`);
-        out.thr = v;
-        break;
-      case 'pivot':
-        if (typeof v !== 'string' || !run.languages.includes(v)) settingsError('pivot', id, `must be a language of the run (${run.languages.join(', ')}), got ${String(v)}`);
-        out.pivot = v;
-        break;
-      case 'bands':
-        try {
-          const b = parseBands(String(v), run.numMoeLayers);
-          out.bands = { early: b.early, middle: b.middle, late: b.late };
-        } catch (err) {
-          if (err instanceof AnalysisInputError) settingsError('bands', id, `"${String(v)}": ${err.message.replace(/^--bands:? ?/, '')} (MoE layers 0-${run.numMoeLayers - 1})`);
-          throw err;
-        }
-        break;
-      default:
-        throw new ApiError('storage', `analysis settings of run ${id}: unknown stored field ${field}`, { runId: id });
-    }
-  }
-  return out;
-}
-
-function sameLanguages(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function pickLanguage(langs: string[], given: string | undefined, field: 'pivot' | 'target', candidates: string[]): string | null {
-  if (given !== undefined) {
-    if (!langs.includes(given)) throw new ApiError('invalid-argument', `analysis: ${field} ${given} is not a language of this run (${langs.join(', ')})`);
-    return given;
-  }
-  return candidates[0] ?? null;
-}
-
-/**
- * The layout of the analysis kept in the project database (run_derived rows keyed 'analysis:<settings, pivot,
- * target>'): bump it whenever AnalysisResult, or what keptAnalysis leaves out, changes shape, so rows written by an
- * older version are recomputed rather than misread.
- */
-export const ANALYSIS_FORMAT = 1;
-/** The layout of the run's aggregates kept as one blob (run_derived 'routing:all'): RoutingData as loadRunRouting returns it. */
-export const ROUTING_FORMAT = 1;
-const ROUTING_KEY = 'routing:all';
-
-/**
- * What is kept of an analysis: everything but the per-expert rows of the specialisation table (6,144 experts x
- * 100 languages x 3 numbers for a large run), which no view reads from here (analysis.experts computes its layer
- * with the caller's k and thr).
- */
-export function keptAnalysis(r: AnalysisResult): AnalysisResult {
-  return { ...r, specialisation: { ...r.specialisation, experts: [] } };
-}
-
-/** The run's state its analysis depends on: a resumed capture, a re-import or new sequences change it. */
-function runStamp(run: RunRecord, tokens: number): string {
-  return JSON.stringify([run.createdAt, run.finishedAt, run.status, run.sequencesDone, tokens]);
-}
-
-/** Languages with aggregates (scope 'all', in the run's order, as loadRunRouting keeps them) and their token sum. */
-function languagesWithData(store: Store, run: RunRecord): { langs: string[]; tokens: number } {
-  const rows = store.read('reading run totals', () =>
-    store.db.prepare(`SELECT language, sum(tokens) AS tokens FROM run_layer_total WHERE run_id = ? AND scope = 'all' GROUP BY language`).all(run.id) as { language: string; tokens: number }[],
-  );
-  const present = new Set(rows.map((r) => r.language));
-  return { langs: run.languages.filter((l) => present.has(l)), tokens: rows.reduce((s, r) => s + r.tokens, 0) };
+let sharedThread: AnalysisThread | null = null;
+/** The thread of RunAnalysis objects not given one (tests, scripts): one per process. */
+function defaultThread(): AnalysisThread {
+  return (sharedThread ??= new AnalysisThread());
 }
 
 export class RunAnalysis {
   private cache = new Map<string, Computed>();
+  /** Analyses being computed, by cache key: concurrent requests for the same run and settings share one. */
+  private inFlight = new Map<string, Promise<Computed>>();
   /** How many times a run was analysed (neither in memory nor kept in the database): diagnostics for benchmarks and tests. */
   computations = 0;
   /** How many analyses were read back from the database instead. */
   keptReads = 0;
   private migrated = false;
+  private readonly place: AnalysisPlace;
 
-  constructor(private readonly dbFile: string) {}
+  constructor(private readonly dbFile: string, options: { place?: AnalysisPlace } = {}) {
+    this.place = options.place ?? defaultThread();
+  }
 
   private openStore(): Store | null {
     if (!existsSync(this.dbFile)) return null;
@@ -160,93 +63,48 @@ export class RunAnalysis {
   }
 
   /** The analysis a view is built from (exposed for tests that compare a kept analysis with a fresh one). */
-  analysed(runId: number, pivotArg?: string, targetArg?: string): Computed {
+  analysed(runId: number, pivotArg?: string, targetArg?: string): Promise<Computed> {
     return this.compute(runId, pivotArg, targetArg);
   }
 
-  private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Computed {
-    const store = this.openStore();
-    if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
-    let computed: Computed;
-    let memKey: string;
-    let stamp: string;
-    const toKeep: { key: string; format: number; value: unknown }[] = [];
-    try {
-      let run;
-      try {
-        run = getRun(store, runId);
-      } catch (err) {
-        throw new ApiError(err instanceof StoreError && err.code === 'not-found' ? 'not-found' : 'storage', `analysis: ${(err as Error).message}`, { runId });
-      }
-      if (run.status !== 'completed') throw new ApiError('conflict', `analysis: run ${runId} is ${run.status}, not completed (${run.sequencesDone}/${run.sequencesTotal ?? '?'} sequences); finish or resume it first`);
-      const stored = readAnalysisSettings(store, runId) ?? {};
-      const settings = resolveSettings(run, stored);
-      const { langs, tokens } = languagesWithData(store, run);
-      // The run's timestamps are part of the stamp: a deleted run's id can be reused by a new run.
-      stamp = runStamp(run, tokens);
-      const resourceOf = (code: string) => findLanguage(code)?.resource;
-      const pivot = pickLanguage(langs, pivotArg ?? settings.pivot ?? undefined, 'pivot', pivotCandidates(langs, resourceOf));
-      const target = pickLanguage(langs, targetArg, 'target', targetCandidates(langs, resourceOf, pivot));
-      // Keyed by the chosen pivot and target, so the overview (no pivot given) and the page's layer requests (the
-      // pivot it chose) share one analysis.
-      const key = `analysis:${JSON.stringify({ settings: stored, pivot, target })}`;
-      memKey = [runId, stamp, key].join('\0');
-      const hit = this.cache.get(memKey);
-      if (hit) return hit;
-      let data: RoutingData;
-      const keptData = readDerived<RoutingData>(store, 'run', runId, ROUTING_KEY, stamp, ROUTING_FORMAT);
-      if (keptData.status === 'hit' && sameLanguages(keptData.value.languages.map((l) => l.language), langs)) data = keptData.value;
-      else {
-        data = loadRunRouting(store, runId, { scope: 'all' });
-        toKeep.push({ key: ROUTING_KEY, format: ROUTING_FORMAT, value: data });
-      }
-      let analysis: AnalysisResult;
-      const kept = readDerived<AnalysisResult>(store, 'run', runId, key, stamp, ANALYSIS_FORMAT);
-      if (kept.status === 'hit' && sameLanguages(kept.value.languages, langs) && kept.value.matrices?.length === data.numLayers) {
-        analysis = kept.value;
-        this.keptReads++;
-      } else {
-        this.computations++;
-        analysis = keptAnalysis(analyzeRouting(data, {
-          ...(pivot ? { pivot } : {}),
-          genealogy: genealogyFromLookup(findLanguage),
-          k: settings.k,
-          thr: settings.thr,
-          clusterMetric: settings.measure,
-          linkages: [settings.linkage],
-          bands: settings.bands ? { ...settings.bands, how: 'user' } : demoBands(data.numLayers),
-        }));
-        toKeep.push({ key, format: ANALYSIS_FORMAT, value: analysis });
-      }
-      computed = { data, analysis, model: run.model ? (run.model.name ?? run.model.architecture) : null, precision: run.precision, pivot, target, settings };
-    } finally {
-      store.close();
-    }
-    if (toKeep.length) this.keep(runId, stamp, toKeep);
-    if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(memKey, computed);
-    return computed;
-  }
-
   /**
-   * Writes what was computed into the project database for the next process. Best effort: a read-only folder, a
-   * busy database or a run deleted meanwhile only means the next process computes it again.
+   * The run's state and settings are checked here (a few small queries), which finds an analysis cached or being
+   * computed; reading the aggregates, analysing them, and reading or writing kept rows happen in the analysis thread.
    */
-  private keep(runId: number, stamp: string, rows: { key: string; format: number; value: unknown }[]): void {
-    let store: Store | undefined;
+  private compute(runId: number, pivotArg: string | undefined, targetArg?: string): Promise<Computed> {
+    let memKey: string;
     try {
-      // create: false: a run analysed while its project is deleted must not bring the file back.
-      store = Store.open(this.dbFile, { create: false, busyTimeoutMs: 1000 });
-      for (const r of rows) writeDerived(store, 'run', runId, r.key, stamp, r.format, r.value);
-    } catch {
-      // Recomputed next time; the caller has its result.
-    } finally {
-      store?.close();
+      const store = this.openStore();
+      if (!store) throw new ApiError('not-found', `analysis: no database yet at ${this.dbFile}; capture a run first`);
+      try {
+        memKey = prepareAnalysis(store, runId, pivotArg, targetArg).memKey;
+      } finally {
+        store.close();
+      }
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const hit = this.cache.get(memKey);
+    if (hit) return Promise.resolve(hit);
+    const running = this.inFlight.get(memKey);
+    if (running) return running;
+    const request: AnalysisRequest = { dbFile: this.dbFile, runId, ...(pivotArg !== undefined ? { pivot: pivotArg } : {}), ...(targetArg !== undefined ? { target: targetArg } : {}) };
+    const outcome = this.place === 'main' ? new Promise<AnalysisOutcome>((res) => res(computeAnalysis(request))) : this.place.analyse(request);
+    const p = outcome.then((o) => {
+      if (o.analysed) this.computations++;
+      else this.keptReads++;
+      // Under the state it was computed from (the thread read it again): a run changed meanwhile is not served
+      // from this entry once its newer state is seen.
+      if (this.cache.size >= 8) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(o.memKey, o.computed);
+      return o.computed;
+    }).finally(() => this.inFlight.delete(memKey));
+    this.inFlight.set(memKey, p);
+    return p;
   }
 
-  overview(runId: number, pivotArg?: string, targetArg?: string): AnalysisOverview {
-    const { data, analysis: r, model, precision, pivot, target, settings } = this.compute(runId, pivotArg, targetArg);
+  async overview(runId: number, pivotArg?: string, targetArg?: string): Promise<AnalysisOverview> {
+    const { data, analysis: r, model, precision, pivot, target, settings } = await this.compute(runId, pivotArg, targetArg);
     const LINKAGE = settings.linkage;
     const bands: Band[] = (['early', 'middle', 'late'] as const).flatMap((name) => (r.bands[name] ? [{ name, layers: r.bands[name]! }] : []));
     const bandOf = (l: number) => bands.find((b) => l >= b.layers[0] && l <= b.layers[1])?.name ?? null;
@@ -296,8 +154,8 @@ export class RunAnalysis {
    * The specialisation table of one layer with the caller's k and thr: shares r of the top-k-masked frequencies,
    * shared = r > 0 for some language and r < thr for all, exclusive = r > thr for one language (arXiv 2601.14050).
    */
-  experts(runId: number, layer: number, kArg: number | undefined, thrArg: number | undefined): ExpertTable {
-    const { data, settings } = this.compute(runId, undefined);
+  async experts(runId: number, layer: number, kArg: number | undefined, thrArg: number | undefined): Promise<ExpertTable> {
+    const { data, settings } = await this.compute(runId, undefined);
     if (layer >= data.numLayers) throw new ApiError('invalid-argument', `analysis.experts: layer must be 0-${data.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`, { field: 'layer' });
     const k = kArg ?? settings.k;
     const thr = thrArg ?? settings.thr;
@@ -311,8 +169,8 @@ export class RunAnalysis {
     };
   }
 
-  layer(runId: number, layer: number, metric: MatrixMetric, pivot?: string): LayerDetail {
-    const { data, analysis: r, settings } = this.compute(runId, pivot);
+  async layer(runId: number, layer: number, metric: MatrixMetric, pivot?: string): Promise<LayerDetail> {
+    const { data, analysis: r, settings } = await this.compute(runId, pivot);
     const LINKAGE = settings.linkage;
     if (layer >= r.numLayers) throw new ApiError('invalid-argument', `analysis.layer: layer must be 0-${r.numLayers - 1} (MoE-layer index) for run ${runId}, got ${layer}`);
     const n = r.languages.length;
@@ -334,9 +192,9 @@ export class RunAnalysis {
    * Two runs compared: both runs' per-layer curves (layers both have) and, at one layer, the first run's matrix minus
    * the second's over the languages both have. Warnings say when the runs differ in what produced them.
    */
-  compare(runA: number, runB: number, layer: number, metric: MatrixMetric): RunComparison {
+  async compare(runA: number, runB: number, layer: number, metric: MatrixMetric): Promise<RunComparison> {
     if (runA === runB) throw new ApiError('invalid-argument', `analysis.compare: otherRunId must be another run than ${runA}`, { field: 'otherRunId' });
-    const [a, b] = [this.compute(runA, undefined), this.compute(runB, undefined)];
+    const [a, b] = await Promise.all([this.compute(runA, undefined), this.compute(runB, undefined)]);
     const [ra, rb] = [this.withRun(runA, true, (_, r) => r), this.withRun(runB, true, (_, r) => r)];
     const L = Math.min(a.data.numLayers, b.data.numLayers);
     if (layer >= L) throw new ApiError('invalid-argument', `analysis.compare: layer must be 0-${L - 1} (MoE-layer index, present in both runs), got ${layer}`, { field: 'layer' });
@@ -371,8 +229,8 @@ export class RunAnalysis {
   }
 
   /** Expert x layer map of one language's routing (share of its tokens sent to each expert), or of two's difference. */
-  expertMap(runId: number, language: string, minus: string | undefined): ExpertLayerMap {
-    const { data } = this.compute(runId, undefined);
+  async expertMap(runId: number, language: string, minus: string | undefined): Promise<ExpertLayerMap> {
+    const { data } = await this.compute(runId, undefined);
     const codes = data.languages.map((l) => l.language);
     const find = (code: string, field: 'language' | 'minus') => {
       const l = data.languages.find((x) => x.language === code);

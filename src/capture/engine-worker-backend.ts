@@ -5,42 +5,17 @@
  * progress and cancel stay on the calling thread; only encode and route cross over, routing results come back
  * as transferred typed arrays.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RenderedPrompt } from '../datasets/templates.js';
 import type { CaptureBackend, CaptureModel, EncodedPrompt, RouteOptions, RoutedSequence } from './backend.js';
 import { errorFromWire, type WorkerLoad, type WorkerReply, type WorkerRequest } from './engine-worker-protocol.js';
 import { CaptureError } from './job.js';
+import { threadEntry, type ThreadEntry } from '../worker-thread-entry.js';
 
-/**
- * How to start the worker. From the sources (tsx, vitest) the entry is the .ts file beside this one, and the thread
- * first registers tsx's loader itself (as bin/routescope.mjs does: loader hooks are not inherited by worker threads,
- * and `--import tsx` in execArgv does not reach a worker's entry on Node 20). In the electron-vite bundle this module
- * is inlined into out/main/*.js and the entry is the `capture-worker` chunk next to it (electron.vite.config.ts).
- */
-export function workerEntry(here: string = import.meta.url): { entry: URL; code: string | URL; eval: boolean } {
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./engine-worker.ts', here);
-    const code = `import(${JSON.stringify(tsxEsmApi(here))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
-    return { entry, code, eval: true };
-  }
-  // This module may sit in a shared chunk (out/main/chunks/) rather than beside the entries.
-  const chunk = 'capture-worker.js';
-  const candidates = [new URL(`./${chunk}`, here), new URL(`../${chunk}`, here)];
-  const entry = candidates.find((u) => existsSync(u)) ?? candidates[0]!;
-  return { entry, code: entry, eval: false };
-}
-
-/** The file URL of tsx's ESM register API (its CommonJS twin misresolves its own chunks when run from eval code). */
-function tsxEsmApi(here: string): string {
-  const pkgFile = createRequire(here).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
-  const rel = pkg.exports['./esm/api']?.import?.default;
-  if (!rel) throw new CaptureError(`${pkgFile} has no ESM entry for tsx/esm/api; cannot start the capture's engine thread from the sources`);
-  return pathToFileURL(join(dirname(pkgFile), rel)).href;
+/** How to start the capture's engine thread (worker-thread-entry.ts): engine-worker.ts, or the bundle's capture-worker chunk. */
+export function workerEntry(here: string = import.meta.url): ThreadEntry {
+  return threadEntry(here, './engine-worker.ts', 'capture-worker.js');
 }
 
 type Pending = { resolve: (v: EncodedPrompt | RoutedSequence[]) => void; reject: (e: unknown) => void };

@@ -34,11 +34,17 @@ export function readDerived<T>(store: Store, owner: DerivedOwner, ownerId: numbe
   }
 }
 
-/** Stores (or replaces) the value, dropping the owner's rows computed from another state, and the oldest beyond a few. */
-export function writeDerived(store: Store, owner: DerivedOwner, ownerId: number, key: string, stamp: string, format: number, value: unknown): void {
+/**
+ * Stores (or replaces) the value, dropping the owner's rows computed from another state, and the oldest beyond a few.
+ * `stillCurrent`, when given, is asked inside the write transaction (the value is encoded before it, so the lock is
+ * held only for the writes): false leaves everything as it is, for a value computed from a state the owner has since
+ * left. Returns whether it was stored.
+ */
+export function writeDerived(store: Store, owner: DerivedOwner, ownerId: number, key: string, stamp: string, format: number, value: unknown, stillCurrent?: () => boolean): boolean {
   const { table, id } = TABLE[owner];
   const bytes = encodeValue(value);
-  store.write(`keeping a ${owner} result`, () => {
+  return store.write(`keeping a ${owner} result`, () => {
+    if (stillCurrent && !stillCurrent()) return false;
     const db = store.db;
     db.prepare(`DELETE FROM ${table} WHERE ${id} = ? AND stamp <> ?`).run(ownerId, stamp);
     db.prepare(`INSERT INTO ${table} (${id}, key, stamp, format, value) VALUES (?, ?, ?, ?, ?)
@@ -46,5 +52,6 @@ export function writeDerived(store: Store, owner: DerivedOwner, ownerId: number,
     const kind = `${key.split(':')[0]}:%`;
     db.prepare(`DELETE FROM ${table} WHERE ${id} = ? AND key LIKE ? AND key NOT IN
       (SELECT key FROM ${table} WHERE ${id} = ? AND key LIKE ? ORDER BY created_at DESC, rowid DESC LIMIT ${KEPT_PER_OWNER})`).run(ownerId, kind, ownerId, kind);
+    return true;
   });
 }

@@ -134,7 +134,7 @@ describe.skipIf(!existsSync(join(DEMO_MODEL_DIR, 'model.safetensors')))('the dem
     expect(overview.languages.map((l) => l.code)).toEqual(['eng', 'swh', 'yor']);
     // ... and kept in the project database: another process (a restarted server) reads it instead of recomputing.
     const restarted = new RunAnalysis(backend.workspace.dbFile(p.id));
-    expect(restarted.overview(done.runId!)).toEqual(overview);
+    expect(await restarted.overview(done.runId!)).toEqual(overview);
     expect([restarted.computations, restarted.keptReads]).toEqual([0, 1]);
     expect((await call('jobs.list', { projectId: p.id }))[0]).toMatchObject({ id: job.id, status: 'completed' });
 

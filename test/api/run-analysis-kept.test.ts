@@ -42,51 +42,51 @@ beforeEach(() => {
 afterEach(() => tmp.cleanup());
 
 describe('kept analysis', () => {
-  it('is read back by a new reader, deep-equal to a fresh computation, with the same views', () => {
+  it('is read back by a new reader, deep-equal to a fresh computation, with the same views', async () => {
     const first = new RunAnalysis(db);
-    const computed = first.analysed(runId);
+    const computed = await first.analysed(runId);
     expect([first.computations, first.keptReads]).toEqual([1, 0]);
     expect(keptRows().map((r) => r.key.split(':')[0])).toEqual(['analysis', 'routing']);
 
     const second = new RunAnalysis(db);
-    const read = second.analysed(runId);
+    const read = await second.analysed(runId);
     expect([second.computations, second.keptReads]).toEqual([0, 1]);
     expect(read.analysis).toEqual(computed.analysis);
     expect(read.data).toEqual(computed.data);
     expect(read.data.languages[0]!.counts).toBeInstanceOf(Float64Array);
     // The aggregates read as one blob equal the aggregate tables read row by row.
     expect(read.data).toEqual(loadRunRouting(db, runId, { scope: 'all' }));
-    expect(second.overview(runId)).toEqual(first.overview(runId));
-    for (const metric of ['cosine', 'jsd', 'njsd'] as const) expect(second.layer(runId, 3, metric)).toEqual(first.layer(runId, 3, metric));
-    expect(second.experts(runId, 2, undefined, undefined)).toEqual(first.experts(runId, 2, undefined, undefined));
-    expect(second.expertMap(runId, 'deu', 'eng')).toEqual(first.expertMap(runId, 'deu', 'eng'));
+    expect(await second.overview(runId)).toEqual(await first.overview(runId));
+    for (const metric of ['cosine', 'jsd', 'njsd'] as const) expect(await second.layer(runId, 3, metric)).toEqual(await first.layer(runId, 3, metric));
+    expect(await second.experts(runId, 2, undefined, undefined)).toEqual(await first.experts(runId, 2, undefined, undefined));
+    expect(await second.expertMap(runId, 'deu', 'eng')).toEqual(await first.expertMap(runId, 'deu', 'eng'));
     // The layer request with the pivot the overview chose is the same kept analysis.
     const other = new RunAnalysis(db);
-    other.layer(runId, 0, 'cosine', read.pivot!);
+    await other.layer(runId, 0, 'cosine', read.pivot!);
     expect([other.computations, other.keptReads]).toEqual([0, 1]);
     // And a recomputation from scratch agrees with what was read back.
-    expect(fresh().analysed(runId).analysis).toEqual(read.analysis);
+    expect((await fresh().analysed(runId)).analysis).toEqual(read.analysis);
   });
 
-  it('is recomputed after the settings change, and the earlier settings stay kept', () => {
+  it('is recomputed after the settings change, and the earlier settings stay kept', async () => {
     const view = new RunAnalysis(db);
-    const before = view.overview(runId);
+    const before = await view.overview(runId);
     view.saveSettings({ projectId: 'p', runId, k: 3, measure: 'cosine' });
     const reader = new RunAnalysis(db);
-    const after = reader.overview(runId);
+    const after = await reader.overview(runId);
     expect([reader.computations, reader.keptReads]).toEqual([1, 0]);
     expect(after.specialisation.k).toBe(3);
     expect(after.clusterMetric).toBe('cosine, average linkage');
-    expect(reader.analysed(runId).analysis).toEqual(fresh().analysed(runId).analysis);
+    expect((await reader.analysed(runId)).analysis).toEqual((await fresh().analysed(runId)).analysis);
     expect(after.layers.map((l) => l.shared)).not.toEqual(before.layers.map((l) => l.shared));
     // Back to the defaults: the first analysis is still kept.
     view.saveSettings({ projectId: 'p', runId, reset: true });
     const again = new RunAnalysis(db);
-    expect(again.overview(runId)).toEqual(before);
+    expect(await again.overview(runId)).toEqual(before);
   });
 
-  it('is recomputed when the run gains data (a resumed capture: more sequences, new totals)', () => {
-    const before = new RunAnalysis(db).overview(runId);
+  it('is recomputed when the run gains data (a resumed capture: more sequences, new totals)', async () => {
+    const before = await new RunAnalysis(db).overview(runId);
     // What a resumed capture leaves: more sequences done, a later finish, more tokens and counts for a language.
     sql((s) =>
       s.write('resume', () => {
@@ -96,45 +96,45 @@ describe('kept analysis', () => {
       }),
     );
     const reader = new RunAnalysis(db);
-    const after = reader.overview(runId);
+    const after = await reader.overview(runId);
     expect([reader.computations, reader.keptReads]).toEqual([1, 0]);
     expect(after.languages.find((l) => l.code === 'swh')!.tokens).toBe(before.languages.find((l) => l.code === 'swh')!.tokens + 50);
-    expect(reader.analysed(runId).data).toEqual(loadRunRouting(db, runId, { scope: 'all' }));
-    expect(reader.analysed(runId).analysis).toEqual(fresh().analysed(runId).analysis);
+    expect((await reader.analysed(runId)).data).toEqual(loadRunRouting(db, runId, { scope: 'all' }));
+    expect((await reader.analysed(runId)).analysis).toEqual((await fresh().analysed(runId)).analysis);
     // Only rows for the new state remain.
     const stamps = new Set(keptRows().map((r) => r.stamp));
     expect(stamps.size).toBe(1);
   });
 
-  it('is recomputed when only the aggregates and totals change (an import rewriting them)', () => {
-    new RunAnalysis(db).overview(runId);
+  it('is recomputed when only the aggregates and totals change (an import rewriting them)', async () => {
+    await new RunAnalysis(db).overview(runId);
     sql((s) => s.db.prepare(`UPDATE run_layer_total SET tokens = tokens + 1 WHERE run_id = ? AND language = 'eng' AND layer = 0`).run(runId));
     const reader = new RunAnalysis(db);
-    reader.overview(runId);
+    await reader.overview(runId);
     expect(reader.computations).toBe(1);
   });
 
-  it('recomputes a corrupt row or a row of another format, with no error, and replaces it', () => {
-    const expected = new RunAnalysis(db).analysed(runId).analysis;
+  it('recomputes a corrupt row or a row of another format, with no error, and replaces it', async () => {
+    const expected = (await new RunAnalysis(db).analysed(runId)).analysis;
     sql((s) => s.db.prepare(`UPDATE run_derived SET value = x'52535631ffffffff00' WHERE run_id = ? AND key LIKE 'analysis:%'`).run(runId));
     sql((s) => s.db.prepare(`UPDATE run_derived SET value = x'00' WHERE run_id = ? AND key LIKE 'routing:%'`).run(runId));
     const reader = new RunAnalysis(db);
-    expect(reader.analysed(runId).analysis).toEqual(expected);
+    expect((await reader.analysed(runId)).analysis).toEqual(expected);
     expect([reader.computations, reader.keptReads]).toEqual([1, 0]);
     const next = new RunAnalysis(db);
-    expect(next.analysed(runId).analysis).toEqual(expected);
+    expect((await next.analysed(runId)).analysis).toEqual(expected);
     expect(next.keptReads).toBe(1);
 
     // A row an older layout wrote is not read, however well it decodes.
     sql((s) => s.db.prepare(`UPDATE run_derived SET format = ? WHERE run_id = ? AND key LIKE 'analysis:%'`).run(ANALYSIS_FORMAT - 1, runId));
     const older = new RunAnalysis(db);
-    expect(older.analysed(runId).analysis).toEqual(expected);
+    expect((await older.analysed(runId)).analysis).toEqual(expected);
     expect(older.computations).toBe(1);
     expect(keptRows().find((r) => r.key.startsWith('analysis:'))!.format).toBe(ANALYSIS_FORMAT);
   });
 
-  it('goes with the run when it is deleted', () => {
-    new RunAnalysis(db).overview(runId);
+  it('goes with the run when it is deleted', async () => {
+    await new RunAnalysis(db).overview(runId);
     expect(keptRows().length).toBe(2);
     sql((s) => s.write('delete', () => s.db.prepare('DELETE FROM capture_run WHERE id = ?').run(runId)));
     expect(keptRows().length).toBe(0);
@@ -142,7 +142,7 @@ describe('kept analysis', () => {
 });
 
 describe('a project made by the previous schema (version 8)', () => {
-  it('is upgraded on first analysis with its runs intact, and then keeps the analysis', () => {
+  it('is upgraded on first analysis with its runs intact, and then keeps the analysis', async () => {
     const old = join(tmp.dir, 'old-migrations');
     mkdirSync(old);
     for (const f of readdirSync(migrationsDir()).filter((f) => /^00[1-8]_.*\.sql$/.test(f))) copyFileSync(join(migrationsDir(), f), join(old, f));
@@ -159,7 +159,7 @@ describe('a project made by the previous schema (version 8)', () => {
     }
     const before = loadRunRouting(db, runId);
     const view = new RunAnalysis(file);
-    const o = view.overview(oldRun);
+    const o = await view.overview(oldRun);
     expect(view.computations).toBe(1);
     const s = Store.open(file, { readonly: true });
     expect(s.schemaVersion).toBe(latestSchemaVersion());
@@ -168,7 +168,7 @@ describe('a project made by the previous schema (version 8)', () => {
     // Nothing lost: the old run's aggregates read as before (the same synthetic data as the new-schema run).
     expect(loadRunRouting(file, oldRun).languages).toEqual(before.languages);
     const again = new RunAnalysis(file);
-    expect(again.overview(oldRun)).toEqual(o);
+    expect(await again.overview(oldRun)).toEqual(o);
     expect(again.keptReads).toBe(1);
   });
 });

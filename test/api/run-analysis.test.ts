@@ -28,10 +28,10 @@ beforeAll(async () => {
 afterAll(() => tmp?.cleanup());
 
 describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
-  it('matches the demo summary layer by layer and proposes the same steering plan file', () => {
+  it('matches the demo summary layer by layer and proposes the same steering plan file', async () => {
     expect(demo.status).toBe('completed');
     const summary = JSON.parse(readFileSync(join(tmp.dir, 'out', 'demo.json'), 'utf8')) as DemoSummary;
-    const o = view.overview(demo.runId);
+    const o = await view.overview(demo.runId);
     expect(o.languages.map((l) => l.code)).toEqual(LANGS);
     expect(o.languages.map((l) => l.tokens)).toEqual(summary.languages.map((l) => l.tokens));
     expect(o.pivot).toBe('eng');
@@ -66,26 +66,26 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     expect(o.precision).toBe(row.precision);
   });
 
-  it('analyses a run once for the overview and the layers the page then asks for with the chosen pivot', () => {
+  it('analyses a run once for the overview and the layers the page then asks for with the chosen pivot', async () => {
     const fresh = new RunAnalysis(demo.db);
     // Computed here, or read back from the project database where an earlier test's reader kept it.
     const analysed = () => fresh.computations + fresh.keptReads;
-    const o = fresh.overview(demo.runId);
+    const o = await fresh.overview(demo.runId);
     expect(analysed()).toBe(1);
-    const named = fresh.layer(demo.runId, 1, 'cosine', o.pivot!);
+    const named = await fresh.layer(demo.runId, 1, 'cosine', o.pivot!);
     expect(analysed()).toBe(1);
-    expect(named).toEqual(fresh.layer(demo.runId, 1, 'cosine'));
+    expect(named).toEqual(await fresh.layer(demo.runId, 1, 'cosine'));
     // Another pivot is another analysis.
-    fresh.layer(demo.runId, 1, 'cosine', o.languages.map((l) => l.code).find((c) => c !== o.pivot)!);
+    await fresh.layer(demo.runId, 1, 'cosine', o.languages.map((l) => l.code).find((c) => c !== o.pivot)!);
     expect(analysed()).toBe(2);
   });
 
-  it('gives each layer a cosine matrix equal to the cosine of the stored expert counts, and a tree over all languages', () => {
+  it('gives each layer a cosine matrix equal to the cosine of the stored expert counts, and a tree over all languages', async () => {
     const data = loadRunRouting(demo.db, demo.runId);
     const E = data.numExperts;
-    const o = view.overview(demo.runId);
+    const o = await view.overview(demo.runId);
     for (let layer = 0; layer < data.numLayers; layer++) {
-      const d = view.layer(demo.runId, layer, 'cosine');
+      const d = await view.layer(demo.runId, layer, 'cosine');
       const vec = data.languages.map((l) => Array.from(l.counts.subarray(layer * E, (layer + 1) * E)));
       for (let i = 0; i < LANGS.length; i++) {
         for (let j = 0; j < LANGS.length; j++) {
@@ -105,17 +105,17 @@ describe('RunAnalysis (analysis.overview / analysis.layer)', () => {
     }
   });
 
-  it('names the problem for a missing run, a bad layer, a foreign pivot', () => {
-    expect(() => view.overview(999)).toThrow(/run 999 does not exist/);
-    expect(() => view.layer(demo.runId, 99, 'cosine')).toThrow(/layer must be 0-\d+ \(MoE-layer index\) for run \d+, got 99/);
-    expect(() => view.overview(demo.runId, 'hin')).toThrow(/pivot hin is not a language of this run/);
-    const viaDeu = view.overview(demo.runId, 'deu', 'yor');
+  it('names the problem for a missing run, a bad layer, a foreign pivot', async () => {
+    await expect(view.overview(999)).rejects.toThrow(/run 999 does not exist/);
+    await expect(view.layer(demo.runId, 99, 'cosine')).rejects.toThrow(/layer must be 0-\d+ \(MoE-layer index\) for run \d+, got 99/);
+    await expect(view.overview(demo.runId, 'hin')).rejects.toThrow(/pivot hin is not a language of this run/);
+    const viaDeu = await view.overview(demo.runId, 'deu', 'yor');
     expect(viaDeu.plan?.fileName).toBe('steer-yor-toward-deu.json');
   });
 });
 
 describe('analysis settings stored with the run (analysis.settings / analysis.saveSettings)', () => {
-  it('uses the stored measure, linkage, k, thr, pivot and bands, keeps them for a new reader, and resets to the defaults', () => {
+  it('uses the stored measure, linkage, k, thr, pivot and bands, keeps them for a new reader, and resets to the defaults', async () => {
     const data = loadRunRouting(demo.db, demo.runId);
     const L = data.numLayers;
     const E = data.numExperts;
@@ -131,13 +131,13 @@ describe('analysis settings stored with the run (analysis.settings / analysis.sa
 
     // A second reader of the same database (another window, a restart) sees them.
     const fresh = new RunAnalysis(demo.db);
-    const o = fresh.overview(demo.runId);
+    const o = await fresh.overview(demo.runId);
     expect(o.settings).toEqual(saved.settings);
     expect(o.pivot).toBe('deu');
     expect(o.clusterMetric).toBe('cosine, complete linkage');
     expect(o.bands.find((b) => b.name === 'middle')?.layers).toEqual([1, L - 2]);
     expect(o.specialisation).toEqual({ k: 3, thr: 0.5 });
-    const t = fresh.experts(demo.runId, 0, undefined, undefined);
+    const t = await fresh.experts(demo.runId, 0, undefined, undefined);
     expect([t.k, t.thr]).toEqual([3, 0.5]);
     // Complete linkage on 1 - cosine: the root merges at the largest pairwise distance (computed here from the counts).
     for (let layer = 0; layer < L; layer++) {
@@ -149,7 +149,7 @@ describe('analysis settings stored with the run (analysis.settings / analysis.sa
           far = Math.max(far, 1 - dot / (Math.hypot(...vec[i]!) * Math.hypot(...vec[j]!)));
         }
       }
-      expect(fresh.layer(demo.runId, layer, 'cosine').tree.height).toBeCloseTo(far, 10);
+      expect((await fresh.layer(demo.runId, layer, 'cosine')).tree.height).toBeCloseTo(far, 10);
     }
 
     // Bad values are refused with the field named, and nothing is written.
@@ -172,12 +172,12 @@ describe('analysis settings stored with the run (analysis.settings / analysis.sa
     expect(view.saveSettings({ projectId: 'p', runId: demo.runId, pivot: 'auto' }).settings.pivot).toBeNull();
     const reset = view.saveSettings({ projectId: 'p', runId: demo.runId, reset: true });
     expect(reset.stored).toEqual([]);
-    expect(new RunAnalysis(demo.db).overview(demo.runId).clusterMetric).toBe('jsd, average linkage');
+    expect((await new RunAnalysis(demo.db).overview(demo.runId)).clusterMetric).toBe('jsd, average linkage');
   });
 });
 
 describe('run comparison (analysis.compare)', () => {
-  it('overlays both runs per layer and gives the difference of their matrices over the common languages, with warnings', () => {
+  it('overlays both runs per layer and gives the difference of their matrices over the common languages, with warnings', async () => {
     const data = loadRunRouting(demo.db, demo.runId);
     const E = data.numExperts;
     // A second run: four of the languages, in another order, with each layer's expert counts reversed.
@@ -196,7 +196,7 @@ describe('run comparison (analysis.compare)', () => {
     const otherId = importRoutingData(store, other, { name: 'reversed', source: 'import' });
     store.close();
 
-    const c = new RunAnalysis(demo.db).compare(demo.runId, otherId, 1, 'cosine');
+    const c = await new RunAnalysis(demo.db).compare(demo.runId, otherId, 1, 'cosine');
     expect(c.common).toEqual(['eng', 'deu', 'swh', 'yor']);
     const cos = (a: number[], b: number[]) => a.reduce((s, x, e) => s + x * b[e]!, 0) / (Math.hypot(...a) * Math.hypot(...b));
     const vecA = (code: string) => Array.from(data.languages.find((l) => l.language === code)!.counts.subarray(E, 2 * E));
@@ -208,17 +208,17 @@ describe('run comparison (analysis.compare)', () => {
       }
     }
     expect(c.layers).toHaveLength(data.numLayers);
-    const own = view.overview(demo.runId);
+    const own = await view.overview(demo.runId);
     for (const row of c.layers) expect(row.meanPair[0]).toBeCloseTo(own.layers[row.layer]!.alignmentMeanPair, 12);
     expect(c.warnings.join('\n')).toMatch(/model of one run is not recorded/);
     expect(c.warnings.join('\n')).toMatch(/languages differ: 4 only in run \d+, 0 only in run \d+; the difference heatmap uses the 4 common ones/);
-    expect(() => view.compare(demo.runId, demo.runId, 0, 'cosine')).toThrow(/otherRunId must be another run/);
-    expect(() => view.compare(demo.runId, otherId, 99, 'cosine')).toThrow(/layer must be 0-\d+ .*present in both runs/);
+    await expect(view.compare(demo.runId, demo.runId, 0, 'cosine')).rejects.toThrow(/otherRunId must be another run/);
+    await expect(view.compare(demo.runId, otherId, 99, 'cosine')).rejects.toThrow(/layer must be 0-\d+ .*present in both runs/);
   });
 });
 
 describe('run comparison across precisions', () => {
-  it('warns, in a field of its own and first among the warnings, when the runs were captured at different precisions', () => {
+  it('warns, in a field of its own and first among the warnings, when the runs were captured at different precisions', async () => {
     const data = loadRunRouting(demo.db, demo.runId);
     const store = Store.open(demo.db);
     const a = importRoutingData(store, { ...data, source: 'test' }, { name: 'at fp32', source: 'import' });
@@ -230,17 +230,17 @@ describe('run comparison across precisions', () => {
     setPrecision.run('fp32', c);
     store.close();
     const analysis = new RunAnalysis(demo.db);
-    const differ = analysis.compare(a, b, 0, 'cosine');
+    const differ = await analysis.compare(a, b, 0, 'cosine');
     expect(differ.runs.map((r) => r.precision)).toEqual(['fp32', 'int4']);
     expect(differ.precisionWarning).toBe(`captured at different precisions: run ${a} at fp32, run ${b} at int4; part of the difference may be the weight precision, not the routing (docs/precision.md)`);
     expect(differ.warnings[0]).toBe(differ.precisionWarning);
     // Identical routing data: the precision is the only difference the comparison can point at.
     for (const row of differ.difference) for (const v of row) expect(v).toBe(0);
-    const same = analysis.compare(a, c, 0, 'cosine');
+    const same = await analysis.compare(a, c, 0, 'cosine');
     expect(same.precisionWarning).toBeNull();
     expect(same.warnings.join('\n')).not.toMatch(/precision/);
     // A run whose precision is not recorded (an import, a run from before db/005): nothing to compare, no warning.
-    const unknown = analysis.compare(a, importedWithoutPrecision(data), 0, 'cosine');
+    const unknown = await analysis.compare(a, importedWithoutPrecision(data), 0, 'cosine');
     expect(unknown.runs[1]!.precision).toBeNull();
     expect(unknown.precisionWarning).toBeNull();
   });
@@ -256,25 +256,25 @@ function importedWithoutPrecision(data: ReturnType<typeof loadRunRouting>): numb
 }
 
 describe('expert x layer map (analysis.expertMap)', () => {
-  it("gives each layer's share of a language's tokens per expert, and the difference of two languages", () => {
+  it("gives each layer's share of a language's tokens per expert, and the difference of two languages", async () => {
     const data = loadRunRouting(demo.db, demo.runId);
     const [L, E, K] = [data.numLayers, data.numExperts, data.topK];
     const swh = data.languages.find((l) => l.language === 'swh')!;
     const eng = data.languages.find((l) => l.language === 'eng')!;
-    const one = view.expertMap(demo.runId, 'swh', undefined);
+    const one = await view.expertMap(demo.runId, 'swh', undefined);
     expect([one.numLayers, one.numExperts, one.values.length]).toEqual([L, E, L * E]);
     for (let l = 0; l < L; l++) {
       // Every token picks top-k experts: a layer's shares sum to k.
       expect(one.values.slice(l * E, (l + 1) * E).reduce((s, v) => s + v, 0)).toBeCloseTo(K, 9);
       for (let e = 0; e < E; e++) expect(one.values[l * E + e]).toBeCloseTo(swh.counts[l * E + e]! / swh.totals[l]!, 12);
     }
-    const diff = view.expertMap(demo.runId, 'swh', 'eng');
+    const diff = await view.expertMap(demo.runId, 'swh', 'eng');
     expect(diff.minus).toBe('eng');
     for (let i = 0; i < L * E; i++) {
       const l = Math.floor(i / E);
       expect(diff.values[i]).toBeCloseTo(swh.counts[i]! / swh.totals[l]! - eng.counts[i]! / eng.totals[l]!, 12);
     }
-    expect(() => view.expertMap(demo.runId, 'hin', undefined)).toThrow(/language hin is not a language of run/);
-    expect(() => view.expertMap(demo.runId, 'swh', 'swh')).toThrow(/minus must be another language/);
+    await expect(view.expertMap(demo.runId, 'hin', undefined)).rejects.toThrow(/language hin is not a language of run/);
+    await expect(view.expertMap(demo.runId, 'swh', 'swh')).rejects.toThrow(/minus must be another language/);
   });
 });

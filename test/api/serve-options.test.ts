@@ -17,6 +17,12 @@ describe('serve: environment switches', () => {
     expect(r.stderr).toContain("ROUTESCOPE_CAPTURE_ENGINE must be 'worker' or 'in-process', got 'gpu'");
   });
 
+  it('refuses an analysis thread other than worker or main', async () => {
+    const r = await serve({ ROUTESCOPE_ANALYSIS_THREAD: 'gpu' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("ROUTESCOPE_ANALYSIS_THREAD must be 'worker' or 'main', got 'gpu'");
+  });
+
   it('refuses an event-loop interval that is not a whole number of milliseconds', async () => {
     const r = await serve({ ROUTESCOPE_EVENT_LOOP_MS: '1e3x' });
     expect(r.code).not.toBe(0);

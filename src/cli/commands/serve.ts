@@ -23,7 +23,8 @@ event socket need it, so other pages and other users of this machine cannot driv
 Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.
 ROUTESCOPE_EVENT_LOOP_MS=N prints the event loop's delay (p50, p99, max) every N ms on stderr (bench/ui-capture.ts).
 ROUTESCOPE_CAPTURE_ENGINE=in-process runs captures' forward passes on the server's own thread instead of a worker
-thread (the baseline bench/ui-capture.ts compares against).`;
+thread (the baseline bench/ui-capture.ts compares against). ROUTESCOPE_ANALYSIS_THREAD=main analyses runs on the
+server's own thread instead of its analysis thread (the baseline bench/analysis-thread.ts compares against).`;
 
 /**
  * The event loop's delay over each interval, on stderr, so a benchmark can tell a server busy between onnxruntime
@@ -73,12 +74,16 @@ export const serveCommand: Command = {
     if (engineMode !== undefined && engineMode !== 'worker' && engineMode !== 'in-process') {
       throw new CliError(`ROUTESCOPE_CAPTURE_ENGINE must be 'worker' or 'in-process', got '${engineMode}'`);
     }
+    const analysisThread = process.env.ROUTESCOPE_ANALYSIS_THREAD;
+    if (analysisThread !== undefined && analysisThread !== 'worker' && analysisThread !== 'main') {
+      throw new CliError(`ROUTESCOPE_ANALYSIS_THREAD must be 'worker' or 'main', got '${analysisThread}'`);
+    }
     const loopEnv = process.env.ROUTESCOPE_EVENT_LOOP_MS;
     if (loopEnv !== undefined && loopEnv !== '' && !/^\d+$/.test(loopEnv)) {
       throw new CliError(`ROUTESCOPE_EVENT_LOOP_MS must be a whole number of milliseconds (0: off), got '${loopEnv}'`);
     }
     const loopMs = Number(loopEnv || 0);
-    const backend = createBackend('http', { dataDir, captureEngine: engineMode });
+    const backend = createBackend('http', { dataDir, captureEngine: engineMode, analysisThread });
     const host = values.host!;
     const token = process.env.ROUTESCOPE_TOKEN || randomBytes(24).toString('base64url');
     if (token.length < 16) throw new CliError('ROUTESCOPE_TOKEN must be at least 16 characters');

@@ -53,7 +53,15 @@ export class Workbench {
   jobs = $state<JobInfo[]>([]);
   /** Large and read-only: replaced whole, never mutated. */
   overview = $state.raw<AnalysisOverview | null>(null);
-  loadingRun = $state(false);
+  /**
+   * The run whose analysis the page is waiting for (null: none). The first analysis of a large run takes seconds on
+   * the server (in its analysis thread: other calls are answered meanwhile), so the run view says so.
+   */
+  analysingRun = $state<number | null>(null);
+  /** When that wait began (Date.now()), for the elapsed seconds the page shows. */
+  analysingSince = $state(0);
+  /** Numbers each request for a run's analysis: an answer for a run the page has since left is dropped. */
+  #runLoad = 0;
   /** The languages chosen in the picker (Datasets or Capture), kept while moving between the two. */
   selectedLanguages = $state<string[]>([]);
   error = $state<string | null>(null);
@@ -340,14 +348,21 @@ export class Workbench {
 
   async #loadRun(projectId: string, runId: number): Promise<void> {
     this.error = null;
-    this.loadingRun = true;
+    const load = ++this.#runLoad;
+    // Never another run's analysis under this run's address while this one is computed.
+    if (this.overview?.runId !== runId) this.overview = null;
+    this.analysingRun = runId;
+    this.analysingSince = Date.now();
     try {
-      this.overview = await this.#api.call('analysis.overview', { projectId, runId });
+      const overview = await this.#api.call('analysis.overview', { projectId, runId });
+      if (load === this.#runLoad) this.overview = overview;
     } catch (e) {
-      this.overview = null;
-      this.fail(e);
+      if (load === this.#runLoad) {
+        this.overview = null;
+        this.fail(e);
+      }
     } finally {
-      this.loadingRun = false;
+      if (load === this.#runLoad) this.analysingRun = null;
     }
   }
 
