@@ -11,7 +11,7 @@ import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
-import { ExperimentService } from './experiments-service.js';
+import { ExperimentService, type ExperimentEngineMode } from './experiments-service.js';
 import { PlanService } from './plans-service.js';
 import { RunAnalysis } from './run-analysis.js';
 import { Workspace } from './workspace.js';
@@ -29,6 +29,8 @@ export interface BackendOptions {
   engineIdleMs?: number;
   /** Where captures run their engine: a worker thread (default), or this thread (tests compare the two). */
   captureEngine?: CaptureEngineMode;
+  /** Where experiments run their engine: a worker thread (default), or this thread (tests compare the two). */
+  experimentEngine?: ExperimentEngineMode;
 }
 
 export interface Backend {
@@ -70,7 +72,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const capture = new CaptureService(workspace, jobs, options.captureEngine);
   const engines = new EnginePool({ idleMs: options.engineIdleMs });
   const plans = new PlanService(workspace, engines);
-  const experiments = new ExperimentService(workspace, jobs);
+  const experiments = new ExperimentService(workspace, jobs, options.experimentEngine);
   const analyses = new Map<string, RunAnalysis>();
   const analysis = (projectId: string) => {
     let a = analyses.get(projectId);
