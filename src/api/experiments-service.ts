@@ -2,7 +2,8 @@
  * The workbench's experiments: an A/B run defined from saved plans (src/api/plans-service.ts) and a dataset,
  * turned into an experiment spec (src/eval/experiment/spec.ts, the same document `routescope experiment run`
  * reads) and run as a persisted job through the experiment core's resumable runner; results read back through
- * its report (src/eval/experiment/report.ts, whose statistics come from src/eval/stats).
+ * its report (src/eval/experiment/report.ts, whose statistics come from src/eval/stats). The runner's engine lives in
+ * a worker thread (src/capture/worker-engine.ts) unless this service is made with 'in-process'.
  */
 import { WorkerEngine } from '../capture/worker-engine.js';
 import { DATASET_KINDS } from '../datasets/index.js';
