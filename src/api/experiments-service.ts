@@ -2,8 +2,10 @@
  * The workbench's experiments: an A/B run defined from saved plans (src/api/plans-service.ts) and a dataset,
  * turned into an experiment spec (src/eval/experiment/spec.ts, the same document `routescope experiment run`
  * reads) and run as a persisted job through the experiment core's resumable runner; results read back through
- * its report (src/eval/experiment/report.ts, whose statistics come from src/eval/stats).
+ * its report (src/eval/experiment/report.ts, whose statistics come from src/eval/stats). The runner's engine lives in
+ * a worker thread (src/capture/worker-engine.ts) unless this service is made with 'in-process'.
  */
+import { WorkerEngine } from '../capture/worker-engine.js';
 import { DATASET_KINDS } from '../datasets/index.js';
 import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
 import { ExperimentSpecError } from '../eval/experiment/spec.js';
@@ -50,6 +52,12 @@ function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary
   };
 }
 
+/**
+ * Where an experiment's engine runs: 'worker' (default) is a worker thread, so the process keeps answering API calls
+ * during a forward pass; 'in-process' runs it on this thread, as `routescope experiment run` does (tests compare the two).
+ */
+export type ExperimentEngineMode = 'worker' | 'in-process';
+
 /** Arm and experiment names follow the spec's rule (letters, digits and _ . : = , + -). */
 function slug(name: string): string {
   const s = name.trim().replace(/[^\w.:=,+-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
@@ -66,6 +74,7 @@ export class ExperimentService {
   constructor(
     private readonly workspace: Workspace,
     private readonly jobs: JobRegistry,
+    private readonly engineMode: ExperimentEngineMode = 'worker',
   ) {}
 
   private datasetSpec(store: Store, ref: string, languages: string[], limit: number): Record<string, unknown> {
@@ -135,6 +144,7 @@ export class ExperimentService {
         if (resumeId !== undefined) ctx.setExperiment(resumeId);
         const r = await runExperiment({
           store, spec, resumeId, signal: ctx.signal,
+          ...(this.engineMode === 'worker' ? { loadEngine: (dir: string) => WorkerEngine.load(dir) } : {}),
           log: (line) => ctx.progress({ message: line }),
           onProgress: (p: ExperimentProgress) => {
             ctx.setExperiment(p.experimentId);

@@ -11,7 +11,7 @@ import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
-import { ExperimentService } from './experiments-service.js';
+import { ExperimentService, type ExperimentEngineMode } from './experiments-service.js';
 import { PlanService } from './plans-service.js';
 import { AnalysisThread } from './analysis-thread.js';
 import { RunAnalysis, type AnalysisPlace } from './run-analysis.js';
@@ -32,6 +32,8 @@ export interface BackendOptions {
   captureEngine?: CaptureEngineMode;
   /** Where runs are analysed: a worker thread (default), or this thread (benchmarks compare the two). */
   analysisThread?: 'worker' | 'main';
+  /** Where experiments run their engine: a worker thread (default), or this thread (tests compare the two). */
+  experimentEngine?: ExperimentEngineMode;
 }
 
 export interface Backend {
@@ -74,7 +76,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
   const capture = new CaptureService(workspace, jobs, options.captureEngine);
   const engines = new EnginePool({ idleMs: options.engineIdleMs });
   const plans = new PlanService(workspace, engines);
-  const experiments = new ExperimentService(workspace, jobs);
+  const experiments = new ExperimentService(workspace, jobs, options.experimentEngine);
   const analyses = new Map<string, RunAnalysis>();
   // One analysis thread for all projects: a first analysis of a large run takes seconds and must not hold the event
   // loop (every other call would wait); the thread works one analysis at a time.

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { RenderedPrompt } from '../datasets/templates.js';
-import { loadEngine, type Engine, type SessionOptions, type SteeringInput } from '../engine/index.js';
+import { loadEngine, type Engine, type EngineCalls, type SessionOptions, type SteeringInput } from '../engine/index.js';
 import { resolvePlan } from '../engine/steering-plan.js';
 import { fingerprintModel } from '../store/fingerprint.js';
 import type { CaptureBackend, CaptureModel, EncodedPrompt, RouteOptions, RoutedSequence } from './backend.js';
@@ -42,6 +42,9 @@ export function engineVersion(): string {
   }
   return `routescope ${app} / onnxruntime-node ${ort}`;
 }
+
+/** An engine of this thread, or a proxy of one in a worker (no folder: then options.modelPath names it). */
+export type BackendEngine = EngineCalls & { folder?: Engine['folder'] };
 
 const abortError = () => new DOMException('capture cancelled', 'AbortError');
 
@@ -96,11 +99,12 @@ export class EngineBackend implements CaptureBackend {
   private readonly maxBatchTokens: number | undefined;
 
   constructor(
-    readonly engine: Engine,
+    readonly engine: BackendEngine,
     options: EngineBackendOptions = {},
   ) {
     const tk = engine.tokenizer;
-    const dir = options.modelPath ?? engine.folder.dir;
+    const dir = options.modelPath ?? engine.folder?.dir;
+    if (dir === undefined) throw new CaptureError('internal: an engine without its folder needs options.modelPath');
     if (!tk) throw new CaptureError(`${dir} has no tokenizer.json; capture needs the model's tokenizer to encode dataset text`);
     const mbt = options.maxBatchTokens;
     if (mbt !== undefined && (!Number.isInteger(mbt) || mbt <= 0)) throw new CaptureError(`maxBatchTokens must be a positive integer, got ${mbt}`);
@@ -258,7 +262,7 @@ export class EngineBackend implements CaptureBackend {
 }
 
 /** Wraps an already loaded engine (the caller keeps ownership of it). */
-export function createEngineBackend(engine: Engine, options: EngineBackendOptions = {}): EngineBackend {
+export function createEngineBackend(engine: BackendEngine, options: EngineBackendOptions = {}): EngineBackend {
   return new EngineBackend(engine, options);
 }
 

@@ -18,6 +18,7 @@ import type { SteeringModelShape } from './steering-plan.js';
 import { loadTokenizer, type RoutescopeTokenizer } from './tokenizer.js';
 
 export type { ForwardOptions, ForwardResult, ModelInfo, SessionOptions, KvCache, LayerRouting, SteeringInput, LogitsMode, LogitsSelection } from './session.js';
+export type { SteeringModelShape } from './steering-plan.js';
 export { parseLogitsMode } from './session.js';
 export type { GenerateRequest, GeneratedSequence, ScoreItem, ScoredSequence, SequenceRouting, SamplingOptions, TokenRouting } from './generate.js';
 export { SUPPORTED_ARCHITECTURES, UnsupportedArchitectureError } from './architectures/index.js';
@@ -32,6 +33,20 @@ export interface Engine {
   steeringModel: SteeringModelShape;
   timings: { cacheMs: number; buildMs: number; sessionMs: number };
   forward(ids: number[][], opts?: ForwardOptions): Promise<ForwardResult>;
+  generate(req: GenerateRequest): Promise<GeneratedSequence[]>;
+  score(items: ScoreItem[], opts?: RunControl & { batchSize?: number }): Promise<ScoredSequence[]>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The calls an experiment makes of an engine: what a proxy in another thread can answer too (src/capture/worker-engine.ts).
+ * No KV cache, model folder or timings cross a thread, so forward takes no `past` and returns no `cache`.
+ */
+export interface EngineCalls {
+  info: ModelInfo;
+  tokenizer?: RoutescopeTokenizer;
+  steeringModel: SteeringModelShape;
+  forward(ids: number[][], opts?: Omit<ForwardOptions, 'past'>): Promise<Omit<ForwardResult, 'cache'>>;
   generate(req: GenerateRequest): Promise<GeneratedSequence[]>;
   score(items: ScoreItem[], opts?: RunControl & { batchSize?: number }): Promise<ScoredSequence[]>;
   dispose(): Promise<void>;

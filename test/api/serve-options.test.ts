@@ -23,6 +23,12 @@ describe('serve: environment switches', () => {
     expect(r.stderr).toContain("ROUTESCOPE_ANALYSIS_THREAD must be 'worker' or 'main', got 'gpu'");
   });
 
+  it('refuses an experiment engine other than worker or in-process', async () => {
+    const r = await serve({ ROUTESCOPE_EXPERIMENT_ENGINE: 'thread' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("ROUTESCOPE_EXPERIMENT_ENGINE must be 'worker' or 'in-process', got 'thread'");
+  });
+
   it('refuses an event-loop interval that is not a whole number of milliseconds', async () => {
     const r = await serve({ ROUTESCOPE_EVENT_LOOP_MS: '1e3x' });
     expect(r.code).not.toBe(0);

@@ -23,8 +23,10 @@ event socket need it, so other pages and other users of this machine cannot driv
 Environment: ROUTESCOPE_TOKEN fixes the token (at least 16 characters), e.g. to keep a page working across restarts.
 ROUTESCOPE_EVENT_LOOP_MS=N prints the event loop's delay (p50, p99, max) every N ms on stderr (bench/ui-capture.ts).
 ROUTESCOPE_CAPTURE_ENGINE=in-process runs captures' forward passes on the server's own thread instead of a worker
-thread (the baseline bench/ui-capture.ts compares against). ROUTESCOPE_ANALYSIS_THREAD=main analyses runs on the
-server's own thread instead of its analysis thread (the baseline bench/analysis-thread.ts compares against).`;
+thread (the baseline bench/ui-capture.ts compares against); ROUTESCOPE_EXPERIMENT_ENGINE=in-process does the same
+for experiments (the baseline of bench/ui-experiment.ts). Both default to 'worker'. ROUTESCOPE_ANALYSIS_THREAD=main
+analyses runs on the server's own thread instead of its analysis thread (the baseline bench/analysis-thread.ts
+compares against).`;
 
 /**
  * The event loop's delay over each interval, on stderr, so a benchmark can tell a server busy between onnxruntime
@@ -45,6 +47,16 @@ function logEventLoopDelay(everyMs: number): () => void {
     clearInterval(timer);
     h.disable();
   };
+}
+
+/** Where captures or experiments run their engine; a value other than the two is refused by name. */
+/** An environment switch with a fixed set of values; anything else is refused by name before the server starts. */
+function envChoice<T extends string>(variable: string, allowed: readonly T[]): T | undefined {
+  const value = process.env[variable];
+  if (value !== undefined && !(allowed as readonly string[]).includes(value)) {
+    throw new CliError(`${variable} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got '${value}'`);
+  }
+  return value as T | undefined;
 }
 
 export const serveCommand: Command = {
@@ -70,20 +82,15 @@ export const serveCommand: Command = {
     }
     if (values.data !== undefined && values.data.trim() === '') throw new CliError('--data must name a folder');
     const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
-    const engineMode = process.env.ROUTESCOPE_CAPTURE_ENGINE;
-    if (engineMode !== undefined && engineMode !== 'worker' && engineMode !== 'in-process') {
-      throw new CliError(`ROUTESCOPE_CAPTURE_ENGINE must be 'worker' or 'in-process', got '${engineMode}'`);
-    }
-    const analysisThread = process.env.ROUTESCOPE_ANALYSIS_THREAD;
-    if (analysisThread !== undefined && analysisThread !== 'worker' && analysisThread !== 'main') {
-      throw new CliError(`ROUTESCOPE_ANALYSIS_THREAD must be 'worker' or 'main', got '${analysisThread}'`);
-    }
+    const engineMode = envChoice('ROUTESCOPE_CAPTURE_ENGINE', ['worker', 'in-process']);
+    const experimentEngineMode = envChoice('ROUTESCOPE_EXPERIMENT_ENGINE', ['worker', 'in-process']);
+    const analysisThread = envChoice('ROUTESCOPE_ANALYSIS_THREAD', ['worker', 'main']);
     const loopEnv = process.env.ROUTESCOPE_EVENT_LOOP_MS;
     if (loopEnv !== undefined && loopEnv !== '' && !/^\d+$/.test(loopEnv)) {
       throw new CliError(`ROUTESCOPE_EVENT_LOOP_MS must be a whole number of milliseconds (0: off), got '${loopEnv}'`);
     }
     const loopMs = Number(loopEnv || 0);
-    const backend = createBackend('http', { dataDir, captureEngine: engineMode, analysisThread });
+    const backend = createBackend('http', { dataDir, captureEngine: engineMode, experimentEngine: experimentEngineMode, analysisThread });
     const host = values.host!;
     const token = process.env.ROUTESCOPE_TOKEN || randomBytes(24).toString('base64url');
     if (token.length < 16) throw new CliError('ROUTESCOPE_TOKEN must be at least 16 characters');

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { loadDataset, DatasetError, type Dataset } from '../../datasets/index.js';
 import { engineVersion } from '../../capture/engine-backend.js';
 import { EngineError } from '../../engine/errors.js';
-import { loadEngine, type Engine, type SessionOptions, type SteeringInput } from '../../engine/index.js';
+import { loadEngine, type EngineCalls, type SessionOptions, type SteeringInput } from '../../engine/index.js';
 import {
   claimExperiment, createExperiment, experimentArms, experimentWorkerAlive, getExperiment, modelFingerprint, resultKey, setExperimentStatus,
   storedResultKeys, writeResults, StoreError, type Store,
@@ -56,7 +56,12 @@ export interface RunExperimentOptions {
   /** Continue this experiment (its stored spec must equal `spec`). */
   resumeId?: number;
   /** An already loaded engine for spec.model (the caller keeps it); otherwise one is loaded and released. */
-  engine?: Engine;
+  engine?: EngineCalls;
+  /**
+   * How the engine is loaded when none is given (default loadEngine, on this thread): `routescope serve` loads a proxy
+   * of an engine in a worker thread (src/capture/worker-engine.ts), so its event loop stays free during forward passes.
+   */
+  loadEngine?: (dir: string, options?: SessionOptions) => Promise<EngineCalls>;
   engineOptions?: SessionOptions;
   /** Scorer for generate/translate; default createScorer(). */
   scorer?: Scorer;
@@ -110,7 +115,7 @@ export async function loadExperimentDataset(spec: ExperimentSpec): Promise<Datas
  * (a random draw that changes nothing is a legitimate control outcome); their names are returned so the caller can
  * say so.
  */
-export async function checkArmsChangeRouting(engine: Engine, arms: ResolvedArm[], prepared: PreparedItem[], n: number): Promise<string[]> {
+export async function checkArmsChangeRouting(engine: EngineCalls, arms: ResolvedArm[], prepared: PreparedItem[], n: number): Promise<string[]> {
   const treated = arms.filter((a) => a.kind !== 'baseline' && !a.allowNoop);
   if (treated.length === 0) return [];
   const rows = prepared.slice(0, n).map((p) => [...p.promptIds, ...(p.continuations[0] ?? [])]);
@@ -187,7 +192,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   if (previous && previous.datasetFingerprint !== dataset.fingerprint) {
     throw new ExperimentError(`experiment ${previous.id}: the dataset (${dataset.source}) changed since the run started (fingerprint differs); start a new experiment`);
   }
-  const engine = o.engine ?? (await loadEngine(spec.model, o.engineOptions));
+  const engine = o.engine ?? (await (o.loadEngine ?? loadEngine)(spec.model, o.engineOptions));
   try {
     // One experiment, one precision: arms compared across precisions would measure the quantisation, not the plan.
     const precision = engine.info.precision?.name;
@@ -234,7 +239,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
 }
 
 async function loop(
-  o: RunExperimentOptions, id: number, engine: Engine, arms: ResolvedArm[], list: Unit[], byKey: Map<string, PreparedItem>, scorer: Scorer | undefined,
+  o: RunExperimentOptions, id: number, engine: EngineCalls, arms: ResolvedArm[], list: Unit[], byKey: Map<string, PreparedItem>, scorer: Scorer | undefined,
 ): Promise<ExperimentRunResult> {
   const { store, spec, signal } = o;
   const done = storedResultKeys(store, id);

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createEngineBackend } from '../../capture/engine-backend.js';
 import { boxedInstruction, getTemplate, type Dataset, type DatasetItem, type RenderedPrompt } from '../../datasets/index.js';
-import type { Engine, SequenceRouting, SteeringInput, TokenRouting } from '../../engine/index.js';
+import type { EngineCalls, SequenceRouting, SteeringInput, TokenRouting } from '../../engine/index.js';
 import { findLanguage } from '../../languages/index.js';
 import type { ExperimentResult } from '../../store/index.js';
 import { scoreChoice, type Scorer, type ScoringTask } from '../scoring/index.js';
@@ -103,7 +103,7 @@ function goldOption(item: DatasetItem, where: string): number {
 }
 
 /** Tokenises every work item for the task; problems name the item. */
-export function prepareItems(engine: Engine, spec: ExperimentSpec, dataset: Dataset, work: WorkItem[]): PreparedItem[] {
+export function prepareItems(engine: EngineCalls, spec: ExperimentSpec, dataset: Dataset, work: WorkItem[]): PreparedItem[] {
   const tk = engine.tokenizer;
   if (!tk) throw new ExperimentError(`${spec.model} has no tokenizer.json; experiments need the model's tokenizer`);
   const backend = createEngineBackend(engine, { modelPath: spec.model, fingerprint: 'n/a' });
@@ -158,7 +158,7 @@ export function routingShare(r: SequenceRouting, from: number, to: number, exper
 }
 
 export interface UnitContext {
-  engine: Engine;
+  engine: EngineCalls;
   spec: ExperimentSpec;
   arm: ResolvedArm;
   /** Experts of every non-baseline arm (the baseline row records its share on each). */
