@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEMO_MODEL_DIR } from '../demo/resources.js';
 import { chooseExecutionProvider } from '../engine/execution-provider.js';
@@ -16,6 +16,7 @@ import { PlanService } from './plans-service.js';
 import { AnalysisThread } from './analysis-thread.js';
 import { RunAnalysis, type AnalysisPlace } from './run-analysis.js';
 import { Workspace } from './workspace.js';
+import { appPath } from '../app-root.js';
 
 /** Handlers receive arguments already checked against the contract's schemas (dispatch does it). */
 export type ApiHandlers = { [M in ApiMethod]: (args: ApiArgs<M>) => Promise<ApiResult<M>> };
@@ -54,7 +55,7 @@ export interface Backend {
   dispose(): void;
 }
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { name: string; version: string };
+const pkg = JSON.parse(readFileSync(appPath('package.json'), 'utf8')) as { name: string; version: string };
 
 /** The default data folder of `routescope serve`. */
 export const DEFAULT_DATA_DIR = 'routescope-workbench';

@@ -11,6 +11,7 @@ import { resolvePlan } from '../engine/steering-plan.js';
 import { fingerprintModel } from '../store/fingerprint.js';
 import type { CaptureBackend, CaptureModel, EncodedPrompt, RouteOptions, RoutedSequence } from './backend.js';
 import { CaptureError } from './job.js';
+import { appPath } from '../app-root.js';
 
 export interface EngineBackendOptions {
   /** The model folder (recorded with the run); default the engine's folder. */
@@ -30,7 +31,7 @@ export function engineVersion(): string {
   const require = createRequire(import.meta.url);
   let app = 'unknown';
   try {
-    app = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? app;
+    app = (JSON.parse(readFileSync(appPath('package.json'), 'utf8')) as { version?: string }).version ?? app;
   } catch {
     // A packaged app may not ship package.json next to the sources; the ORT version still identifies the kernels.
   }

@@ -1,9 +1,9 @@
 /** Reads resources/corpus/demo-languages.json, the default language list of the demo and the export tool. */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { UdhrCorpusError } from './udhr.js';
+import { appPath } from '../app-root.js';
 
-export const DEMO_LANGUAGES_PATH = fileURLToPath(new URL('../../resources/corpus/demo-languages.json', import.meta.url));
+export const DEMO_LANGUAGES_PATH = appPath('resources', 'corpus', 'demo-languages.json');
 
 export function loadDemoLanguages(path: string = DEMO_LANGUAGES_PATH): string[] {
   let raw: string;

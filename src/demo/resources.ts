@@ -5,12 +5,12 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEMO_LANGUAGES_PATH, loadDemoLanguages } from '../corpus/demo-languages.js';
 import { LANGUAGE_TABLE_PATH, readLanguageTable, type LanguageTable } from '../languages/index.js';
 import { modelFingerprint } from '../store/fingerprint.js';
+import { appPath } from '../app-root.js';
 
-export const RESOURCES_DIR = fileURLToPath(new URL('../../resources/', import.meta.url));
+export const RESOURCES_DIR = appPath('resources');
 export const DEMO_MODEL_DIR = join(RESOURCES_DIR, 'demo-model');
 
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];

@@ -3,12 +3,12 @@
  * family grouping and genealogical distances for scoring dendrograms against real families.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { LanguageInfo } from './types.js';
+import { appPath } from '../app-root.js';
 
 export type { LanguageInfo } from './types.js';
 
-export const LANGUAGE_TABLE_PATH = fileURLToPath(new URL('../../resources/languages/languages.json', import.meta.url));
+export const LANGUAGE_TABLE_PATH = appPath('resources', 'languages', 'languages.json');
 
 const REGENERATE_HINT =
   'Restore the committed file with `git checkout -- resources/languages/languages.json`, or regenerate it with ' +

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { StoreError } from './errors.js';
+import { appPath } from '../app-root.js';
 
 export interface Migration {
   version: number;
@@ -12,7 +12,7 @@ export interface Migration {
 /** The repository's db/ folder; ROUTESCOPE_MIGRATIONS_DIR overrides it for packaged builds. */
 export function migrationsDir(): string {
   if (process.env.ROUTESCOPE_MIGRATIONS_DIR) return process.env.ROUTESCOPE_MIGRATIONS_DIR;
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'db');
+  return appPath('db');
 }
 
 let cached: { dir: string; list: Migration[] } | undefined;

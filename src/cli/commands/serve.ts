@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createBackend, DEFAULT_DATA_DIR } from '../../api/handlers.js';
 import { isLoopbackHost, startHttpServer, TOKEN_PARAM } from '../../api/http-server.js';
 import { parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
 import type { Command } from '../commands.js';
+import { appRoot } from '../../app-root.js';
 
-const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
+const repoRoot = appRoot();
 
 const USAGE = `routescope serve [--port 5178] [--host 127.0.0.1] [--ui out/renderer] [--data ${DEFAULT_DATA_DIR}]
 Serves the workbench UI and its API (POST /api/<method>, progress events on the WebSocket /api/events) for a browser.
