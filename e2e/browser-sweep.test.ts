@@ -111,9 +111,12 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
     const { projectId, planId } = shared!;
     // Long enough (8 arms x 12 languages x the held-out passages, some seconds) to be running when the page asks.
     const languages = ['eng', 'swh', 'fra', 'deu', 'spa', 'rus', 'yor', 'hin', 'por', 'ita', 'nld', 'pol'];
-    const job = await api('experiments.start', { projectId, name: 'to cancel', dataset: 'udhr', languages, task: 'nll', planIds: [planId], randomSeeds: [1, 2, 3, 4, 5, 6], limit: 40 });
+    // The page is open (and its list empty) before the experiment exists: its row must appear from the job's events,
+    // since the experiment is recorded only once its engine has loaded in its own thread.
     const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${projectId}/experiments`);
+    await page.getByTestId('no-experiments').waitFor();
+    const job = await api('experiments.start', { projectId, name: 'to cancel', dataset: 'udhr', languages, task: 'nll', planIds: [planId], randomSeeds: [1, 2, 3, 4, 5, 6], limit: 40 });
     await page.waitForFunction(() => document.querySelector('[data-testid="experiment-status"]')?.textContent === 'running', null, { timeout: 30_000 }).catch(async (err: Error) => {
       throw new Error(`${err.message}; job ${JSON.stringify(await api('jobs.get', { jobId: job.id }))}; experiments ${JSON.stringify(await api('experiments.list', { projectId }))}; page ${await page.getByTestId('experiments').textContent()}`);
     });

@@ -260,6 +260,13 @@ export class Workbench {
     const i = this.jobs.findIndex((j) => j.id === next.id);
     const wasRunning = i >= 0 && this.jobs[i]!.status === 'running';
     this.jobs = i >= 0 ? this.jobs.map((j) => (j.id === next.id ? next : j)) : [next, ...this.jobs];
+    // An experiment's row exists only once its engine has loaded (seconds, in its own thread): list it as soon as a
+    // progress event names it, not only when the job ends.
+    const listed = next.experimentId == null || this.experiments.some((e) => e.id === next.experimentId);
+    if (next.kind === 'experiment' && !listed && !this.#listing.has(next.experimentId!)) {
+      this.#listing.add(next.experimentId!);
+      void this.refreshExperiments().finally(() => this.#listing.delete(next.experimentId!));
+    }
     if (wasRunning && next.status !== 'running') {
       if (next.status === 'failed') this.error = `The ${next.kind} failed: ${next.error}`;
       if (next.kind === 'experiment') void this.refreshExperiments();
@@ -426,6 +433,8 @@ export class Workbench {
   // Experiments
 
   experiments = $state.raw<ExperimentSummary[]>([]);
+  /** Experiments whose row is being fetched because a job named them first. */
+  #listing = new Set<number>();
 
   async refreshExperiments(): Promise<void> {
     const list = await this.#call('experiments.list', { projectId: this.projectId! });
