@@ -76,8 +76,21 @@ export interface SweepCellControls {
   pEmpirical: number;
 }
 
+/** A paired comparison with the baseline, pooled over languages, as the heatmap marks it. */
+export interface SweepComparison {
+  n: number;
+  delta: number;
+  ci: [number, number];
+  p: number;
+  /** Holm-adjusted over the sweep's cells and controls only (the family the heatmap shows), not the report's. */
+  pHolm: number;
+  /** pHolm < alpha. */
+  survives: boolean;
+  excludesZero: boolean;
+}
+
 /** One grid point of a sweep: its parameters and its pooled (all languages) comparison with the baseline. */
-export interface SweepCell {
+export interface SweepCell extends SweepComparison {
   arm: string;
   lambda: number | null;
   /** MoE-layer band, inclusive. */
@@ -88,34 +101,18 @@ export interface SweepCell {
   thr: number | null;
   /** The target languages of this point ("+"-joined in the arm name). */
   targets: string[];
-  n: number;
   baselineScore: number;
   armScore: number;
-  delta: number;
-  ci: [number, number];
-  p: number;
-  /** Holm-adjusted over the sweep's cells only (the family the heatmap shows), not over the report's comparisons. */
-  pHolm: number;
-  /** pHolm < alpha. */
-  survives: boolean;
-  excludesZero: boolean;
   /** The point against its random controls; null when the sweep has none. */
   controls: SweepCellControls | null;
 }
 
 /** One random control of a sweep point, compared with the baseline like a cell (and Holm-adjusted with the cells). */
-export interface SweepControlCell {
+export interface SweepControlCell extends SweepComparison {
   arm: string;
   /** The point (a cell's arm) it is matched to. */
   of: string;
   seed: number;
-  n: number;
-  delta: number;
-  ci: [number, number];
-  p: number;
-  pHolm: number;
-  survives: boolean;
-  excludesZero: boolean;
 }
 
 export interface SweepView {
