@@ -26,9 +26,9 @@ import { halfFusedMoe, type HalfFusedExpertCache } from './half-fused-experts.js
 import { DENSE_ACCURACY, DENSE_BLOCK, sliceKey, type DenseCache, type HalfTable, type QuantLinear } from './quant-dense.js';
 
 /**
- * MatMulNBits accuracy_level of int4 experts on the dispatch kernel: 4 rounds each block of an expert's input to int8
- * (error ~4e-3 against the 4-bit weights' ~5e-2) and decoded 1.6x faster than level 1 (fp32 activations) on
- * bench:engine's model, which is what takes int4 decode past 2x fp32 (docs/precision.md).
+ * MatMulNBits accuracy_level of int4 experts on the dispatch kernel when the session does not set one
+ * (QuantExpertCache.dispatchAccuracy; the session chooses in int4-kernel.ts): 4 rounds each block of an expert's input
+ * to int8 (faster, more memory), 1 keeps fp32 activations (exact, the cache's memory).
  */
 const EXPERT_ACCURACY = 4;
 
@@ -651,8 +651,7 @@ class DecoderGraphBuilder {
   /**
    * int4 on the dispatch kernel (moeKernel 'dispatch'): one expert as two prepacked MatMulNBits over its rows of the
    * QMoE cache, whose [rows, H * bits / 8] codes and [rows, H / block] scales are already MatMulNBits' layout (fc1
-   * rows interleave gate and up). 2.6x faster per decode step than onnxruntime 1.30's 4-bit QMoE, but the prepacked
-   * copies hold more memory (docs/precision.md).
+   * rows interleave gate and up), at the accuracy_level the session chose (int4-kernel.ts: speed and memory of each).
    */
   private quantExpertMlp(moeIndex: number, e: number, rows: string, I: number): string {
     const g = this.g;
@@ -665,7 +664,7 @@ class DecoderGraphBuilder {
       const rowBytes = (k * q.bits) / 8;
       const B = this.cachedWeight(`${name}_q${q.bits}`, [n, k / bs, (bs * q.bits) / 8], { offset: codes.offset + e * n * rowBytes, length: n * rowBytes }, DataType.UINT8);
       const S = this.cachedWeight(`${name}_scales`, [n * (k / bs)], { offset: scales.offset + e * n * (k / bs) * 4, length: n * (k / bs) * 4 });
-      return g.op('MatMulNBits', [input, B, S], { K: k, N: n, bits: q.bits, block_size: bs, accuracy_level: EXPERT_ACCURACY }, MS_DOMAIN);
+      return g.op('MatMulNBits', [input, B, S], { K: k, N: n, bits: q.bits, block_size: bs, accuracy_level: q.dispatchAccuracy ?? EXPERT_ACCURACY }, MS_DOMAIN);
     };
     const pairs = g.reshape(matmul(rows, `moe${moeIndex}.e${e}.fc1`, 2 * I, H, layer.fc1, layer.fc1Scales), g.int64([-1, I, 2]));
     const [a, b] = g.opN('Split', [pairs, g.int64([1, 1])], 2, { axis: -1 }) as [string, string];
