@@ -666,10 +666,11 @@ class DecoderGraphBuilder {
       const S = this.cachedWeight(`${name}_scales`, [n * (k / bs)], { offset: scales.offset + e * n * (k / bs) * 4, length: n * (k / bs) * 4 });
       return g.op('MatMulNBits', [input, B, S], { K: k, N: n, bits: q.bits, block_size: bs, accuracy_level: q.dispatchAccuracy ?? EXPERT_ACCURACY }, MS_DOMAIN);
     };
-    const pairs = g.reshape(matmul(rows, `moe${moeIndex}.e${e}.fc1`, 2 * I, H, layer.fc1, layer.fc1Scales), g.int64([-1, I, 2]));
-    const [a, b] = g.opN('Split', [pairs, g.int64([1, 1])], 2, { axis: -1 }) as [string, string];
-    const gate = g.squeeze(a, [-1]);
-    const act = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), g.squeeze(b, [-1]));
+    const fc1 = matmul(rows, `moe${moeIndex}.e${e}.fc1`, 2 * I, H, layer.fc1, layer.fc1Scales);
+    // fc1's outputs interleave gate (even) and up (odd): two strided Slices, fewer nodes per expert than Reshape/Split/Squeeze.
+    const strided = (start: number) => g.op('Slice', [fc1, g.int64([start]), g.int64([2 * I]), g.int64([1]), g.int64([2])]);
+    const gate = strided(0);
+    const act = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), strided(1));
     return matmul(act, `moe${moeIndex}.e${e}.fc2`, H, I, layer.fc2, layer.fc2Scales);
   }
 
