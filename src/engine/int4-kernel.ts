@@ -10,7 +10,7 @@
  *   VmHWM and RssAnon/RssFile after loading and one pass):
  *   - accuracy_level 1 (fp32 activations, exact on the 4-bit weights): the packed codes (0.5 bytes per weight,
  *     anonymous) plus the scales, read from the mapped cache at run time: what QMoE holds (peak 829-841 MiB against
- *     816-842 MiB through QMoE). Decode 1.21-1.35x fp32 where QMoE gave 0.68-0.80x (same runs).
+ *     816-842 MiB through QMoE). Decode 1.21-1.43x fp32 where QMoE gave 0.68-0.80x (same runs).
  *   - accuracy_level 4 (int8 activations, error ~4e-3 against the 4-bit weights' ~5e-2): MLAS's packed layout adds a
  *     copy of each block's scale and a block sum (8 / block bytes per weight), and the original scales stay mapped
  *     and resident (onnxruntime keeps them: not marked packed): 980 MiB, +0.125 bytes per weight at blocks of 64.
