@@ -22,7 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadDemoLanguages } from '../src/corpus/demo-languages.js';
 import { loadUdhrCorpus } from '../src/corpus/udhr.js';
@@ -138,7 +138,7 @@ async function rssChild(dir: string, precision: Precision, cacheDir: string, ker
   await s.forward([seededIds(64, s.info.vocabSize, 1)]);
   const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
   const plan = s.info.precision!.plan;
-  process.stdout.write(JSON.stringify({ hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name }) + '\n');
+  process.stdout.write(JSON.stringify({ hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name, accuracy: s.info.moeKernel?.expertAccuracy }) + '\n');
 }
 
 const MEDIUM_DIR = join(tmpdir(), 'routescope-bench-bf16-medium');
@@ -197,11 +197,12 @@ async function decodeSpeed(cacheDir: string): Promise<string[]> {
     mkdirSync(dir, { recursive: true });
     writeBenchModel(dir);
   }
-  // int4 twice: through QMoE (the default) and on the dispatch kernel (MatMulNBits per expert, opt-in).
-  const runs: { label: string; precision: Precision; moeKernel?: 'dispatch' }[] = [
+  // int4 three times: the default (dispatch kernel, fp32 activations), QMoE, and the dispatch kernel with int8 activations.
+  const runs: { label: string; precision: Precision; moeKernel?: 'dispatch' | 'fused' }[] = [
     { label: 'fp32', precision: 'fp32' },
     { label: 'int8', precision: 'int8' },
     { label: 'int4', precision: 'int4' },
+    { label: 'int4, moeKernel fused', precision: 'int4', moeKernel: 'fused' },
     { label: 'int4, moeKernel dispatch', precision: 'int4', moeKernel: 'dispatch' },
   ];
   const sessions: DecoderSession[] = [];
@@ -211,7 +212,8 @@ async function decodeSpeed(cacheDir: string): Promise<string[]> {
   for (let c = 0; c < Number(process.env.BENCH_DECODE_CHUNKS ?? 6); c++) {
     for (const [i, s] of sessions.entries()) steps[i]!.push(...(await decodeSteps(s, prompt.slice(0, 16 + 2 * c), 4)));
   }
-  const kernels = sessions.map((s) => s.info.moeKernel?.name);
+  log(`load average (1 min) at the end: ${loadavg()[0].toFixed(1)}`);
+  const kernels = sessions.map((s) => `${s.info.moeKernel?.name}${s.info.moeKernel?.expertAccuracy ? ` (accuracy_level ${s.info.moeKernel.expertAccuracy})` : ''}`);
   for (const s of sessions) await s.dispose();
   const fp32 = median(steps[0]!);
   return runs.map((r, i) => {
@@ -262,13 +264,17 @@ async function main(): Promise<void> {
       writeLargeModel();
       const seqs = [1, 2].map((s) => seededIds(64, 512, s));
       if (only !== 'rss') rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
-      const child = (p: Precision) => execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      for (const p of ['fp32', ...COMPARED] as Precision[]) {
+      const child = (p: Precision, kernel?: 'fused' | 'dispatch') =>
+        execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir, ...(kernel ? [kernel] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      // int4 on each of its kernels: auto (dispatch, fp32 activations), QMoE, dispatch with int8 activations.
+      const cases: [Precision, ('fused' | 'dispatch')?][] = [['fp32'], ['fp16'], ['int8'], ['int4'], ['int4', 'fused'], ['int4', 'dispatch']];
+      for (const [p, kernel] of cases) {
         // The first load of a precision writes its caches (reading the checkpoint): measured on the second.
-        if (only === 'rss') child(p);
-        const out = child(p);
-        const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number };
-        rss.push(`| ${p} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
+        if (only === 'rss') child(p, kernel);
+        const out = child(p, kernel);
+        const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number; kernel?: string; accuracy?: number };
+        const label = `${p}${kernel ? `, moeKernel ${kernel}` : ''} (${r.kernel ?? 'no MoE'}${r.accuracy ? `, accuracy_level ${r.accuracy}` : ''})`;
+        rss.push(`| ${label} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
       }
     }
     if (rows.length) {

@@ -8,6 +8,7 @@ import type { DecoderSpec, GatedMlpSpec, LinearSpec } from './architectures/type
 import { chooseExecutionProvider, type ExecutionProviderChoice } from './execution-provider.js';
 import { defaultCacheRoot } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice } from './moe-kernel.js';
+import { chooseInt4Kernel } from './int4-kernel.js';
 import { runnablePrecisions } from './architectures/precision-support.js';
 import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, IMPLEMENTED_PRECISIONS, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
 import { generate, score, type GenerateRequest, type GeneratedSequence, type RunControl, type ScoreItem, type ScoredSequence } from './generate.js';
@@ -95,6 +96,8 @@ export interface ModelSummary {
   executionProvider: ExecutionProviderChoice;
   /** Which expert kernel a session would use (fused or dispatch), and why. */
   moeKernel: MoeKernelChoice;
+  /** Which expert kernel an int4 session would use on the CPU with moeKernel auto, and why (int4-kernel.ts); absent without MoE layers. */
+  int4Kernel?: MoeKernelChoice;
   /** Per precision: the memory a session needs at `context` tokens and whether it fits this machine. */
   memory: { machine: MachineMemory; context: number; plans: (MemoryPlan & { fit: Fit })[]; auto: string };
 }
@@ -145,6 +148,7 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
     features: [...(folder.mxfp4 ? [mxfp4Feature(folder.mxfp4)] : []), ...specialFeatures(spec)],
     executionProvider: ep,
     moeKernel: chooseMoeKernel(spec, folder.weights, folder.dir, defaultCacheRoot(), ep.name),
+    ...(spec.moeLayers.length > 0 ? { int4Kernel: chooseInt4Kernel(spec, 'auto') } : {}),
     memory: memorySummary(spec, folder.weights, opts.context ?? DEFAULT_PLAN_CONTEXT),
   };
 }

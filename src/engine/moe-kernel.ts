@@ -25,6 +25,8 @@ export interface MoeKernelChoice {
   reason: string;
   /** Bytes of expert weights the fused kernel keeps re-laid-out in its cache file (0 for dispatch). */
   expertCopyBytes: number;
+  /** int4 on the dispatch kernel: its MatMulNBits accuracy_level (1: fp32 activations; 4: int8 activations, more memory). */
+  expertAccuracy?: 1 | 4;
   cacheFile?: string;
   cacheReused?: boolean;
 }

@@ -9,7 +9,7 @@
  *   only change against fp32 is the rounding of expert weights to fp16 (none at all for F16 checkpoints).
  *   On CUDA the experts instead run in fp16 through the fp16 fused MoE op (half-fused-experts.ts).
  * - `int8`, `int4`: experts block-quantised once into a cache (quant-experts.ts) and run by com.microsoft.QMoE on
- *   the CPU provider, with our routing; dense projections through com.microsoft.MatMulNBits at the same width, the
+ *   the CPU provider (int4: by prepacked MatMulNBits per expert where they can run, int4-kernel.ts), with our routing; dense projections through com.microsoft.MatMulNBits at the same width, the
  *   embedding at 16 bits, the lm_head at 8 bits (quant-dense.ts); router gates and norms fp32.
  * - fp16 also holds the embedding and the lm_head at 16 bits (quant-dense.ts).
  *
@@ -22,6 +22,8 @@ import { freemem, totalmem } from 'node:os';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
 import { EngineError } from './errors.js';
 import { denseProjections, HEAD_BITS, quantLinearBytes, quantLinearSpecBytes } from './quant-dense.js';
+import { int4ExtraBytesPerExpertWeight } from './int4-kernel.js';
+import type { MoeKernelPreference } from './moe-kernel.js';
 import type { WeightStore } from './safetensors.js';
 
 export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
@@ -177,7 +179,11 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
 /** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */
 const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 / 64, int4: 0.5 + 4 / 64 };
 
-export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT): MemoryPlan {
+/**
+ * `moeKernel`: the session's expert kernel preference. At int4, `dispatch` (int8 activations) holds a packed copy
+ * larger than the cache (int4-kernel.ts), counted in expertBytes; every other kernel holds the cache's bytes.
+ */
+export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT, moeKernel?: MoeKernelPreference): MemoryPlan {
   // Counted from the checkpoint itself, so every tensor is in exactly one bucket: experts, the embedding, the head,
   // the dense projections (quantised at int8/int4) and the rest (routers, gates, norms, biases: always fp32).
   let experts = 0;
@@ -200,7 +206,7 @@ export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: P
   const embeddingBytes = embedParams * (precision === 'fp32' ? storedBytesPerWeight : 2);
   const kvBytes = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * context * 4;
   const runtimeBytes = RUNTIME_BYTES + context * (16 * spec.hiddenSize + spec.numExperts) * 4;
-  const expertBytes = experts * EXPERT_BYTES[precision];
+  const expertBytes = experts * (EXPERT_BYTES[precision] + (precision === 'int4' ? int4ExtraBytesPerExpertWeight(spec, moeKernel) : 0));
   // At int8/int4 kv_b_proj is a MatMulNBits weight and MLA attention stays decompressed: no absorbed fp32 copy.
   const denseBytes = rest * 4 + projBytes + headBytes + (bits ? 0 : absorbedAttentionCopies(spec) * 4);
   const transientBytes = loadTransientBytes(spec, weights, precision);
@@ -257,12 +263,19 @@ export function choosePrecision(
   spec: DecoderSpec,
   weights: WeightStore,
   preference: PrecisionPreference,
-  opts: { context?: number; machine?: MachineMemory; /** What the execution provider can run (default: every implemented one). */ runnable?: readonly Precision[] } = {},
+  opts: {
+    context?: number;
+    machine?: MachineMemory;
+    /** What the execution provider can run (default: every implemented one). */
+    runnable?: readonly Precision[];
+    /** The expert kernel preference, which changes what int4 holds (memoryPlan). */
+    moeKernel?: MoeKernelPreference;
+  } = {},
 ): PrecisionChoice {
   const machine = opts.machine ?? machineMemory();
   const runnable = opts.runnable ?? IMPLEMENTED_PRECISIONS;
   const skip = process.env.ROUTESCOPE_SKIP_MEMORY_CHECK === '1';
-  const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context));
+  const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context, opts.moeKernel));
   const figures = () =>
     plans.map((p) => `${p.precision} ${gib(p.totalBytes)}${p.implemented ? '' : ' (not implemented)'}`).join(', ') +
     `; this machine has ${gib(machine.availableBytes)} available of ${gib(machine.totalBytes)}`;

@@ -43,6 +43,8 @@ export interface QuantExpertCache {
   bytes: number;
   reused: boolean;
   verifiedBy: VerifiedBy;
+  /** Set by the session when int4 experts run on the dispatch kernel: MatMulNBits accuracy_level (int4-kernel.ts). */
+  dispatchAccuracy?: 1 | 4;
 }
 
 /** The largest of 64, 32, 16 dividing both the hidden size and the expert width, else 0 (per row). */

@@ -11,8 +11,8 @@ import { chooseExecutionProvider, createInferenceSession, type ExecutionProvider
 import { buildDecoderModel, GraphNames } from './graph-builder.js';
 import { defaultCacheRoot, prepareFusedExpertCache, type CacheNotice, type CacheProgress } from './expert-cache.js';
 import { prepareHalfExpertCache, type KeptFp32 } from './half-experts.js';
-import { prepareQuantExpertCache, quantBlockSize } from './quant-experts.js';
-import { expertWidth } from './fused-experts.js';
+import { prepareQuantExpertCache } from './quant-experts.js';
+import { chooseInt4Kernel } from './int4-kernel.js';
 import { prepareDenseCache } from './quant-dense.js';
 import { chooseMoeKernel, parseMoeKernel, type MoeKernelChoice, type MoeKernelPreference } from './moe-kernel.js';
 import { chooseHalfKernel, prepareHalfFusedExpertCache } from './half-fused-experts.js';
@@ -190,15 +190,6 @@ export function defaultAttentionScoreBudget(weightBytes: number): number {
 /** Smallest automatic chunk, so very long contexts do not turn into thousands of runs. */
 const MIN_PREFILL_CHUNK = 32;
 
-/** The int4 expert block size; MatMulNBits needs at least 16 (0 = one scale per row runs on QMoE only). */
-function int4DispatchBlock(spec: DecoderSpec): number {
-  const first = spec.layers.find((l) => l.mlp.kind === 'moe');
-  if (!first || first.mlp.kind !== 'moe') return 0;
-  const I = expertWidth(first.mlp.moe.experts[0]!);
-  const uniform = first.mlp.moe.experts.every((e) => expertWidth(e) === I);
-  return uniform ? quantBlockSize(spec.hiddenSize, I) : 0;
-}
-
 export function modelInfoOf(spec: DecoderSpec, provider: ExecutionProviderChoice, moeKernel?: MoeKernelChoice, precision?: PrecisionInfo): ModelInfo {
   return {
     architecture: spec.architecture,
@@ -275,26 +266,24 @@ export class DecoderSession {
     const refusal = precisionPref === 'auto' ? null : precisionRefusal(spec, precisionPref);
     if (refusal) throw new EngineError(refusal);
     const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
-    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, runnable });
+    const moeKernelPref = opts.moeKernel ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL');
+    // The kernel preference is part of the plan: int4's dispatch kernel at int8 activations holds more (int4-kernel.ts).
+    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, runnable, moeKernel: moeKernelPref });
     let kernel: MoeKernelChoice;
     let halfFused = false;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {
       // CUDA: the fp16 fused MoE op; CPU: 16-bit storage on the dispatch kernel (half-fused-experts.ts).
       ({ halfFused, ...kernel } = chooseHalfKernel(chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel));
-    } else if (precision.name === 'int4' && spec.moeLayers.length > 0 && (opts.moeKernel ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL')) === 'dispatch') {
-      // Opt-in: 2x faster decode than 4-bit QMoE on the CPU, but prepacking holds more memory than the plan counts.
-      const ep = chooseExecutionProvider(opts.executionProvider).name;
-      if (ep !== 'cpu') throw new EngineError(`precision int4 runs onnxruntime's MatMulNBits/QMoE CPU kernels; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
-      if (spec.layers.some((l) => l.mlp.kind === 'moe' && (l.mlp.moe.expertActivation || l.mlp.moe.experts.some((e) => e.down.bias)))) {
-        throw new EngineError(`precision int4 on the dispatch kernel runs SiLU-gated experts without biases; ${spec.architecture}'s experts have biases or a clamped SwiGLU: use moeKernel auto (QMoE)`);
-      }
-      if (int4DispatchBlock(spec) < 16) throw new EngineError(`precision int4 on the dispatch kernel needs a block size of at least 16 dividing the hidden size and the expert width (got one scale per row); use moeKernel auto (QMoE)`);
-      kernel = { name: 'dispatch', reason: 'int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert (faster decode than QMoE, more memory)', expertCopyBytes: 0 };
     } else if ((precision.name === 'int8' || precision.name === 'int4') && spec.moeLayers.length > 0) {
       const ep = chooseExecutionProvider(opts.executionProvider).name;
       if (ep !== 'cpu') throw new EngineError(`precision ${precision.name} runs onnxruntime's QMoE CPU kernel; the ${ep.toUpperCase()} provider is not supported for it: use --ep cpu or precision fp32/fp16`);
-      if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
-      kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
+      if (precision.name === 'int4') {
+        // auto: the dispatch kernel at accuracy_level 1 where it runs (same memory as QMoE, faster); int4-kernel.ts.
+        kernel = chooseInt4Kernel(spec, moeKernelPref);
+      } else {
+        if (opts.moeKernel === 'dispatch') throw new EngineError(`precision ${precision.name} runs the experts through com.microsoft.QMoE (the fused kernel); use moeKernel auto or fused`);
+        kernel = { name: 'fused', reason: `${precision.name} precision: block-quantised experts through com.microsoft.QMoE`, expertCopyBytes: 0 };
+      }
     } else {
       kernel = chooseMoeKernel(spec, opened.weights, opened.dir, cacheRoot, chooseExecutionProvider(opts.executionProvider).name, opts.moeKernel);
     }
@@ -303,7 +292,8 @@ export class DecoderSession {
     const weights = opened.mxfp4 ? (await dequantiseMxfp4(opened.mxfp4, opened.dir, spec, cacheRoot, cacheOpts)).weights : opened.weights;
     const folder: ModelFolder = { ...opened, weights };
     const quantBits = precision.name === 'int8' ? 8 : precision.name === 'int4' ? 4 : null;
-    const quantExperts = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
+    const quantCache = quantBits && spec.moeLayers.length > 0 ? await prepareQuantExpertCache(spec, folder.weights, folder.dir, cacheRoot, quantBits, cacheOpts) : undefined;
+    const quantExperts = quantCache && kernel.expertAccuracy ? { ...quantCache, dispatchAccuracy: kernel.expertAccuracy } : quantCache;
     const fusedCache = kernel.name === 'fused' && !quantExperts && !halfFused ? await prepareFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfExperts = precision.name === 'fp16' && spec.moeLayers.length > 0 && !halfFused ? await prepareHalfExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;
     const halfFusedExperts = halfFused ? await prepareHalfFusedExpertCache(spec, folder.weights, folder.dir, cacheRoot, cacheOpts) : undefined;

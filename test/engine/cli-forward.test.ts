@@ -136,6 +136,9 @@ describe('routescope forward / inspect', () => {
     const text = await cli(['inspect', model.dir]);
     expect(text.stdout).toMatch(/architecture\s+OlmoeForCausalLM/);
     expect(text.stdout).toMatch(/execution\s+(CPU|CUDA)/);
+    // OLMoE's tiny experts are SiLU-gated without biases on blocks of 16: int4 runs them on the dispatch kernel at fp32 activations.
+    expect(text.stdout).toMatch(/int4 experts\s+dispatch, accuracy_level 1 \(.*same memory as QMoE/);
+    expect(s.int4Kernel).toMatchObject({ name: 'dispatch', expertAccuracy: 1 });
     // The memory plan: one row per precision, experts at 4/2 bytes per weight, auto's choice explained.
     const plans = s.memory.plans as { precision: string; expertBytes: number; parameters: number; fit: string }[];
     expect(plans.map((p) => p.precision)).toEqual(['fp32', 'fp16', 'int8', 'int4']);

@@ -5,8 +5,9 @@
  * so the tolerance stays the fp32 one (1e-4). Against the unrounded fp32 reference it is within the fp16
  * tolerance stated in docs/precision.md, with the same top-k sets. Also: the cache (outside the model folder,
  * reused, rebuilt when from another format or when a byte flip keeping size and mtime breaks a segment checksum), an overflowing expert kept at fp32, the memory plan, `auto`,
- * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text. int8/int4 (QMoE): the
- * graph equals the float64 reference run on expert weights quantised and dequantised by a second implementation.
+ * and the refusals; on the demo model, the top-k agreement with fp32 on UDHR held-out text. int8/int4 (QMoE, and int4's
+ * dispatch kernel): the graph equals the float64 reference run on expert weights quantised and dequantised by a second
+ * implementation.
  */
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -265,7 +266,7 @@ describe('fp16 on the demo model', () => {
 });
 
 // DeepSeek-V2 adds MLA projections, a dense first layer and shared experts.
-describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 precision: QMoE experts, MatMulNBits dense projections, 16-bit embedding (%s)', (arch: TinyArch) => {
+describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 precision: QMoE or MatMulNBits experts, MatMulNBits dense projections, 16-bit embedding (%s)', (arch: TinyArch) => {
   const tmp = tempDir(`quant-${arch}`);
   const refs = { 8: tempDir(`quant8-${arch}`), 4: tempDir(`quant4-${arch}`) };
   afterAll(() => (tmp.cleanup(), refs[8].cleanup(), refs[4].cleanup()));
@@ -273,9 +274,15 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     writeTinyModel(tmp.dir, arch, { seed: 41 });
   });
 
-  it('int4 through QMoE (the default): routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async () => {
-    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', cacheDir: cache.dir });
-    expect(s.info.moeKernel?.name).toBe('fused');
+  // Exact on the dequantised weights (fp32 activations): the same check for both kernels.
+  it.each([
+    ['auto', 'dispatch', 1],
+    ['fused', 'fused', undefined],
+  ] as const)('int4, moeKernel %s (%s kernel): routing equals the reference on the dequantised weights within 1e-4, logits within the head\'s int8 activation rounding', async (moeKernel, kernel, accuracy) => {
+    const s = await DecoderSession.load(tmp.dir, { precision: 'int4', moeKernel, cacheDir: cache.dir });
+    // Every tiny architecture here has SiLU experts without biases on blocks of 16: auto takes the dispatch kernel at fp32 activations.
+    expect(s.info.moeKernel?.name).toBe(kernel);
+    expect(s.info.moeKernel?.expertAccuracy).toBe(accuracy);
     expect(s.info.precision?.cacheFile?.startsWith(cache.dir)).toBe(true);
     expect(s.info.precision?.denseCacheFile?.startsWith(cache.dir)).toBe(true);
     expect(s.info.precision?.denseQuantised).toBeGreaterThanOrEqual(4 * s.info.numLayers);
@@ -289,9 +296,10 @@ describe.each([...TINY_ARCHS, 'deepseek_v2'] as TinyArch[])('int8 and int4 preci
     await s.dispose();
   });
 
-  it('int4 on the dispatch kernel (opt-in; MatMulNBits experts with int8 activations): first router exact, >= 90% identical top-k sets', async () => {
+  it('int4, moeKernel dispatch (MatMulNBits experts with int8 activations): first router exact, >= 90% identical top-k sets', async () => {
     const s = await DecoderSession.load(tmp.dir, { precision: 'int4', moeKernel: 'dispatch', cacheDir: cache.dir });
     expect(s.info.moeKernel?.name).toBe('dispatch');
+    expect(s.info.moeKernel?.expertAccuracy).toBe(4);
     writeDequantizedCopy(tmp.dir, refs[4].dir, 4, s.info.precision!.blockSize!);
     const ids = [seededIds(7, s.info.vocabSize, 12), seededIds(7, s.info.vocabSize, 13)];
     const got = await s.forward(ids);

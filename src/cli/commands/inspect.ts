@@ -45,6 +45,7 @@ export const inspectCommand: Command = {
       ...s.features.map((f, i) => `${i === 0 ? 'special          ' : '                 '} ${f}`),
       `execution         ${s.executionProvider.name.toUpperCase()} (${s.executionProvider.reason})`,
       `expert kernel     ${s.moeKernel.name} (${s.moeKernel.reason})`,
+      ...(s.int4Kernel ? [`int4 experts      ${s.int4Kernel.name}${s.int4Kernel.expertAccuracy ? `, accuracy_level ${s.int4Kernel.expertAccuracy}` : ''} (${s.int4Kernel.reason})`] : []),
       `memory            ${gib(s.memory.machine.availableBytes)} available of ${gib(s.memory.machine.totalBytes)}; plans for ${s.memory.context} tokens of context:`,
       `  precision  experts     dense+embed KV cache    runtime     loading     peak        B/param  fits   top-k agreement with fp32`,
       ...s.memory.plans.map((p) => {
