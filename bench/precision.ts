@@ -38,7 +38,10 @@ import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
 const log = (m: string) => process.stderr.write(`[bench:precision] ${m}\n`);
 const COMPARED: Precision[] = ['fp16', 'int8', 'int4'];
 const DEMO_MODEL = resolve(import.meta.dirname, '../resources/demo-model');
-const LARGE_DIR = join(tmpdir(), 'routescope-bench-qwen3-shape');
+/** The Qwen3-30B-A3B-shaped checkpoint's depth and vocabulary: 2 layers and 512 tokens unless BENCH_LAYERS / BENCH_VOCAB say. */
+const LARGE_LAYERS = Number(process.env.BENCH_LAYERS ?? 2);
+const LARGE_VOCAB = Number(process.env.BENCH_VOCAB ?? 512);
+const LARGE_DIR = join(tmpdir(), LARGE_LAYERS === 2 && LARGE_VOCAB === 512 ? 'routescope-bench-qwen3-shape' : `routescope-bench-qwen3-shape-${LARGE_LAYERS}l-v${LARGE_VOCAB}`);
 
 interface Run {
   logits: Float32Array[];
@@ -126,19 +129,49 @@ async function fidelityRows(name: string, dir: string, sequences: number[][], V:
 }
 
 function writeLargeModel(): void {
+  if (!Number.isInteger(LARGE_LAYERS) || LARGE_LAYERS < 1) throw new Error(`BENCH_LAYERS must be a positive integer; got '${process.env.BENCH_LAYERS}'`);
+  if (!Number.isInteger(LARGE_VOCAB) || LARGE_VOCAB < 512) throw new Error(`BENCH_VOCAB must be an integer of at least 512; got '${process.env.BENCH_VOCAB}'`);
   if (existsSync(join(LARGE_DIR, 'config.json'))) return;
-  log(`writing the Qwen3-30B-A3B-shaped checkpoint to ${LARGE_DIR} (once)`);
-  const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: 2, max_window_layers: 2, vocab_size: 512, bos_token_id: 1, eos_token_id: 2 };
-  writeTinyModel(LARGE_DIR, 'qwen3_moe', { seed: 30, dtype: 'BF16', config });
+  log(`writing the Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}) to ${LARGE_DIR} (once)`);
+  const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: LARGE_LAYERS, max_window_layers: LARGE_LAYERS, vocab_size: LARGE_VOCAB, bos_token_id: 1, eos_token_id: 2 };
+  // The default 2-layer checkpoint keeps its single file (and numbers); deeper ones would not fit in memory at once.
+  const t = performance.now();
+  const stream = LARGE_LAYERS !== 2 || LARGE_VOCAB !== 512;
+  writeTinyModel(LARGE_DIR, 'qwen3_moe', {
+    seed: 30,
+    dtype: 'BF16',
+    config,
+    shardPerLayer: stream,
+    onShard: (i, n) => log(`shard ${i}/${n} written (${((performance.now() - t) / 1000).toFixed(0)} s)`),
+  });
 }
 
-/** Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count. */
+/** A /proc/self/status field in bytes (VmHWM, VmRSS, RssAnon, RssFile). */
+function statusBytes(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error(`/proc/self/status has no ${field} line`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count, with the
+ * resident set split into anonymous and file-backed pages after loading and after the pass (where the bytes go).
+ */
 async function rssChild(dir: string, precision: Precision, cacheDir: string, kernel?: 'fused' | 'dispatch'): Promise<void> {
+  const t = performance.now();
   const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: kernel ?? (precision === 'fp32' ? 'dispatch' : 'auto') });
+  const loadS = (performance.now() - t) / 1000;
+  const loaded = { hwm: statusBytes('VmHWM'), anon: statusBytes('RssAnon'), file: statusBytes('RssFile') };
   await s.forward([seededIds(64, s.info.vocabSize, 1)]);
-  const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  const hwm = statusBytes('VmHWM');
   const plan = s.info.precision!.plan;
-  process.stdout.write(JSON.stringify({ hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name,
+      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'),
+      plan: { experts: plan.expertBytes, dense: plan.denseBytes, embedding: plan.embeddingBytes },
+    }) + '\n',
+  );
 }
 
 const MEDIUM_DIR = join(tmpdir(), 'routescope-bench-bf16-medium');
@@ -260,15 +293,33 @@ async function main(): Promise<void> {
     const rss: string[] = [];
     if (process.env.BENCH_SKIP_LARGE !== '1' && only !== 'fidelity') {
       writeLargeModel();
-      const seqs = [1, 2].map((s) => seededIds(64, 512, s));
-      if (only !== 'rss') rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
-      const child = (p: Precision) => execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      for (const p of ['fp32', ...COMPARED] as Precision[]) {
-        // The first load of a precision writes its caches (reading the checkpoint): measured on the second.
-        if (only === 'rss') child(p);
-        const out = child(p);
-        const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number };
-        rss.push(`| ${p} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
+      const seqs = [1, 2].map((s) => seededIds(64, LARGE_VOCAB, s));
+      if (only !== 'rss') rows.push(...(await fidelityRows(`Qwen3-30B-A3B shapes (BF16, ${LARGE_LAYERS} layers, 128 experts, top-8)`, LARGE_DIR, seqs, LARGE_VOCAB, cache.dir, false)));
+      // BENCH_PRECISIONS=fp16,int8,int4 leaves fp32 out where its widened copy would not fit with margin.
+      const precisions = (process.env.BENCH_PRECISIONS ?? ['fp32', ...COMPARED].join(',')).split(',') as Precision[];
+      for (const p of precisions) {
+        // A fresh cache folder per precision, dropped after its rows: a multi-GB checkpoint's caches add up.
+        const pc = tempDir(`bench-precision-rss-${p}`);
+        try {
+          const child = () => JSON.parse(
+            execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, pc.dir], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!,
+          ) as { hwm: number; parameters: number; planned: number; loadS: number; loaded: { hwm: number; anon: number; file: number }; anon: number; file: number };
+          // The first load of a precision writes its caches (reading the checkpoint); the second reuses them.
+          for (const load of ['caches written', 'caches reused']) {
+            if (load === 'caches written' && only !== 'rss') {
+              child();
+              continue;
+            }
+            const r = child();
+            const g = (b: number) => (b / 2 ** 30).toFixed(2);
+            rss.push(
+              `| ${p} | ${load} | ${g(r.hwm)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${g(r.loaded.hwm)} GiB | ${g(r.anon)} / ${g(r.file)} GiB | ${g(r.planned)} GiB | ${r.loadS.toFixed(0)} s |`,
+            );
+            log(rss[rss.length - 1]!);
+          }
+        } finally {
+          pc.cleanup();
+        }
       }
     }
     if (rows.length) {
@@ -276,8 +327,11 @@ async function main(): Promise<void> {
       process.stdout.write(rows.join('\n') + '\n');
     }
     if (rss.length) {
-      process.stdout.write('\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint:\n\n');
-      process.stdout.write('| precision | peak RSS | parameters | bytes / parameter | planned (4096-token KV + runtime) |\n|---|---|---|---|---|\n' + rss.join('\n') + '\n');
+      process.stdout.write(`\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}):\n\n`);
+      process.stdout.write(
+        '| precision | load | peak RSS | parameters | bytes / parameter | peak after loading | anonymous / file-backed after the pass | planned (4096-token KV + runtime) | load time |\n|---|---|---|---|---|---|---|---|---|\n' +
+          rss.join('\n') + '\n',
+      );
     }
   } finally {
     cache.cleanup();
