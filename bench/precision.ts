@@ -154,6 +154,30 @@ function statusBytes(field: string): number {
 }
 
 /**
+ * Resident and mapped bytes of this process by kind of mapping (/proc/self/smaps): the expert cache, the dense
+ * cache (embedding, head, projections), checkpoint shards, other files (Node, onnxruntime) and anonymous memory.
+ * A mapped cache is resident only where pages were touched (an embedding table: the gathered rows).
+ */
+function residentByKind(): Record<string, { rss: number; size: number }> {
+  const out: Record<string, { rss: number; size: number }> = {};
+  let kind = 'anonymous';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[1]!;
+      kind = !path.startsWith('/') ? 'anonymous' : /-experts\//.test(path) ? 'expert cache' : /-dense\//.test(path) ? 'dense cache' : /\.safetensors$/.test(path) ? 'checkpoint' : 'other files';
+      continue;
+    }
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    const k = (out[kind] ??= { rss: 0, size: 0 });
+    if (m[1] === 'Size') k.size += Number(m[2]) * 1024;
+    else k.rss += Number(m[2]) * 1024;
+  }
+  return out;
+}
+
+/**
  * Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count, with the
  * resident set split into anonymous and file-backed pages after loading and after the pass (where the bytes go).
  */
@@ -168,7 +192,7 @@ async function rssChild(dir: string, precision: Precision, cacheDir: string, ker
   process.stdout.write(
     JSON.stringify({
       hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name,
-      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'),
+      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'), byKind: residentByKind(),
       plan: { experts: plan.expertBytes, dense: plan.denseBytes, embedding: plan.embeddingBytes },
     }) + '\n',
   );
@@ -311,6 +335,7 @@ async function main(): Promise<void> {
               continue;
             }
             const r = child();
+            log(`${p}, ${load}: ${JSON.stringify(r)}`);
             const g = (b: number) => (b / 2 ** 30).toFixed(2);
             rss.push(
               `| ${p} | ${load} | ${g(r.hwm)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${g(r.loaded.hwm)} GiB | ${g(r.anon)} / ${g(r.file)} GiB | ${g(r.planned)} GiB | ${r.loadS.toFixed(0)} s |`,
