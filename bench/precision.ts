@@ -21,7 +21,7 @@
  *   BENCH_ONLY=decode|rss|fidelity npm run bench:precision   # one part (decode: BENCH_CACHE_DIR keeps its caches)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadDemoLanguages } from '../src/corpus/demo-languages.js';
@@ -34,6 +34,9 @@ import { seededIds, tempDir } from '../test/engine/graph-helpers.js';
 import { SHAPE, writeBenchModel } from './engine.js';
 import { REAL_CONFIGS } from '../test/support/real-configs.js';
 import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
+import { WeightStore } from '../src/engine/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../src/engine/safetensors-writer.js';
+import { seededRandom } from '../src/numeric/random.js';
 
 const log = (m: string) => process.stderr.write(`[bench:precision] ${m}\n`);
 const COMPARED: Precision[] = ['fp16', 'int8', 'int4'];
@@ -132,6 +135,8 @@ function writeLargeModel(): void {
   if (!Number.isInteger(LARGE_LAYERS) || LARGE_LAYERS < 1) throw new Error(`BENCH_LAYERS must be a positive integer; got '${process.env.BENCH_LAYERS}'`);
   if (!Number.isInteger(LARGE_VOCAB) || LARGE_VOCAB < 512) throw new Error(`BENCH_VOCAB must be an integer of at least 512; got '${process.env.BENCH_VOCAB}'`);
   if (existsSync(join(LARGE_DIR, 'config.json'))) return;
+  const from = process.env.BENCH_LINK_LAYERS_FROM;
+  if (from) return linkWithVocabulary(from, LARGE_DIR, LARGE_VOCAB);
   log(`writing the Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}) to ${LARGE_DIR} (once)`);
   const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: LARGE_LAYERS, max_window_layers: LARGE_LAYERS, vocab_size: LARGE_VOCAB, bos_token_id: 1, eos_token_id: 2 };
   // The default 2-layer checkpoint keeps its single file (and numbers); deeper ones would not fit in memory at once.
@@ -144,6 +149,47 @@ function writeLargeModel(): void {
     shardPerLayer: stream,
     onShard: (i, n) => log(`shard ${i}/${n} written (${((performance.now() - t) / 1000).toFixed(0)} s)`),
   });
+}
+
+/**
+ * BENCH_LINK_LAYERS_FROM=<folder of a streamed checkpoint>: the same decoder layers with another vocabulary, for
+ * an embedding share like the real model's at a fraction of its depth: every shard without the embedding or the
+ * head is hard-linked (no copy, no redraw); those two are drawn anew at the new size (same spreads as the generator).
+ */
+function linkWithVocabulary(from: string, to: string, vocab: number): void {
+  const index = JSON.parse(readFileSync(join(from, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
+  const config = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const hidden = Number(config.hidden_size);
+  const redrawn = new Set([index.weight_map['model.embed_tokens.weight'], index.weight_map['lm_head.weight']]);
+  log(`linking ${from}'s layer shards into ${to}, vocabulary ${vocab} (embedding and head redrawn)`);
+  mkdirSync(to, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
+  const rand = seededRandom(31);
+  const normal = () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+  const weights = WeightStore.fromFolder(from);
+  let totalSize = 0;
+  for (const file of new Set(Object.values(index.weight_map))) {
+    const names = Object.keys(index.weight_map).filter((n) => index.weight_map[n] === file);
+    if (!redrawn.has(file)) {
+      linkSync(join(from, file), join(to, file));
+      for (const n of names) totalSize += weights.info(n).byteLength;
+      continue;
+    }
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const n of names) {
+      const info = weights.info(n);
+      if (n === 'model.embed_tokens.weight' || n === 'lm_head.weight') {
+        const std = n === 'lm_head.weight' ? 1 / Math.sqrt(hidden) : 0.5;
+        const data = new Float32Array(vocab * hidden);
+        for (let i = 0; i < data.length; i++) data[i] = std * normal();
+        tensors[n] = { dtype: info.dtype as TensorToWrite['dtype'], shape: [vocab, hidden], data };
+      } else tensors[n] = { dtype: info.dtype as TensorToWrite['dtype'], shape: info.shape, data: weights.readFloat32(n) };
+      totalSize += tensors[n].data.length * 2;
+    }
+    writeSafetensors(join(to, file), tensors, { format: 'pt' });
+  }
+  writeFileSync(join(to, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: index.weight_map }, null, 2));
+  writeFileSync(join(to, 'config.json'), JSON.stringify({ ...config, vocab_size: vocab }, null, 2));
 }
 
 /** A /proc/self/status field in bytes (VmHWM, VmRSS, RssAnon, RssFile). */
