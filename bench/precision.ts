@@ -225,7 +225,8 @@ function residentByKind(): Record<string, { rss: number; size: number }> {
 
 /**
  * Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count, with the
- * resident set split into anonymous and file-backed pages after loading and after the pass (where the bytes go).
+ * resident set split into anonymous and file-backed pages after loading and at the end (where the bytes go); then
+ * passes that read every expert, and the peak after those.
  */
 async function rssChild(dir: string, precision: Precision, cacheDir: string, kernel?: 'fused' | 'dispatch'): Promise<void> {
   const t = performance.now();
@@ -235,10 +236,24 @@ async function rssChild(dir: string, precision: Precision, cacheDir: string, ker
   await s.forward([seededIds(64, s.info.vocabSize, 1)]);
   const hwm = statusBytes('VmHWM');
   const plan = s.info.precision!.plan;
+  // A random pass routes to a subset of experts, so the pages of the others were never read: a long capture reads
+  // them all. Forcing each block of top-k experts in turn (steering `force`, 8 tokens a pass) reads every expert.
+  const E = s.info.numExperts;
+  const k = s.info.topK;
+  const touched = s.info.moeLayers.map(() => new Set<number>());
+  for (let first = 0; first < E; first += k) {
+    const force = new Float32Array(E);
+    for (let e = first; e < Math.min(E, first + k); e++) force[e] = 1 + e - first;
+    const zero = new Float32Array(E);
+    const layer = { bias: zero, scale: zero, std: zero, force, mask: zero };
+    const r = await s.forward([seededIds(8, s.info.vocabSize, 2 + first)], { steering: { perMoeLayer: s.info.moeLayers.map(() => layer) } });
+    r.routing!.forEach((l, i) => l.experts.forEach((e) => touched[i]!.add(e)));
+  }
+  const hwmAllExperts = statusBytes('VmHWM');
   process.stdout.write(
     JSON.stringify({
       hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name,
-      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'), byKind: residentByKind(),
+      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'), byKind: residentByKind(), hwmAllExperts, expertsTouchedPerLayer: Math.min(...touched.map((t) => t.size)),
       plan: { experts: plan.expertBytes, dense: plan.denseBytes, embedding: plan.embeddingBytes },
     }) + '\n',
   );
@@ -373,7 +388,7 @@ async function main(): Promise<void> {
         try {
           const child = () => JSON.parse(
             execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, pc.dir], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!,
-          ) as { hwm: number; parameters: number; planned: number; loadS: number; loaded: { hwm: number; anon: number; file: number }; anon: number; file: number };
+          ) as { hwm: number; hwmAllExperts: number; parameters: number; planned: number; loadS: number; loaded: { hwm: number; anon: number; file: number }; anon: number; file: number };
           // The first load of a precision writes its caches (reading the checkpoint); the second reuses them.
           for (const load of ['caches written', 'caches reused']) {
             if (load === 'caches written' && only !== 'rss') {
@@ -384,7 +399,7 @@ async function main(): Promise<void> {
             log(`${p}, ${load}: ${JSON.stringify(r)}`);
             const g = (b: number) => (b / 2 ** 30).toFixed(2);
             rss.push(
-              `| ${p} | ${load} | ${g(r.hwm)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${g(r.loaded.hwm)} GiB | ${g(r.anon)} / ${g(r.file)} GiB | ${g(r.planned)} GiB | ${r.loadS.toFixed(0)} s |`,
+              `| ${p} | ${load} | ${g(r.hwm)} GiB | ${(r.hwm / r.parameters).toFixed(2)} | ${g(r.hwmAllExperts)} GiB | ${(r.hwmAllExperts / r.parameters).toFixed(2)} | ${(r.parameters / 1e9).toFixed(3)} B | ${g(r.loaded.hwm)} GiB | ${g(r.anon)} / ${g(r.file)} GiB | ${g(r.planned)} GiB | ${r.loadS.toFixed(0)} s |`,
             );
             log(rss[rss.length - 1]!);
           }
@@ -400,7 +415,7 @@ async function main(): Promise<void> {
     if (rss.length) {
       process.stdout.write(`\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}):\n\n`);
       process.stdout.write(
-        '| precision | load | peak RSS | parameters | bytes / parameter | peak after loading | anonymous / file-backed after the pass | planned (4096-token KV + runtime) | load time |\n|---|---|---|---|---|---|---|---|---|\n' +
+        '| precision | load | peak RSS, 64-token pass | bytes / parameter | peak, every expert read | bytes / parameter | parameters | peak after loading | anonymous / file-backed at the end | planned peak | load time |\n|---|---|---|---|---|---|---|---|---|---|---|\n' +
           rss.join('\n') + '\n',
       );
     }
