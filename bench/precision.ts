@@ -7,7 +7,12 @@
  * - a generated checkpoint with Qwen3-30B-A3B's real layer shapes (hidden 2048, 128 experts, top-8, expert
  *   width 768, 32 query / 4 KV heads of 128) with 2 layers and a small vocabulary, BF16 like the release;
  *   written once to $TMPDIR/routescope-bench-qwen3-shape (~1.2 GiB).
- * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint.
+ * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint, after one
+ * 64-token pass and again after passes that force every expert in turn (a random pass reads only some experts' pages).
+ * BENCH_LAYERS / BENCH_VOCAB give it another depth and vocabulary (e.g. 8 and 151936: 5.6 B parameters, 10.4 GiB,
+ * written one shard per layer to $TMPDIR); BENCH_LINK_LAYERS_FROM=<such a folder> with another BENCH_VOCAB links its
+ * layer shards and redraws only the embedding and head; BENCH_PRECISIONS=fp16,int8,int4 picks the rows. With
+ * BENCH_ONLY=rss both loads are measured (caches written, caches reused), each precision's caches then deleted.
  * `--rss-only`: peak RSS against the memory plan's peak (precision.ts, loading term included) on a smaller BF16
  * checkpoint of Qwen3-MoE shape (hidden 1024, 32 experts of width 512, 2 layers; ~0.2 GiB), per precision and
  * for fp32 on both kernels, the fused one with its expert cache written in that process and then reused.
