@@ -117,6 +117,11 @@ export async function prepareQuantExpertCache(
   // One width across every layer too: the block size below is chosen once from it.
   for (const [i, moe] of blocks.entries()) uniformExpertWidth(moe.experts, `MoE layer ${i}`, 'cannot be quantised for QMoE', I);
   const blockSize = quantBlockSize(H, I);
+  // Experts are quantised one at a time into the layer's packed codes: at 4 bits each expert's matrices must fill
+  // whole bytes (hidden x width even), or two experts would share a byte.
+  if (bits === 4 && (H * I) % 2 !== 0) {
+    throw new EngineError(`cannot quantise experts of hidden size ${H} and width ${I} to int4: their product is odd (two codes per byte); use --precision int8`);
+  }
   const dir = join(cacheRoot, `int${bits}-experts`);
   const isQuantData = (d: unknown): d is QuantData => {
     const q = d as Partial<QuantData> | null;
