@@ -7,7 +7,12 @@
  * - a generated checkpoint with Qwen3-30B-A3B's real layer shapes (hidden 2048, 128 experts, top-8, expert
  *   width 768, 32 query / 4 KV heads of 128) with 2 layers and a small vocabulary, BF16 like the release;
  *   written once to $TMPDIR/routescope-bench-qwen3-shape (~1.2 GiB).
- * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint.
+ * Peak RSS (VmHWM) per parameter is measured in a fresh child process per precision on that checkpoint, after one
+ * 64-token pass and again after passes that force every expert in turn (a random pass reads only some experts' pages).
+ * BENCH_LAYERS / BENCH_VOCAB give it another depth and vocabulary (e.g. 8 and 151936: 5.6 B parameters, 10.4 GiB,
+ * written one shard per layer to $TMPDIR); BENCH_LINK_LAYERS_FROM=<such a folder> with another BENCH_VOCAB links its
+ * layer shards and redraws only the embedding and head; BENCH_PRECISIONS=fp16,int8,int4 picks the rows. With
+ * BENCH_ONLY=rss both loads are measured (caches written, caches reused), each precision's caches then deleted.
  * `--rss-only`: peak RSS against the memory plan's peak (precision.ts, loading term included) on a smaller BF16
  * checkpoint of Qwen3-MoE shape (hidden 1024, 32 experts of width 512, 2 layers; ~0.2 GiB), per precision and
  * for fp32 on both kernels, the fused one with its expert cache written in that process and then reused.
@@ -21,7 +26,7 @@
  *   BENCH_ONLY=decode|rss|fidelity npm run bench:precision   # one part (decode: BENCH_CACHE_DIR keeps its caches)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadDemoLanguages } from '../src/corpus/demo-languages.js';
@@ -34,11 +39,17 @@ import { seededIds, tempDir } from '../test/engine/graph-helpers.js';
 import { SHAPE, writeBenchModel } from './engine.js';
 import { REAL_CONFIGS } from '../test/support/real-configs.js';
 import { writeTinyModel, TINY_ARCHS } from '../test/support/tiny-models.js';
+import { WeightStore } from '../src/engine/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../src/engine/safetensors-writer.js';
+import { seededRandom } from '../src/numeric/random.js';
 
 const log = (m: string) => process.stderr.write(`[bench:precision] ${m}\n`);
 const COMPARED: Precision[] = ['fp16', 'int8', 'int4'];
 const DEMO_MODEL = resolve(import.meta.dirname, '../resources/demo-model');
-const LARGE_DIR = join(tmpdir(), 'routescope-bench-qwen3-shape');
+/** The Qwen3-30B-A3B-shaped checkpoint's depth and vocabulary: 2 layers and 512 tokens unless BENCH_LAYERS / BENCH_VOCAB say. */
+const LARGE_LAYERS = Number(process.env.BENCH_LAYERS ?? 2);
+const LARGE_VOCAB = Number(process.env.BENCH_VOCAB ?? 512);
+const LARGE_DIR = join(tmpdir(), LARGE_LAYERS === 2 && LARGE_VOCAB === 512 ? 'routescope-bench-qwen3-shape' : `routescope-bench-qwen3-shape-${LARGE_LAYERS}l-v${LARGE_VOCAB}`);
 
 interface Run {
   logits: Float32Array[];
@@ -126,19 +137,131 @@ async function fidelityRows(name: string, dir: string, sequences: number[][], V:
 }
 
 function writeLargeModel(): void {
+  if (!Number.isInteger(LARGE_LAYERS) || LARGE_LAYERS < 1) throw new Error(`BENCH_LAYERS must be a positive integer; got '${process.env.BENCH_LAYERS}'`);
+  if (!Number.isInteger(LARGE_VOCAB) || LARGE_VOCAB < 512) throw new Error(`BENCH_VOCAB must be an integer of at least 512; got '${process.env.BENCH_VOCAB}'`);
   if (existsSync(join(LARGE_DIR, 'config.json'))) return;
-  log(`writing the Qwen3-30B-A3B-shaped checkpoint to ${LARGE_DIR} (once)`);
-  const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: 2, max_window_layers: 2, vocab_size: 512, bos_token_id: 1, eos_token_id: 2 };
-  writeTinyModel(LARGE_DIR, 'qwen3_moe', { seed: 30, dtype: 'BF16', config });
+  const from = process.env.BENCH_LINK_LAYERS_FROM;
+  if (from) return linkWithVocabulary(from, LARGE_DIR, LARGE_VOCAB);
+  log(`writing the Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}) to ${LARGE_DIR} (once)`);
+  const config = { ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: LARGE_LAYERS, max_window_layers: LARGE_LAYERS, vocab_size: LARGE_VOCAB, bos_token_id: 1, eos_token_id: 2 };
+  // The default 2-layer checkpoint keeps its single file (and numbers); deeper ones would not fit in memory at once.
+  const t = performance.now();
+  const stream = LARGE_LAYERS !== 2 || LARGE_VOCAB !== 512;
+  writeTinyModel(LARGE_DIR, 'qwen3_moe', {
+    seed: 30,
+    dtype: 'BF16',
+    config,
+    shardPerLayer: stream,
+    onShard: (i, n) => log(`shard ${i}/${n} written (${((performance.now() - t) / 1000).toFixed(0)} s)`),
+  });
 }
 
-/** Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count. */
+/**
+ * BENCH_LINK_LAYERS_FROM=<folder of a streamed checkpoint>: the same decoder layers with another vocabulary, for
+ * an embedding share like the real model's at a fraction of its depth: every shard without the embedding or the
+ * head is hard-linked (no copy, no redraw); those two are drawn anew at the new size (same spreads as the generator).
+ */
+function linkWithVocabulary(from: string, to: string, vocab: number): void {
+  const index = JSON.parse(readFileSync(join(from, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
+  const config = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const hidden = Number(config.hidden_size);
+  const redrawn = new Set([index.weight_map['model.embed_tokens.weight'], index.weight_map['lm_head.weight']]);
+  log(`linking ${from}'s layer shards into ${to}, vocabulary ${vocab} (embedding and head redrawn)`);
+  mkdirSync(to, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
+  const rand = seededRandom(31);
+  const normal = () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+  const weights = WeightStore.fromFolder(from);
+  let totalSize = 0;
+  for (const file of new Set(Object.values(index.weight_map))) {
+    const names = Object.keys(index.weight_map).filter((n) => index.weight_map[n] === file);
+    if (!redrawn.has(file)) {
+      linkSync(join(from, file), join(to, file));
+      for (const n of names) totalSize += weights.info(n).byteLength;
+      continue;
+    }
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const n of names) {
+      const info = weights.info(n);
+      if (n === 'model.embed_tokens.weight' || n === 'lm_head.weight') {
+        const std = n === 'lm_head.weight' ? 1 / Math.sqrt(hidden) : 0.5;
+        const data = new Float32Array(vocab * hidden);
+        for (let i = 0; i < data.length; i++) data[i] = std * normal();
+        tensors[n] = { dtype: info.dtype as TensorToWrite['dtype'], shape: [vocab, hidden], data };
+      } else tensors[n] = { dtype: info.dtype as TensorToWrite['dtype'], shape: info.shape, data: weights.readFloat32(n) };
+      totalSize += tensors[n].data.length * 2;
+    }
+    writeSafetensors(join(to, file), tensors, { format: 'pt' });
+  }
+  writeFileSync(join(to, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: index.weight_map }, null, 2));
+  writeFileSync(join(to, 'config.json'), JSON.stringify({ ...config, vocab_size: vocab }, null, 2));
+}
+
+/** A /proc/self/status field in bytes (VmHWM, VmRSS, RssAnon, RssFile). */
+function statusBytes(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error(`/proc/self/status has no ${field} line`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Resident and mapped bytes of this process by kind of mapping (/proc/self/smaps): the expert cache, the dense
+ * cache (embedding, head, projections), checkpoint shards, other files (Node, onnxruntime) and anonymous memory.
+ * A mapped cache is resident only where pages were touched (an embedding table: the gathered rows).
+ */
+function residentByKind(): Record<string, { rss: number; size: number }> {
+  const out: Record<string, { rss: number; size: number }> = {};
+  let kind = 'anonymous';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[1]!;
+      kind = !path.startsWith('/') ? 'anonymous' : /-experts\//.test(path) ? 'expert cache' : /-dense\//.test(path) ? 'dense cache' : /\.safetensors$/.test(path) ? 'checkpoint' : 'other files';
+      continue;
+    }
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    const k = (out[kind] ??= { rss: 0, size: 0 });
+    if (m[1] === 'Size') k.size += Number(m[2]) * 1024;
+    else k.rss += Number(m[2]) * 1024;
+  }
+  return out;
+}
+
+/**
+ * Child mode: load at one precision, run one 64-token pass, print peak RSS and the parameter count, with the
+ * resident set split into anonymous and file-backed pages after loading and at the end (where the bytes go); then
+ * passes that read every expert, and the peak after those.
+ */
 async function rssChild(dir: string, precision: Precision, cacheDir: string, kernel?: 'fused' | 'dispatch'): Promise<void> {
+  const t = performance.now();
   const s = await DecoderSession.load(dir, { precision, cacheDir, moeKernel: kernel ?? (precision === 'fp32' ? 'dispatch' : 'auto') });
+  const loadS = (performance.now() - t) / 1000;
+  const loaded = { hwm: statusBytes('VmHWM'), anon: statusBytes('RssAnon'), file: statusBytes('RssFile') };
   await s.forward([seededIds(64, s.info.vocabSize, 1)]);
-  const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  const hwm = statusBytes('VmHWM');
   const plan = s.info.precision!.plan;
-  process.stdout.write(JSON.stringify({ hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name, accuracy: s.info.moeKernel?.expertAccuracy }) + '\n');
+  // A random pass routes to a subset of experts, so the pages of the others were never read: a long capture reads
+  // them all. Forcing each block of top-k experts in turn (steering `force`, 8 tokens a pass) reads every expert.
+  const E = s.info.numExperts;
+  const k = s.info.topK;
+  const touched = s.info.moeLayers.map(() => new Set<number>());
+  for (let first = 0; first < E; first += k) {
+    const force = new Float32Array(E);
+    for (let e = first; e < Math.min(E, first + k); e++) force[e] = 1 + e - first;
+    const zero = new Float32Array(E);
+    const layer = { bias: zero, scale: zero, std: zero, force, mask: zero };
+    const r = await s.forward([seededIds(8, s.info.vocabSize, 2 + first)], { steering: { perMoeLayer: s.info.moeLayers.map(() => layer) } });
+    r.routing!.forEach((l, i) => l.experts.forEach((e) => touched[i]!.add(e)));
+  }
+  const hwmAllExperts = statusBytes('VmHWM');
+  process.stdout.write(
+    JSON.stringify({
+      hwm, parameters: plan.parameters, planned: plan.totalBytes, transient: plan.transientBytes, kernel: s.info.moeKernel?.name, accuracy: s.info.moeKernel?.expertAccuracy,
+      loadS, loaded, anon: statusBytes('RssAnon'), file: statusBytes('RssFile'), byKind: residentByKind(), hwmAllExperts, expertsTouchedPerLayer: Math.min(...touched.map((t) => t.size)),
+      plan: { experts: plan.expertBytes, dense: plan.denseBytes, embedding: plan.embeddingBytes },
+    }) + '\n',
+  );
 }
 
 const MEDIUM_DIR = join(tmpdir(), 'routescope-bench-bf16-medium');
@@ -262,19 +385,37 @@ async function main(): Promise<void> {
     const rss: string[] = [];
     if (process.env.BENCH_SKIP_LARGE !== '1' && only !== 'fidelity') {
       writeLargeModel();
-      const seqs = [1, 2].map((s) => seededIds(64, 512, s));
-      if (only !== 'rss') rows.push(...(await fidelityRows('Qwen3-30B-A3B shapes (BF16, 2 layers, 128 experts, top-8)', LARGE_DIR, seqs, 512, cache.dir, false)));
-      const child = (p: Precision, kernel?: 'fused' | 'dispatch') =>
-        execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, cache.dir, ...(kernel ? [kernel] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      const seqs = [1, 2].map((s) => seededIds(64, LARGE_VOCAB, s));
+      if (only !== 'rss') rows.push(...(await fidelityRows(`Qwen3-30B-A3B shapes (BF16, ${LARGE_LAYERS} layers, 128 experts, top-8)`, LARGE_DIR, seqs, LARGE_VOCAB, cache.dir, false)));
+      // BENCH_PRECISIONS=fp16,int8,int4 leaves fp32 out where its widened copy would not fit with margin.
+      const precisions = (process.env.BENCH_PRECISIONS ?? ['fp32', ...COMPARED].join(',')).split(',') as Precision[];
       // int4 on each of its kernels: auto (dispatch, fp32 activations), QMoE, dispatch with int8 activations.
-      const cases: [Precision, ('fused' | 'dispatch')?][] = [['fp32'], ['fp16'], ['int8'], ['int4'], ['int4', 'fused'], ['int4', 'dispatch']];
+      const cases = precisions.flatMap((p): [Precision, ('fused' | 'dispatch')?][] => (p === 'int4' ? [[p], [p, 'fused'], [p, 'dispatch']] : [[p]]));
       for (const [p, kernel] of cases) {
-        // The first load of a precision writes its caches (reading the checkpoint): measured on the second.
-        if (only === 'rss') child(p, kernel);
-        const out = child(p, kernel);
-        const r = JSON.parse(out.trim().split('\n').pop()!) as { hwm: number; parameters: number; planned: number; kernel?: string; accuracy?: number };
-        const label = `${p}${kernel ? `, moeKernel ${kernel}` : ''} (${r.kernel ?? 'no MoE'}${r.accuracy ? `, accuracy_level ${r.accuracy}` : ''})`;
-        rss.push(`| ${label} | ${(r.hwm / 2 ** 30).toFixed(2)} GiB | ${(r.parameters / 1e9).toFixed(3)} B | ${(r.hwm / r.parameters).toFixed(2)} | ${(r.planned / 2 ** 30).toFixed(2)} GiB |`);
+        // A fresh cache folder per precision, dropped after its rows: a multi-GB checkpoint's caches add up.
+        const pc = tempDir(`bench-precision-rss-${p}${kernel ? `-${kernel}` : ''}`);
+        try {
+          const child = () => JSON.parse(
+            execFileSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--rss-child', LARGE_DIR, p, pc.dir], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!,
+          ) as { hwm: number; hwmAllExperts: number; parameters: number; planned: number; kernel?: string; accuracy?: number; loadS: number; loaded: { hwm: number; anon: number; file: number }; anon: number; file: number };
+          // The first load of a precision writes its caches (reading the checkpoint); the second reuses them.
+          for (const load of ['caches written', 'caches reused']) {
+            if (load === 'caches written' && only !== 'rss') {
+              child();
+              continue;
+            }
+            const r = child();
+            log(`${p}, ${load}: ${JSON.stringify(r)}`);
+            const g = (b: number) => (b / 2 ** 30).toFixed(2);
+            const label = `${p}${kernel ? `, moeKernel ${kernel}` : ''} (${r.kernel ?? 'no MoE'}${r.accuracy ? `, accuracy_level ${r.accuracy}` : ''})`;
+            rss.push(
+              `| ${label} | ${load} | ${g(r.hwm)} GiB | ${(r.hwm / r.parameters).toFixed(2)} | ${g(r.hwmAllExperts)} GiB | ${(r.hwmAllExperts / r.parameters).toFixed(2)} | ${(r.parameters / 1e9).toFixed(3)} B | ${g(r.loaded.hwm)} GiB | ${g(r.anon)} / ${g(r.file)} GiB | ${g(r.planned)} GiB | ${r.loadS.toFixed(0)} s |`,
+            );
+            log(rss[rss.length - 1]!);
+          }
+        } finally {
+          pc.cleanup();
+        }
       }
     }
     if (rows.length) {
@@ -282,8 +423,11 @@ async function main(): Promise<void> {
       process.stdout.write(rows.join('\n') + '\n');
     }
     if (rss.length) {
-      process.stdout.write('\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint:\n\n');
-      process.stdout.write('| precision | peak RSS | parameters | bytes / parameter | planned (4096-token KV + runtime) |\n|---|---|---|---|---|\n' + rss.join('\n') + '\n');
+      process.stdout.write(`\nPeak RSS (VmHWM) after loading and one 64-token pass, Qwen3-30B-A3B-shaped checkpoint (${LARGE_LAYERS} layers, vocabulary ${LARGE_VOCAB}):\n\n`);
+      process.stdout.write(
+        '| precision | load | peak RSS, 64-token pass | bytes / parameter | peak, every expert read | bytes / parameter | parameters | peak after loading | anonymous / file-backed at the end | planned peak | load time |\n|---|---|---|---|---|---|---|---|---|---|---|\n' +
+          rss.join('\n') + '\n',
+      );
     }
   } finally {
     cache.cleanup();

@@ -26,6 +26,19 @@ export class TensorReader {
     return whole.subarray(s.offsetElements, s.offsetElements + n);
   }
 
+  /**
+   * Forgets the fp32 copies of tensors `spec` covers whole (one expert's own gate/up/down tensors), so a cache
+   * writer that converts expert by expert holds one expert's copy at a time. Stacked tensors that later experts
+   * slice again stay.
+   */
+  forgetWhole(spec: GatedMlpSpec): void {
+    const linears = spec.kind === 'split' ? [spec.gate, spec.up, spec.down] : [spec.gateUp, spec.down];
+    for (const l of linears) {
+      const whole = this.cache.get(l.weight.tensor);
+      if (whole && l.weight.offsetElements === 0 && l.weight.shape.reduce((a, b) => a * b, 1) === whole.length) this.cache.delete(l.weight.tensor);
+    }
+  }
+
   /** A linear layer's weight as [out, in] rows (transposing `in_out` storage); its bias is read by expertBiases. */
   outIn(l: LinearSpec, out: number, inp: number): Float32Array {
     const data = this.slice(l.weight);

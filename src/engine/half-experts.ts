@@ -179,6 +179,8 @@ export async function prepareHalfExpertCache(
             expert.bias = { gate: put(b.gate, `${what} gate bias`), up: put(b.up, `${what} up bias`), down: put(b.down, `${what} down bias`) };
           }
           experts.push(expert);
+          // Each expert goes to the cache as it is converted: keep no fp32 copy of its own tensors past it.
+          reader.forgetWhole(m);
         }
         layers.push(experts);
         opts.onProgress?.({ layer: i + 1, layers: blocks.length });

@@ -115,6 +115,11 @@ export function absorbedAttentionCopies(spec: DecoderSpec): number {
 
 /** Upper bound of what converting one expert weight into a cache holds at once: its fp32 read plus the converted copy. */
 const CONVERSION_BYTES_PER_WEIGHT = 8;
+/**
+ * int8/int4 caches are converted expert by expert (quant-experts.ts): the fp32 rows of one expert at a time, whose
+ * garbage the collector may leave behind for a few experts more (allowed for: this many).
+ */
+const EXPERTS_IN_FLIGHT = 8;
 
 /**
  * What loading holds on top of the running session, measured (bench:precision, docs/precision.md):
@@ -122,11 +127,14 @@ const CONVERSION_BYTES_PER_WEIGHT = 8;
  *   each mapped BF16/F16 tensor while writing its fp32 copy; the read pages count in the peak resident set next
  *   to the copies (a BF16 checkpoint at fp32 on the dispatch kernel peaked at 5.73 bytes per parameter, not 4).
  *   Dense weights are widened at every precision; experts only at fp32.
- * - Writing an expert cache (fused fp32 layout, fp16 from BF16/F32, int8/int4) reads one MoE layer's experts as
+ * - Writing an expert cache (fused fp32 layout, fp16 from BF16/F32) reads one MoE layer's experts as
  *   fp32 and builds the converted arrays: up to CONVERSION_BYTES_PER_WEIGHT per expert weight. These are
  *   anonymous buffers freed only when the garbage collector runs, so the previous layer's may still be resident
  *   while the next is converted (measured: a 2-layer BF16 checkpoint's int4 cache write peaked with both layers'
  *   buffers resident): the two largest MoE layers are counted, as overlapping the session.
+ * - int8/int4 caches convert expert by expert into the layer's codes: two layers' codes and scales (plus the fp32
+ *   copy of a stacked expert tensor) and EXPERTS_IN_FLIGHT experts' fp32 rows (measured on an 8-layer
+ *   Qwen3-30B-A3B-shaped checkpoint: docs/precision.md).
  * At fp32 the experts are either widened from the checkpoint (dispatch) or read from the converted cache
  * (fused), never both, so the larger of the two counts; the plan does not know which kernel will run.
  */
@@ -139,21 +147,31 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
   const expertTensors = new Set<string>();
   let narrowExpertBytes = 0;
   const layerSizes: number[] = [];
+  // int8/int4: what converting a layer holds until it is written (its codes and scales, plus the fp32 copy of a
+  // stacked [E, ...] tensor, which every expert slices), and the largest single expert.
+  const quantLayerHeld: number[] = [];
+  let largestExpert = 0;
   let allF16 = true;
   for (const layer of spec.layers) {
     if (layer.mlp.kind !== 'moe') continue;
     let inLayer = 0;
+    let stacked = false;
     for (const e of layer.mlp.moe.experts) {
       const linears = e.kind === 'split' ? [e.gate, e.up, e.down] : [e.gateUp, e.down];
+      let inExpert = 0;
       for (const l of linears) {
         const n = count(l.weight);
-        inLayer += n;
+        inExpert += n;
         expertTensors.add(l.weight.tensor);
         if (narrow(l.weight.tensor)) narrowExpertBytes += n * stored(l.weight.tensor);
         if (weights.info(l.weight.tensor).dtype !== 'F16') allF16 = false;
+        if (l.weight.offsetElements !== 0 || n !== weights.info(l.weight.tensor).shape.reduce((a, b) => a * b, 1)) stacked = true;
       }
+      inLayer += inExpert;
+      largestExpert = Math.max(largestExpert, inExpert);
     }
     layerSizes.push(inLayer);
+    quantLayerHeld.push(inLayer * ((precision === 'int8' || precision === 'int4' ? EXPERT_BYTES[precision] : 0) + (stacked ? 4 : 0)));
   }
   // Dense weights widened at load: every narrow tensor that is not an expert and not the embedding table (gathered in
   // its stored dtype), except a tied head, which is the embedding used as an fp32 MatMul weight. Below fp32 the
@@ -169,11 +187,12 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
     if (expertTensors.has(name) || !narrow(name) || fromDenseCache.has(name) || (name === spec.embed.tensor && !tiedHead)) continue;
     denseWidened += weights.info(name).byteLength;
   }
-  const twoLargest = layerSizes.sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
-  const conversion = twoLargest * CONVERSION_BYTES_PER_WEIGHT;
+  const twoLargest = (xs: number[]) => [...xs].sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
+  const conversion = twoLargest(layerSizes) * CONVERSION_BYTES_PER_WEIGHT;
   if (precision === 'fp32') return denseWidened + Math.max(narrowExpertBytes, conversion);
+  // fp16 keeps the per-layer term: the CUDA fp16 fused cache (half-fused-experts.ts) builds a layer at a time.
   if (precision === 'fp16') return denseWidened + (allF16 ? 0 : conversion);
-  return denseWidened + conversion;
+  return denseWidened + twoLargest(quantLayerHeld) + EXPERTS_IN_FLIGHT * largestExpert * CONVERSION_BYTES_PER_WEIGHT;
 }
 
 /** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */

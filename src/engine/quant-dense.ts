@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path';
 import type { DecoderSpec, GatedMlpSpec, LinearSpec, TensorSlice } from './architectures/types.js';
-import { prepareCacheEntry, type CachedSegment, type VerifiedBy } from './cache-file.js';
+import { prepareCacheEntry, type CachedSegment, type OpenSegment, type PutSegment, type VerifiedBy } from './cache-file.js';
 import { EngineError } from './errors.js';
 import type { CacheOptions } from './expert-cache.js';
 import { TensorReader } from './fused-experts.js';
@@ -135,6 +135,47 @@ export function quantizeForMatMulNBits(w: Float32Array, n: number, k: number, bi
 
 export type DensePrecision = 'fp16' | 'int8' | 'int4';
 
+/**
+ * fp32 elements converted at a time for the embedding table and the lm_head (16 MiB): Qwen3's 151936 x 2048 table
+ * read whole as fp32 is 1.2 GB, held next to its converted copy while loading.
+ */
+const TABLE_PIECE_ELEMENTS = 4 * 2 ** 20;
+
+/** An [rows, cols] slice's rows in runs of about TABLE_PIECE_ELEMENTS, each as fp32. */
+function* rowPieces(weights: WeightStore, s: TensorSlice): Generator<{ row: number; rows: number; data: Float32Array }> {
+  const [rows, cols] = s.shape as [number, number];
+  const per = Math.max(1, Math.floor(TABLE_PIECE_ELEMENTS / cols));
+  for (let row = 0; row < rows; row += per) {
+    const n = Math.min(per, rows - row);
+    yield { row, rows: n, data: weights.readFloat32Range(s.tensor, s.offsetElements + row * cols, n * cols) };
+  }
+}
+
+/** A 16-bit copy of an [rows, cols] table written piece by piece, or undefined when it exceeds fp16's range (kept wide). */
+function halfTablePieces(weights: WeightStore, s: TensorSlice, open: OpenSegment, what: string): { segment: CachedSegment } | { maxAbs: number } {
+  let maxAbs = 0;
+  for (const p of rowPieces(weights, s)) for (const v of p.data) maxAbs = Math.max(maxAbs, Math.abs(v));
+  if (maxAbs > FP16_MAX) return { maxAbs };
+  const seg = open(what);
+  for (const p of rowPieces(weights, s)) seg.append(float32ToF16Array(p.data));
+  return { segment: seg.end() };
+}
+
+/** An out_in [n, k] weight quantised for MatMulNBits piece by piece (rows quantise independently: same codes as whole). */
+function quantPieces(weights: WeightStore, s: TensorSlice, bits: QuantBits, put: PutSegment, open: OpenSegment, what: string): QuantLinear {
+  const [n, k] = s.shape as [number, number];
+  const blocks = Math.ceil(k / DENSE_BLOCK);
+  const scales = new Float32Array(n * blocks);
+  const seg = open(`${what} codes`);
+  for (const p of rowPieces(weights, s)) {
+    const q = quantizeForMatMulNBits(p.data, p.rows, k, bits);
+    seg.append(q.codes);
+    scales.set(q.scales, p.row * blocks);
+  }
+  const codes = seg.end();
+  return { codes, scales: put(scales, `${what} scales`), n, k, bits };
+}
+
 /** Bytes the cache will hold (before alignment), for the disk check. */
 function denseCacheBytes(spec: DecoderSpec, weights: WeightStore, precision: DensePrecision): number {
   let total = 0;
@@ -190,21 +231,19 @@ export async function prepareDenseCache(
         );
       }
     },
-    write: async (put) => {
+    write: async (put, open) => {
       const cancelled = () => {
         if (opts.signal?.aborted) throw new EngineError(`writing the ${precision} dense cache was cancelled`);
       };
       const keptWide: DenseData['keptWide'] = [];
       const half = (s: TensorSlice, what: string): HalfTable | undefined => {
         if (weights.info(s.tensor).dtype === 'F16' && s.offsetElements === 0) return { kind: 'checkpoint' };
-        const data = new TensorReader(weights).slice(s);
-        let maxAbs = 0;
-        for (const v of data) maxAbs = Math.max(maxAbs, Math.abs(v));
-        if (maxAbs > FP16_MAX) {
-          keptWide.push({ tensor: s.tensor, maxAbs });
+        const r = halfTablePieces(weights, s, open, what);
+        if ('maxAbs' in r) {
+          keptWide.push({ tensor: s.tensor, maxAbs: r.maxAbs });
           return undefined;
         }
-        return { kind: 'cache', segment: put(float32ToF16Array(data), what), shape: [s.shape[0]!, s.shape[1]!] };
+        return { kind: 'cache', segment: r.segment, shape: [s.shape[0]!, s.shape[1]!] };
       };
       const quant = (reader: TensorReader, l: LinearSpec, b: QuantBits, what: string): QuantLinear => {
         const { n, k } = dims(l);
@@ -234,7 +273,7 @@ export async function prepareDenseCache(
       const tied = spec.lmHead.tensor === spec.embed.tensor && spec.lmHead.offsetElements === spec.embed.offsetElements;
       // Written even for routing-only sessions, so one entry serves both.
       let head: DenseData['head'];
-      if (bits) head = { kind: 'quant', linear: quant(new TensorReader(weights), { weight: spec.lmHead, layout: 'out_in' }, HEAD_BITS, 'lm_head') };
+      if (bits) head = { kind: 'quant', linear: quantPieces(weights, spec.lmHead, HEAD_BITS, put, open, 'lm_head') };
       else {
         const table = tied ? embed : half(spec.lmHead, 'lm_head');
         if (table) head = { kind: 'half', table };

@@ -119,6 +119,11 @@ export async function prepareQuantExpertCache(
   // One width across every layer too: the block size below is chosen once from it.
   for (const [i, moe] of blocks.entries()) uniformExpertWidth(moe.experts, `MoE layer ${i}`, 'cannot be quantised for QMoE', I);
   const blockSize = quantBlockSize(H, I);
+  // Experts are quantised one at a time into the layer's packed codes: at 4 bits each expert's matrices must fill
+  // whole bytes (hidden x width even), or two experts would share a byte.
+  if (bits === 4 && (H * I) % 2 !== 0) {
+    throw new EngineError(`cannot quantise experts of hidden size ${H} and width ${I} to int4: their product is odd (two codes per byte); use --precision int8`);
+  }
   const dir = join(cacheRoot, `int${bits}-experts`);
   const isQuantData = (d: unknown): d is QuantData => {
     const q = d as Partial<QuantData> | null;
@@ -150,19 +155,26 @@ export async function prepareQuantExpertCache(
         if (opts.signal?.aborted) throw new EngineError(`writing the int${bits} expert cache was cancelled`);
         const reader = new TensorReader(weights);
         const E = moe.numExperts;
-        const fc1 = new Float32Array(E * 2 * I * H);
-        const fc2 = new Float32Array(E * H * I);
+        // Expert by expert into the layer's codes and scales (rows quantise independently, so the result is the
+        // same as quantising the whole layer): what loading holds is one expert's fp32 rows, not the layer's.
+        const perRow = (cols: number) => (blockSize ? cols / blockSize : 1);
+        const q1 = { codes: new Uint8Array((E * 2 * I * H * bits) / 8), scales: new Float32Array(E * 2 * I * perRow(H)) };
+        const q2 = { codes: new Uint8Array((E * H * I * bits) / 8), scales: new Float32Array(E * H * perRow(I)) };
+        const fc1 = new Float32Array(2 * I * H);
         moe.experts.forEach((m, e) => {
           const { gate, up } = gateUpRows(reader, m, H, I);
-          const base = e * 2 * I * H;
           for (let j = 0; j < I; j++) {
-            fc1.set(gate.subarray(j * H, (j + 1) * H), base + 2 * j * H);
-            fc1.set(up.subarray(j * H, (j + 1) * H), base + (2 * j + 1) * H);
+            fc1.set(gate.subarray(j * H, (j + 1) * H), 2 * j * H);
+            fc1.set(up.subarray(j * H, (j + 1) * H), (2 * j + 1) * H);
           }
-          fc2.set(reader.outIn(m.down, H, I), e * H * I);
+          const a = quantizeRows(fc1, 2 * I, H, bits, blockSize);
+          q1.codes.set(a.codes, (e * 2 * I * H * bits) / 8);
+          q1.scales.set(a.scales, e * 2 * I * perRow(H));
+          const b = quantizeRows(reader.outIn(m.down, H, I), H, I, bits, blockSize);
+          q2.codes.set(b.codes, (e * H * I * bits) / 8);
+          q2.scales.set(b.scales, e * H * perRow(I));
+          reader.forgetWhole(m);
         });
-        const q1 = quantizeRows(fc1, E * 2 * I, H, bits, blockSize);
-        const q2 = quantizeRows(fc2, E * H, I, bits, blockSize);
         const at = `decoder layer ${spec.moeLayers[i]}'s`;
         const bias = fusedExpertBiases(reader, moe.experts, H, I);
         layers.push({

@@ -378,6 +378,22 @@ export class WeightStore {
     }
   }
 
+  /**
+   * `count` elements from element `offset` as float32 (F32, F16, BF16; e.g. a run of rows of an embedding table),
+   * so a large tensor can be converted piece by piece.
+   */
+  readFloat32Range(name: string, offset: number, count: number): Float32Array {
+    const info = this.info(name);
+    const size = SAFETENSORS_DTYPE_SIZES[info.dtype]!;
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+      fail(info.file, `dtype ${info.dtype} cannot be read in pieces (expected F32, F16 or BF16)`, name);
+    }
+    const raw = this.readRawRange(name, offset * size, count * size);
+    if (info.dtype === 'F32') return new Float32Array(raw.buffer, raw.byteOffset, count);
+    const half = new Uint16Array(raw.buffer, raw.byteOffset, count);
+    return info.dtype === 'F16' ? f16ArrayToFloat32(half) : bf16ArrayToFloat32(half);
+  }
+
   private readInto(info: SafetensorsTensorInfo, target: Uint8Array): void {
     if (info.pending !== undefined) fail(info.file, info.pending, info.name);
     let fd: number;

@@ -27,6 +27,7 @@ import { loadTokenizer } from '../../src/engine/tokenizer.js';
 import { roundToF16 } from '../../src/numeric/float16.js';
 import { DENSE_BLOCK, dequantizeMatrix, writeDequantizedCopy, writeRoundedCopy } from '../support/precision-copies.js';
 import { referenceForward } from '../support/reference-forward.js';
+import { REAL_CONFIGS } from '../support/real-configs.js';
 import { writeTinyModel, TINY_ARCHS, type TinyArch } from '../support/tiny-models.js';
 import { flipBytes, relativeError, row, seededIds, tempDir } from './graph-helpers.js';
 import { expectCloseWithSameExperts, expectMatchesReference, expectRoutingMatchesReference, expectTopKAgreement, INT8_ACTIVATION_TOL, INT8_FIRST_ROUTER_TOL } from './reference-suite.js';
@@ -232,6 +233,20 @@ describe('memory plan and precision choice', () => {
     const { spec, weights } = specOf();
     await expect(DecoderSession.load(tmp.dir, { precision: 'int8', moeKernel: 'dispatch', cacheDir: cache.dir })).rejects.toThrow(/int8 runs the experts through com.microsoft.QMoE/);
     await expect(DecoderSession.load(tmp.dir, { precision: 'int4', executionProvider: 'cuda', cacheDir: cache.dir })).rejects.toThrow(/int4 runs onnxruntime's QMoE CPU kernel; the CUDA provider is not supported/);
+  });
+
+  it('refuses int4 for experts whose hidden size x width is odd (experts are packed one at a time, two codes per byte)', async () => {
+    const odd = tempDir('precision-odd');
+    try {
+      const config = {
+        ...REAL_CONFIGS.qwen3_moe.config, num_hidden_layers: 1, max_window_layers: 1, vocab_size: 400, bos_token_id: 1, eos_token_id: 2,
+        num_experts: 4, num_experts_per_tok: 2, hidden_size: 33, moe_intermediate_size: 15, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8,
+      };
+      writeTinyModel(odd.dir, 'qwen3_moe', { seed: 1, config });
+      await expect(DecoderSession.load(odd.dir, { precision: 'int4', cacheDir: cache.dir })).rejects.toThrow(/hidden size 33 and width 15 to int4: their product is odd/);
+    } finally {
+      odd.cleanup();
+    }
   });
 });
 

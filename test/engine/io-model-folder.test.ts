@@ -116,6 +116,23 @@ describe('tiny model folders', () => {
     expect(readdirSync(join(root, 'dbf'))).toContain('model.safetensors.index.json');
   });
 
+  it('a streamed folder (shardPerLayer) has a shard per layer plus embedding and head, and its layers do not depend on the vocabulary', () => {
+    const shards: string[] = [];
+    const a = writeTinyModel(join(root, 'stream-a'), 'qwen3_moe', { seed: 5, dtype: 'BF16', shardPerLayer: true, numLayers: 3, onShard: (i, n) => shards.push(`${i}/${n}`) });
+    const b = writeTinyModel(join(root, 'stream-b'), 'qwen3_moe', { seed: 5, dtype: 'BF16', shardPerLayer: true, numLayers: 3, vocabSize: 700 });
+    expect(shards).toEqual(['1/5', '2/5', '3/5', '4/5', '5/5']);
+    const wa = readModelFolder(a.dir).weights;
+    const wb = readModelFolder(b.dir).weights;
+    expect(wa.files.length).toBe(5);
+    expect(wa.names().sort()).toEqual([...a.tensorNames].sort());
+    expect(wa.info('lm_head.weight').shape[0]).not.toBe(wb.info('lm_head.weight').shape[0]);
+    for (const f of ['model-00002-of-00005.safetensors', 'model-00004-of-00005.safetensors']) {
+      expect(readFileSync(join(b.dir, f)).equals(readFileSync(join(a.dir, f))), f).toBe(true);
+    }
+    // One layer's numbers come from its own seed: not a copy of the previous layer's.
+    expect(Array.from(wa.readFloat32('model.layers.1.self_attn.q_proj.weight'))).not.toEqual(Array.from(wa.readFloat32('model.layers.0.self_attn.q_proj.weight')));
+  });
+
   it('fused, sharded and per-expert folders give the same reference outputs', () => {
     const a = writeTinyModel(join(root, 'ref-a'), 'qwen2_moe', { seed: 11 });
     const b = writeTinyModel(join(root, 'ref-b'), 'qwen2_moe', { seed: 11, fusedExperts: true, shards: 4 });

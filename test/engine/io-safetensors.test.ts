@@ -154,6 +154,9 @@ describe('safetensors round trip', () => {
       expect(file.subarray(info.fileOffset, info.fileOffset + info.byteLength).equals(store.readRaw('b.weight'))).toBe(true);
       expect(Array.from(store.readFloat32('b.weight'))).toEqual(Array.from(matrix));
       expect(store.readFloat32('empty').length).toBe(0);
+      // A run of rows, widened like the whole tensor (the dense cache converts large tables this way).
+      expect(Array.from(store.readFloat32Range('b.weight', 4, 8))).toEqual(Array.from(matrix.subarray(4, 12)));
+      expect(() => store.readFloat32Range('b.weight', 8, 8)).toThrow(/bytes .* of tensor "b.weight"/);
     });
   }
 

@@ -24,6 +24,9 @@ function byHand(dir: string) {
   // bits), and at int8/int4 so do the dense projections (MatMulNBits), so those are not widened.
   const widened: Record<Precision, number> = { fp32: 0, fp16: 0, int8: 0, int4: 0 };
   const perLayer = new Map<string, number>();
+  // One expert's weights: named per expert (experts.<e>.), or a slice of a stacked [E, ...] tensor (layer / E).
+  const perExpert = new Map<string, number>();
+  let stacked = false;
   for (const name of w.names()) {
     const i = w.info(name);
     const n = i.shape.reduce((a, b) => a * b, 1);
@@ -33,6 +36,12 @@ function byHand(dir: string) {
       if (narrow) expertStored += i.byteLength;
       const layer = /layers\.(\d+)\./.exec(name)![1]!;
       perLayer.set(layer, (perLayer.get(layer) ?? 0) + n);
+      const e = /\.experts\.(\d+)\./.exec(name);
+      if (e) perExpert.set(`${layer}.${e[1]}`, (perExpert.get(`${layer}.${e[1]}`) ?? 0) + n);
+      else {
+        stacked = true;
+        perExpert.set(`${layer}.${name}`, n / i.shape[0]!);
+      }
     } else if (name !== 'model.embed_tokens.weight' && narrow) {
       widened.fp32 += i.byteLength;
       if (name !== 'lm_head.weight') widened.fp16 += i.byteLength;
@@ -41,7 +50,17 @@ function byHand(dir: string) {
   }
   // The layer being converted and the previous one (its buffers not yet collected): the two largest.
   const twoLayers = [...perLayer.values()].sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
-  return { spec, weights: w, expertParams, expertStored, widened, twoLayers };
+  // A stacked layer's gate_up and down tensors are two entries of perExpert: one expert is their sum.
+  const largestExpert = stacked ? Math.max(...[...perLayer.values()]) / spec.numExperts : Math.max(...perExpert.values());
+  return { spec, weights: w, expertParams, expertStored, widened, twoLayers, largestExpert, stacked };
+}
+
+/**
+ * int8/int4 caches are converted expert by expert: two layers' codes and fp32 block scales (one per 64 weights),
+ * plus the fp32 copy of stacked expert tensors, and eight experts' fp32 rows at 8 bytes per weight.
+ */
+function quantConversion(h: ReturnType<typeof byHand>, bits: 8 | 4): number {
+  return h.twoLayers * (bits / 8 + 4 / 64 + (h.stacked ? 4 : 0)) + 8 * 8 * h.largestExpert;
 }
 
 describe('memory plan: bytes held while loading', () => {
@@ -59,7 +78,8 @@ describe('memory plan: bytes held while loading', () => {
     expect(h.widened.fp16).toBeGreaterThan(h.widened.int4);
     expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.widened.fp32 + Math.max(h.expertParams * 2, conversion));
     expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16 + conversion);
-    expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + conversion);
+    expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + quantConversion(h, 4));
+    expect(quantConversion(h, 4)).toBeLessThan(conversion / 2);
     // Enough layers that widening every expert outweighs converting two layers: the expert pages count at fp32.
     expect(h.expertParams * 2).toBeGreaterThan(conversion);
     const plan = memoryPlan(h.spec, h.weights, 'fp32', 100);
@@ -72,7 +92,20 @@ describe('memory plan: bytes held while loading', () => {
     writeTinyModel(f32.dir, 'mixtral', { seed: 3 });
     const h = byHand(f32.dir);
     expect(h.widened.fp32).toBe(0);
-    for (const p of ['fp32', 'fp16', 'int8'] as const) expect(loadTransientBytes(h.spec, h.weights, p), p).toBe(8 * h.twoLayers);
+    for (const p of ['fp32', 'fp16'] as const) expect(loadTransientBytes(h.spec, h.weights, p), p).toBe(8 * h.twoLayers);
+    expect(loadTransientBytes(h.spec, h.weights, 'int8')).toBe(quantConversion(h, 8));
+  });
+
+  it('stacked [E, ...] expert tensors at int4: the fp32 copy of each layer is held while its experts are quantised', () => {
+    const stacked = tempDir('plan-stacked');
+    try {
+      writeTinyModel(stacked.dir, 'qwen3_moe', { seed: 3, dtype: 'BF16', fusedExperts: true });
+      const h = byHand(stacked.dir);
+      expect(h.stacked).toBe(true);
+      expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + quantConversion(h, 4));
+    } finally {
+      stacked.cleanup();
+    }
   });
 
   it('F16 experts at fp16 are mapped as stored: no conversion, only the widened dense pages', () => {

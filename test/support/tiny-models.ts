@@ -53,6 +53,14 @@ export interface TinyModelOptions {
   config?: Record<string, unknown>;
   /** Leave the tokenizer files out (to test the missing-tokenizer path). */
   withoutTokenizer?: boolean;
+  /**
+   * Checkpoints too large to hold in memory (bench:precision's multi-GB ones): one shard per decoder layer, written
+   * as soon as the layer is drawn (embedding and final norm + head get their own shards), each shard drawn from its
+   * own seed so a layer's numbers do not depend on the vocabulary. Overrides `shards`.
+   */
+  shardPerLayer?: boolean;
+  /** Called after each streamed shard (`shardPerLayer`), e.g. for a benchmark's progress line. */
+  onShard?: (written: number, count: number) => void;
 }
 
 export interface TinyModelInfo {
@@ -437,7 +445,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
   mkdirSync(dir, { recursive: true });
   const dtype = opts.dtype ?? 'F32';
   const rand = seededRandom(opts.seed ?? 1234);
-  const normal = normalSampler(rand);
+  let normal = normalSampler(rand);
 
   const tok = opts.withoutTokenizer ? buildTinyTokenizer() : writeTinyTokenizer(dir);
   const given = opts.config ? dimsFromConfig(arch, opts.config) : undefined;
@@ -474,6 +482,18 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
   const tie = config.tie_word_embeddings === true;
 
   const tensors: Record<string, TensorToWrite> = {};
+  const stream = opts.shardPerLayer ? new LayerShards(dir, d.L + 2) : undefined;
+  const streamed: string[] = [];
+  /** Streaming only: writes what was drawn since the last call as the next shard, and reseeds for the next one. */
+  const flush = () => {
+    if (!stream) return;
+    streamed.push(...Object.keys(tensors));
+    stream.write(tensors);
+    for (const name of Object.keys(tensors)) delete tensors[name];
+    normal = normalSampler(seededRandom((opts.seed ?? 1234) + 7919 * stream.written));
+    opts.onShard?.(stream.written, d.L + 2);
+  };
+  if (stream) normal = normalSampler(seededRandom(opts.seed ?? 1234));
   const put = (name: string, shape: number[], std: number, mean = 0) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
@@ -485,6 +505,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
 
   put('model.embed_tokens.weight', [V, H], 0.5);
   for (let l = 0; l < d.L; l++) {
+    flush();
     const p = `model.layers.${l}.`;
     norm(`${p}input_layernorm.weight`, H);
     norm(`${p}post_attention_layernorm.weight`, H);
@@ -581,6 +602,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
       put(`${p}mlp.shared_expert_gate.weight`, [1, H], 1 / Math.sqrt(H));
     }
   }
+  flush();
   norm('model.norm.weight', H);
   if (!tie) linear('lm_head.weight', V, H);
   if (arch === 'phimoe') {
@@ -588,7 +610,12 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     if (config.lm_head_bias === true) put('lm_head.bias', [V], 0.5);
   }
 
-  writeWeights(dir, tensors, opts.shards ?? 1);
+  if (stream) {
+    flush();
+    stream.finish();
+  } else {
+    writeWeights(dir, tensors, opts.shards ?? 1);
+  }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   writeFileSync(
     join(dir, 'generation_config.json'),
@@ -617,7 +644,7 @@ export function writeTinyModel(dir: string, arch: TinyArch, opts: TinyModelOptio
     topK: d.K,
     moeLayers,
     vocabSize: V,
-    tensorNames: Object.keys(tensors),
+    tensorNames: stream ? streamed : Object.keys(tensors),
   };
 }
 
@@ -719,6 +746,33 @@ function writeWeights(dir: string, tensors: Record<string, TensorToWrite>, shard
     writeSafetensors(join(dir, file), part, { format: 'pt' });
   }
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2));
+}
+
+/** Shards written one at a time (model-0000i-of-0000n.safetensors), then their index. */
+class LayerShards {
+  written = 0;
+  private readonly weightMap: Record<string, string> = {};
+  private totalSize = 0;
+  constructor(
+    private readonly dir: string,
+    private readonly count: number,
+  ) {}
+
+  write(tensors: Record<string, TensorToWrite>): void {
+    if (this.written >= this.count) throw new Error(`LayerShards: more than the ${this.count} shards planned`);
+    const pad = (i: number) => String(i).padStart(5, '0');
+    const file = `model-${pad(++this.written)}-of-${pad(this.count)}.safetensors`;
+    for (const [name, t] of Object.entries(tensors)) {
+      this.weightMap[name] = file;
+      this.totalSize += t.data.length * (t.dtype === 'F32' ? 4 : 2);
+    }
+    writeSafetensors(join(this.dir, file), tensors, { format: 'pt' });
+  }
+
+  finish(): void {
+    if (this.written !== this.count) throw new Error(`LayerShards: ${this.written} shards written, ${this.count} planned`);
+    writeFileSync(join(this.dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: this.weightMap }, null, 2));
+  }
 }
 
 /** Overwrites elements `index..` of an F32 tensor in place (e.g. a NaN in a checkpoint), keeping the file's size. */
