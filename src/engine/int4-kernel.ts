@@ -72,9 +72,12 @@ export function chooseInt4Kernel(spec: DecoderSpec, preference: MoeKernelPrefere
     };
   }
   if (refusal) return qmoe(`${refusal}, so not the faster dispatch kernel`);
+  // Session creation prepares every expert's pair (~31 ms each on 2 shared vCPU, docs/precision.md): minutes for a
+  // 30 B model, against seconds through QMoE, so the reason says what loading will cost.
+  const experts = spec.moeLayers.length * spec.numExperts;
   return {
     name: 'dispatch',
-    reason: 'int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert at accuracy_level 1 (fp32 activations, exact on the 4-bit weights); same memory as QMoE, faster decode than onnxruntime 1.30\'s 4-bit QMoE',
+    reason: `int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert at accuracy_level 1 (fp32 activations, exact on the 4-bit weights); same memory as QMoE, faster decode and prefill than onnxruntime 1.30's 4-bit QMoE; loading prepares ${experts} experts (about ${Math.max(1, Math.round(experts * 0.031))} s on 2 cores; moeKernel fused loads in seconds)`,
     expertCopyBytes: 0,
     expertAccuracy: 1,
   };
