@@ -184,7 +184,6 @@ class Parser {
   private argument(): Expr | null {
     const t = this.peek();
     if (!t) return null;
-    if (t.t === 'op' && t.v === '{') return this.primary();
     if (t.t === 'num') {
       this.pos++;
       if (t.v.length === 1) return { k: 'num', text: t.v };
@@ -196,7 +195,7 @@ class Parser {
       this.pos++;
       return { k: 'var', name: this.subscripted(t.v) };
     }
-    return this.primary();
+    return this.primary(); // a braced group {...}, or a command such as \pi
   }
 
   /** A symbol's name with its subscript, if any: a_1, c_{n+1} (the subscript is part of the name, as in sympy). */
