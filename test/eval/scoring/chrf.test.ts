@@ -120,6 +120,8 @@ describe('chrF: the statistics and averaging sacreBLEU uses', () => {
   it('lowercase is an option, off by default', () => {
     expect(sentenceChrf('ABC', 'abc')).toBe(0);
     expect(sentenceChrf('ABC', 'abc', { lowercase: true })).toBe(100);
+    // Python's lower() keeps "ß" (upper-casing would make it "SS"): no character in common with "ss".
+    expect(sentenceChrf('ß', 'ss', { lowercase: true })).toBe(0);
   });
 
   it('bad input names what is wrong', () => {

@@ -37,11 +37,18 @@ describe('math_equal step by step', () => {
     expect(mathEqual('\\text{{five}}', '\\text{five}')).toBe(true); // both "\textfive" without braces
     expect(mathEqual('a+b]', 'a+b')).toBe(false); // not opened by "[": nothing stripped
     expect(mathEqual('[x, y]', '(x, y')).toBe(false); // gold opens with "(": nothing stripped
+    expect(mathEqual('[x, y', 'x, y')).toBe(false); // opened but not closed by "]"
+    expect(mathEqual('([x, y])', 'x, y')).toBe(true); // "(...)": strip("[]()") takes the inner brackets too
+    expect(mathEqual('x, y])', 'x, y')).toBe(false); // closed by ")" but not opened by "("
+    expect(mathEqual('(x, y)', '[x, y')).toBe(false); // gold opens with "[": nothing stripped
+    expect(mathEqual('[x, y]', '[x, y]]')).toBe(true); // the gold is stripped as well: both "x, y"
   });
 
   it('step 5: a pmatrix prediction against a {a,b} gold converts the gold (str_to_pmatrix: "," becomes "\\")', () => {
     expect(mathEqual('\\begin{pmatrix}10\\20\\end{pmatrix}', '{10,20}')).toBe(true);
     expect(mathEqual('\\begin{pmatrix}10\\21\\end{pmatrix}', '{10,20}')).toBe(false);
+    // One line per vector (Python's "." stops at a newline), joined with ", ".
+    expect(mathEqual('\\begin{pmatrix}1\\2\\end{pmatrix}, \\begin{pmatrix}3\\4\\end{pmatrix}', '{1,2}\n{3,4}')).toBe(true);
   });
 
   it('step 6: tuples element by element, bracket kinds may differ, lengths must match', () => {
@@ -51,6 +58,8 @@ describe('math_equal step by step', () => {
     expect(mathEqual('(1,2)', '(1,3)')).toBe(false);
     expect(mathEqual('(1,2)', '(1,2,3)')).toBe(false);
     expect(mathEqual('(2,3)', 'x2,3y')).toBe(false); // the gold is not bracketed: no element-wise comparison
+    expect(mathEqual('(1,2x', '(1,2)')).toBe(false); // regex.match needs a closing bracket after the opening one
+    expect(mathEqual('a(1,2)', '(1,2)')).toBe(false); // ... and the opening bracket first (match, not search)
   });
 
   it('step 6: matrices cell by cell (pmatrix or bmatrix, empty rows dropped)', () => {
@@ -62,6 +71,11 @@ describe('math_equal step by step', () => {
     expect(mathEqual(p, '\\begin{pmatrix}1&2\\end{pmatrix}')).toBe(false); // fewer rows
     expect(mathEqual(p, '\\begin{pmatrix}1&2&0\\\\3&4&0\\end{pmatrix}')).toBe(false); // more columns
     expect(mathEqual('\\begin{bmatrix}1\\end{bmatrix}x', '\\begin{pmatrix}1\\end{pmatrix}')).toBe(false); // not closed last
+    // Neither is a matrix without both its \begin and its \end, even where cutting 15 and 13 characters would leave "1".
+    const m1 = '\\begin{pmatrix}1\\end{pmatrix}';
+    expect(mathEqual(`\\begin{bmatrix}1${'.'.repeat(13)}`, m1)).toBe(false);
+    expect(mathEqual(`${'x'.repeat(15)}1\\end{bmatrix}`, m1)).toBe(false);
+    expect(mathEqual(`${'x'.repeat(15)}1${'y'.repeat(13)}`, m1)).toBe(false);
     // The reference's quirk: a pmatrix prediction against a gold without "pmatrix" first turns the gold into
     // str_to_pmatrix(gold), which is "" for a bmatrix (no "{a,b}" in it), so the same matrix is not equal.
     expect(mathEqual('\\begin{pmatrix}1&2\\end{pmatrix}', '\\begin{bmatrix}1&2\\end{bmatrix}')).toBe(false);
@@ -73,6 +87,13 @@ describe('math_equal step by step', () => {
     expect(mathEqual('xy=5', '5')).toBe(true); // a two-character left side
     expect(mathEqual('abc=5', '5')).toBe(false); // three characters: no prefix rule, and an equation is no number
     expect(mathEqual('x=5', '6')).toBe(false);
+    expect(mathEqual('5', 'xy=5')).toBe(true);
+    expect(mathEqual('5', 'abc=5')).toBe(false);
+    expect(mathEqual('6', 'x=5')).toBe(false);
+  });
+
+  it('a missing gold (null) is never equal', () => {
+    expect(mathEqual('5', null)).toBe(false);
   });
 });
 

@@ -63,6 +63,7 @@ describe('rational: arithmetic', () => {
     expect(powInt(q(2n, 3n), -2n)).toEqual({ n: 9n, d: 4n });
     expect(powInt(q(-2n, 3n), -3n)).toEqual({ n: -27n, d: 8n });
     expect(powInt(q(-2n, 3n), -2n)).toEqual({ n: 9n, d: 4n });
+    expect(powInt(q(2n, 3n), -3n)).toEqual({ n: 27n, d: 8n });
     expect(powInt(q(0n), -1n)).toBeNull(); // 1/0
     expect(powInt(q(0n), 3n)).toEqual({ n: 0n, d: 1n });
   });
@@ -99,6 +100,9 @@ describe('rational: comparisons and conversion', () => {
     const b = q(100_010_001n, 100_000_000n);
     expect(isCloseRational(q(1n), b, 1n, 10_000n)).toBe(true);
     expect(isCloseRational(b, q(1n), 1n, 10_000n)).toBe(true);
+    // 1/2 vs 3/4 at rel_tol 2/5: |d| = 1/4 <= 2/5 * 3/4 = 0.3 (against the larger), not <= 2/5 * 1/2 = 0.2.
+    expect(isCloseRational(q(1n, 2n), q(3n, 4n), 2n, 5n)).toBe(true);
+    expect(isCloseRational(q(3n, 4n), q(1n, 2n), 2n, 5n)).toBe(true);
     // Negative values: |-1 - (-1.00010001)| against max(|a|, |b|) as well.
     expect(isCloseRational(q(-1n), q(-100_010_001n, 100_000_000n), 1n, 10_000n)).toBe(true);
     expect(isCloseRational(q(-1n), q(-100_020_000n, 100_000_000n), 1n, 10_000n)).toBe(false);
