@@ -36,6 +36,10 @@ describe('symbolicEqual', () => {
     expect(eq('\\sqrt{x}^2', 'x')).toBe(true);
   });
 
+  it('|x-2| is not (sqrt(x-2))^2: sympy gives Abs(x - 2) against x - 2 (they differ for x < 2)', () => {
+    expect(eq('|x-2|', '\\sqrt{x-2}^2')).toBe(false);
+  });
+
   it('a division by zero or a value undefined everywhere is never equal', () => {
     expect(eq('\\frac{1}{x-x}', '1')).toBe(false);
     expect(eq('\\sqrt{-1-x^2}', '\\ln(-1-x^2)')).toBe(false);
