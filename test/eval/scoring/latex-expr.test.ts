@@ -58,6 +58,7 @@ describe('exact values (rationals)', () => {
     ['\\sqrt{(10^{20}+1)^2}', 10n ** 20n + 1n, 1n], // a double's square root is off here; the integer root is not
     ['\\sqrt{(10^{20}-1)^2}', 10n ** 20n - 1n, 1n],
     ['|-3/2|', 3n, 2n],
+    ['|2|', 2n, 1n],
     ['\\left|-3\\right|', 3n, 1n],
     ['\\lfloor 7/2 \\rfloor', 3n, 1n],
     ['\\lfloor -7/2 \\rfloor', -4n, 1n],
@@ -78,6 +79,8 @@ describe('exact values (rationals)', () => {
     ['\\sqrt{4/3}'],
     ['\\sqrt{2/9}'],
     ['\\sqrt{-4}'],
+    ['\\sqrt{\\pi}'],
+    ['|\\pi|'],
     ['\\sqrt[3]{4}'],
     ['\\sqrt[3]{8}'], // roots with an index go numeric
     ['(-1)!'],
@@ -120,6 +123,8 @@ describe('floating-point values', () => {
     expect(float('a_12', { 'a_{1}': 3 })).toBe(6); // a_{1} times 2
     expect(float('\\alpha_0', { '\\alpha_{0}': 4 })).toBe(4);
     expect(float('y')).toBeNaN(); // unbound
+    expect(float('\\sqrt[4]{-16}')).toBeNaN(); // an even root of a negative is not real
+    expect(float('\\frac x2', { x: 3 })).toBe(1.5); // a symbol as a one-token argument
   });
 });
 
@@ -133,6 +138,9 @@ describe('variables', () => {
     expect(vars('a_12')).toEqual(['a_{1}']);
     expect(vars('a_x+c_\\alpha')).toEqual(['a_{x}', 'c_{\\alpha}']);
     expect(vars('\\pi+2')).toEqual([]);
+    expect(vars('a_{\\alpha}')).toEqual(['a_{\\alpha}']); // a command inside a braced subscript keeps its backslash
+    expect(vars('x_')).toEqual(['x']); // a subscript mark at the end is dropped
+    expect(() => parse('a_{1')).not.toThrow(); // an unclosed subscript brace ends at the input's end
   });
 
   it.each(['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'varepsilon', 'zeta', 'eta', 'theta', 'vartheta', 'iota', 'kappa', 'lambda', 'mu', 'nu', 'xi', 'rho', 'sigma', 'tau', 'upsilon', 'phi', 'varphi', 'chi', 'psi', 'omega'])(
@@ -153,7 +161,7 @@ describe('what does not parse', () => {
     [''], ['   '], ['1+'], ['2*'], ['-'], ['(1'], ['1)'], ['[1)'], ['|1'], ['{}'], ['=1'], ['1='], ['1=2=3'],
     ['\\frac{1}'], ['\\frac1'], ['\\sqrt[3{8}'], ['\\sqrt'], ['\\lfloor 3'], ['\\lfloor 3 \\rceil'], ['\\lfloor 3 )'],
     ['\\log_'], ['\\log_2'], ['\\sin'], ['2^'], ['\\text{5}'], ['\\$5'], ['\\foo'], ['1,000'], ['18 €'], ['..'], ['.x5'],
-    ['5\\'], ['2\\cdot'],
+    ['5\\'], ['2\\cdot'], ['2+*3'],
   ])('%j', (s) => expect(parse(s)).toBeNull());
 
   it('an equation is a left and a right side', () => {
@@ -167,6 +175,7 @@ describe('work limits', () => {
   it('many sibling terms are not "nesting": a 100-term sum and a 60-factor product parse', () => {
     expect(exact(Array(100).fill('1').join('+'))).toEqual({ n: 100n, d: 1n });
     expect(exact(Array(60).fill('2^1').join('\\cdot'))).toEqual({ n: 2n ** 60n, d: 1n });
+    expect(exact(Array(60).fill('(1)').join('+'))).toEqual({ n: 60n, d: 1n }); // 60 groups, each one level deep
   });
 
   it(`reads inputs of up to ${MAX_SYMBOLIC_LENGTH} characters`, () => {
