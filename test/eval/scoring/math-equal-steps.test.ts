@@ -40,6 +40,7 @@ describe('math_equal step by step', () => {
     expect(mathEqual('[x, y', 'x, y')).toBe(false); // opened but not closed by "]"
     expect(mathEqual('([x, y])', 'x, y')).toBe(true); // "(...)": strip("[]()") takes the inner brackets too
     expect(mathEqual('x, y])', 'x, y')).toBe(false); // closed by ")" but not opened by "("
+    expect(mathEqual('([x, y]', 'x, y')).toBe(false); // opened by "(" but not closed by ")"
     expect(mathEqual('(x, y)', '[x, y')).toBe(false); // gold opens with "[": nothing stripped
     expect(mathEqual('[x, y]', '[x, y]]')).toBe(true); // the gold is stripped as well: both "x, y"
   });
