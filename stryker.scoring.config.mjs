@@ -5,8 +5,8 @@ import base from './stryker.config.mjs';
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   ...base,
-  // related: false: the scoring suite is small (seconds), and vitest's related-file lookup found no tests for
-  // math-equal.ts in one run.
+  // related: false: the scoring suite is small (seconds), so every mutant's covering tests come from the dry run's
+  // per-test coverage rather than vitest's related-file lookup.
   vitest: { configFile: 'vitest.mutation-scoring.config.ts', related: false },
   mutate: ['src/eval/scoring/**/*.ts'],
   concurrency: 1,
