@@ -43,7 +43,11 @@ export function extractLastNumber(output: string): string | null {
  */
 export function lenientClean(extracted: string): string {
   let s = extracted;
-  for (let i = 0; i < 3; i++) s = s.replace(/\\(?:text|textbf|mathrm|mbox|operatorname)\{([^{}]*)\}/g, '$1');
+  // Innermost first, until nothing is left to unwrap (nested \text{\textbf{...}}).
+  for (let prev = ''; prev !== s; ) {
+    prev = s;
+    s = s.replace(/\\(?:text|textbf|mathrm|mbox|operatorname)\{([^{}]*)\}/g, '$1');
+  }
   s = s
     .replace(/\\\$|\$|\p{Sc}/gu, '')
     .replace(/\^\{?\\circ\}?|°/g, '')

@@ -91,6 +91,7 @@ export function sentenceChrf(hypothesis: string, references: string | readonly s
 
 function bestStatistics(hypothesis: string, references: string | readonly string[], opts: ChrfOptions): number[] {
   const refs = typeof references === 'string' ? [references] : references;
+  if (refs.length === 0) throw new Error('chrF: a hypothesis has no reference (an empty list of references)');
   let best: number[] = [];
   let bestScore = -1;
   for (const r of refs) {

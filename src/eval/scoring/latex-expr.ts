@@ -126,7 +126,7 @@ class Parser {
   private startsPrimary(): boolean {
     const t = this.peek();
     if (!t) return false;
-    if (t.t === 'num' || t.t === 'id') return true;
+    // Numbers and symbols fall through to the last line (their text is never one of those commands).
     if (t.t === 'op') return t.v === '(' || t.v === '{' || t.v === '[';
     return !['cdot', 'times', 'div', 'rfloor', 'rceil'].includes(t.v);
   }
@@ -184,7 +184,6 @@ class Parser {
   private argument(): Expr | null {
     const t = this.peek();
     if (!t) return null;
-    if (t.t === 'op' && t.v === '{') return this.primary();
     if (t.t === 'num') {
       this.pos++;
       if (t.v.length === 1) return { k: 'num', text: t.v };
@@ -192,11 +191,7 @@ class Parser {
       this.toks.splice(this.pos, 0, { t: 'num', v: t.v.slice(1) });
       return { k: 'num', text: t.v[0]! };
     }
-    if (t.t === 'id') {
-      this.pos++;
-      return { k: 'var', name: this.subscripted(t.v) };
-    }
-    return this.primary();
+    return this.primary(); // a braced group {...}, a symbol, or a command such as \pi
   }
 
   /** A symbol's name with its subscript, if any: a_1, c_{n+1} (the subscript is part of the name, as in sympy). */

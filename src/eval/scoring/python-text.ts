@@ -6,7 +6,9 @@
  */
 
 /** Characters for which Python's str.isspace() is true (Unicode Zs, bidi classes WS/B/S). */
-const PY_SPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
+// \x0b, not \v: Stryker's regex mutator turns \v into \V, which a /u pattern rejects as a syntax error, and that
+// error would fail the whole module at load instead of one mutant.
+const PY_SPACE = /[\t\n\x0b\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
 const PY_SPACE_RUN = new RegExp(`${PY_SPACE.source}+`, 'gu');
 const PY_LEADING = new RegExp(`^${PY_SPACE.source}+`, 'u');
 const PY_TRAILING = new RegExp(`${PY_SPACE.source}+$`, 'u');

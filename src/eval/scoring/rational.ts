@@ -8,9 +8,9 @@ export interface Rational {
 /** Largest numerator/denominator size (bits) kept exact; beyond it the caller falls back to floating point. */
 export const MAX_EXACT_BITS = 4096;
 
+/** gcd(|a|, b) for b > 0 (rational() makes the denominator positive before it asks). */
 function gcd(a: bigint, b: bigint): bigint {
   if (a < 0n) a = -a;
-  if (b < 0n) b = -b;
   while (b !== 0n) [a, b] = [b, a % b];
   return a;
 }

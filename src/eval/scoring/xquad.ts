@@ -5,6 +5,8 @@
  * counted wrong. Token F1 follows SQuAD's normalisation, written for many scripts (see tokenizeForF1).
  */
 
+import { pySplit } from './python-text.js';
+
 export type XquadEmptyRule = 'reference' | 'fixed';
 
 export function xquadSubstringMatch(prediction: string, answers: readonly string[], rule: XquadEmptyRule): boolean {
@@ -17,19 +19,21 @@ export function xquadSubstringMatch(prediction: string, answers: readonly string
  * for Chinese); a word segmenter would be a large dependency and the papers' numbers do not depend on it.
  */
 const UNSPACED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}\p{Script=Tibetan}]/u;
-const ENGLISH_ARTICLES = /\b(a|an|the)\b/g;
+/** Python 3's \w on str (letters, digits and numerals of any script, "_"): SQuAD's \b in r'\b(a|an|the)\b' uses it. */
+const WORD = '[\\p{L}\\p{N}_]';
+const ENGLISH_ARTICLES = new RegExp(`(?<!${WORD})(?:a|an|the)(?!${WORD})`, 'gu');
 
 /**
- * SQuAD-style normalisation for any language: lower-case, punctuation and symbols (Unicode P* and S*) removed,
- * English articles removed for English only, then whitespace tokens, with characters of unspaced scripts split
- * into single-character tokens.
+ * SQuAD-style normalisation for any language (SQuAD v1.1's evaluate-v1.1.py normalize_answer, which XQuAD uses):
+ * lower-case; punctuation and symbols (Unicode P* and S*) deleted, not replaced by a space, so "don't" is "dont"
+ * and "U.S." is "us" as in SQuAD's ''.join(...); English articles replaced by a space, for English only; then
+ * Python's str.split() tokens, with characters of unspaced scripts split into single-character tokens.
  */
 export function tokenizeForF1(text: string, lang = ''): string[] {
-  let s = text.toLowerCase().replace(/[\p{P}\p{S}]/gu, ' ');
+  let s = text.toLowerCase().replace(/[\p{P}\p{S}]/gu, '');
   if (/^en(g)?([_-]|$)/i.test(lang)) s = s.replace(ENGLISH_ARTICLES, ' ');
   const tokens: string[] = [];
-  for (const word of s.split(/\s+/u)) {
-    if (!word) continue;
+  for (const word of pySplit(s)) {
     let run = '';
     for (const ch of word) {
       if (UNSPACED.test(ch)) {

@@ -92,3 +92,40 @@ describe('chrF by hand (sacreBLEU defaults: n=6, beta=2, effective order, whites
     expect(sentenceChrf('', 'reference')).toBe(0);
   });
 });
+
+// sacreBLEU's CHRF._extract_corpus_statistics / _compute_f_score (sacrebleu/metrics/chrf.py), applied by hand.
+describe('chrF: the statistics and averaging sacreBLEU uses', () => {
+  it('a hypothesis n-gram count is zeroed where the reference has no n-grams of that order, before corpus summing', () => {
+    // "abc" vs "ab": 1-grams [3, 2, 2], 2-grams [2, 1, 1], 3-grams [0 (zeroed, the ref has none), 0, 0].
+    // "xyz" vs "xyz": [3, 3, 3], [2, 2, 2], [1, 1, 1]. Sums: [6, 5, 5], [4, 3, 3], [1, 1, 1].
+    // P = 5/6, 3/4, 1 -> avg 31/36; R = 1. F2 = 5 (31/36) / (4 (31/36) + 1) = 155/160 = 31/32.
+    expect(corpusChrf(['abc', 'xyz'], ['ab', 'xyz'])).toBeCloseTo((100 * 31) / 32, 10);
+  });
+
+  it('eps smoothing adds eps = 1e-16 for every order with no defined F (so "a" vs "b" is 1e-14, not 0)', () => {
+    // order 1: P = R = 0, denominator 0 -> eps; orders 2-6: no n-grams, P = R = eps -> 5 eps^2 / 5 eps = eps.
+    expect(Math.abs(corpusChrf(['a'], ['b'], { epsSmoothing: true }) - (100 * 6e-16) / 6)).toBeLessThan(1e-20);
+    // "" vs "ab": orders 1, 2: P = eps, R = 0 -> F = 0; orders 3-6: P = R = eps -> eps. 100 * 4 eps / 6.
+    expect(Math.abs(corpusChrf([''], ['ab'], { epsSmoothing: true }) - (100 * 4e-16) / 6)).toBeLessThan(1e-20);
+  });
+
+  it('the best reference is the first with the highest score (ties keep the first)', () => {
+    expect(sentenceChrf('abc', ['abc', 'xyz'])).toBe(100);
+    // "a" scores 0 against both "b" and "cd"; the first ("b") is kept, and the corpus sums its statistics:
+    // [1, 1, 0] + "xy" vs "xy" [2, 2, 2], [1, 1, 1] -> P = R = (2/3 + 1)/2 = 5/6 -> F2 = 5/6.
+    // Keeping "cd" instead ([1, 2, 0], [0, 1, 0]) would give P 5/6, R 1/2 -> 25/46.
+    expect(corpusChrf(['a', 'xy'], [['b', 'cd'], 'xy'])).toBeCloseTo((100 * 5) / 6, 10);
+  });
+
+  it('lowercase is an option, off by default', () => {
+    expect(sentenceChrf('ABC', 'abc')).toBe(0);
+    expect(sentenceChrf('ABC', 'abc', { lowercase: true })).toBe(100);
+    // Python's lower() keeps "ß" (upper-casing would make it "SS"): no character in common with "ss".
+    expect(sentenceChrf('ß', 'ss', { lowercase: true })).toBe(0);
+  });
+
+  it('bad input names what is wrong', () => {
+    expect(() => corpusChrf(['a', 'b'], ['a'])).toThrow(/2 hypotheses but 1 references/);
+    expect(() => sentenceChrf('a', [])).toThrow(/no reference/);
+  });
+});

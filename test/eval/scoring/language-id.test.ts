@@ -87,3 +87,33 @@ describe('consistency rules', () => {
     expect(lid.consistent(`$x$ ${en}`, 'sw', 'polymath')).toBe(false);
   });
 });
+
+describe('detection details and the rules\' edges', () => {
+  const en = 'She sells the remainder at the farmers market daily for two dollars per fresh duck egg, so she makes eighteen dollars every day.';
+
+  it('lists only languages with probability >= 0.1, most likely first', () => {
+    const d = lid.detect(en);
+    expect(d.listed.length).toBeGreaterThanOrEqual(1);
+    expect(d.listed[0]).toEqual({ lang: d.lang, p: d.confidence });
+    expect(d.listed.every((x) => x.p >= 0.1)).toBe(true);
+    expect(d.listed.length).toBeLessThan(5); // clean English: the other four of the top five are below 0.1
+    expect(lid.detect('12 + 30 = 42').listed).toEqual([]);
+  });
+
+  it("PolyMath's rule deletes every math span whole, however long, and keeps exactly 15 characters as consistent", () => {
+    const spans = '\\(alpha plus beta equals gamma\\) \\[the sum of all the squares\\] $$q$$ $one plus two$ ok';
+    expect(lid.consistent(spans, 'sw', 'polymath')).toBe(true); // what is left: "    ok"
+    expect(lid.consistent('Stryker mutates', 'sw', 'polymath')).toBe(true); // 15 characters
+  });
+
+  it('a small share of confidently foreign sentences (under 10% of the letters) stays consistent', () => {
+    const sw = loadUdhrCorpus({ languages: ['swh'], split: 'heldout' }).items[0]!.texts.swh!.replace(/\s+/g, ' ');
+    const text = `${sw} The children went to school every single morning.`;
+    expect(lid.consistent(text, 'sw')).toBe(true);
+  });
+
+  it('sentences: split after terminators (Latin, CJK, Devanagari, Arabic, newline), letterless pieces dropped', () => {
+    expect(sentences('Eins.  2. Zwei! Drei?\nVier\u3002五')).toEqual(['Eins.', 'Zwei!', 'Drei?', 'Vier\u3002', '五']);
+  });
+});
+

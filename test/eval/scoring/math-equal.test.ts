@@ -195,6 +195,26 @@ describe('named alternatives (never applied by default)', () => {
     expect(lenientClean('\\frac{1}{2}')).toBe('\\frac{1}{2}');
     expect(mathEqual(lenientClean('12 kg'), '12')).toBe(true);
   });
+
+  it.each([
+    ['\\text{18}', '18'], // the wrapped text is kept, the command dropped
+    ['\\text{\\textbf{\\mathrm{\\mbox{18}}}}', '18'], // nested four deep: unwrapped until nothing is left
+    ['5 kg', '5'], // a one-digit number before a unit
+    ['-12 kg', '-12'],
+    ['.5 kg', '.5'],
+    ['1.25 kg', '1.25'],
+    ['1,250 kg', '1,250'],
+    ['12,500 kg', '12,500'],
+    ['3/16 cups', '3/16'],
+    ['12 square metres', '12'], // a unit of several words
+    ['3 apples and 5 pears', '3 apples and 5 pears'], // not one number and a unit: left alone
+    ['about 12 kg', 'about 12 kg'], // the number must come first
+  ])('lenient clean-up %j -> %j', (input, want) => expect(lenientClean(input)).toBe(want));
+
+  it('last number: a decimal is one number (PolyMath: -?\\d*\\.?\\d+)', () => {
+    expect(extractLastNumber('x = 1.25')).toBe('1.25');
+    expect(extractLastNumber('down to -7')).toBe('-7');
+  });
 });
 
 describe('PolyMath difficulty-weighted accuracy', () => {
