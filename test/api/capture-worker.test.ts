@@ -11,8 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { toApiError } from '../../src/api/dispatch.js';
 import { WorkerEngineBackend } from '../../src/capture/engine-worker-backend.js';
 import { CaptureError } from '../../src/capture/job.js';
-import { ModelFolderError } from '../../src/engine/errors.js';
-import { apiHarness } from './harness.js';
+import { apiHarness, brokenConfigReply } from './harness.js';
 
 const worker = apiHarness('cap-worker-');
 const inProcess = apiHarness('cap-inproc-', { captureEngine: 'in-process' });
@@ -95,14 +94,7 @@ describe('captures with the engine in a worker thread', () => {
     // Broken after it was added, as a folder edited on disk would be.
     writeFileSync(join(dir, 'config.json'), '{ not json');
 
-    const direct = await WorkerEngineBackend.load(dir).then(
-      () => { throw new Error('the broken folder loaded'); },
-      (err: unknown) => err,
-    );
-    expect(direct).toBeInstanceOf(ModelFolderError);
-    const api = toApiError(direct).toJSON();
-    expect(api).toMatchObject({ code: 'invalid-argument', details: { kind: 'ModelFolderError' } });
-    expect(api.message).toMatch(/config\.json/);
+    const api = await brokenConfigReply(() => WorkerEngineBackend.load(dir));
 
     const job = await worker.call('capture.start', { projectId, modelId: added.id, dataset: 'udhr', languages: ['eng'], limit: 1 });
     const failed = await worker.finished(job.id);

@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toApiError } from '../../src/api/dispatch.js';
 import { WorkerEngine } from '../../src/capture/worker-engine.js';
 import { DEMO_MODEL_DIR } from '../../src/demo/resources.js';
-import { EngineError, ModelFolderError } from '../../src/engine/errors.js';
+import { EngineError } from '../../src/engine/errors.js';
 import { loadEngine, type Engine, type TokenRouting } from '../../src/engine/index.js';
 import { resolvePlan } from '../../src/engine/steering-plan.js';
 import { getExperiment, Store } from '../../src/store/index.js';
 import { runExperiment, type ExperimentSpec } from '../../src/eval/experiment/index.js';
-import { apiHarness } from './harness.js';
+import { apiHarness, brokenConfigReply } from './harness.js';
 
 const h = apiHarness('exp-worker-');
 
@@ -204,14 +204,7 @@ describe.skipIf(!hasDemo)('workbench experiments with the engine in a worker thr
     const broken: ExperimentSpec = { ...spec, model: dir };
     writeFileSync(join(dir, 'config.json'), '{ not json');
 
-    const direct = await WorkerEngine.load(dir).then(
-      () => { throw new Error('the broken folder loaded'); },
-      (err: unknown) => err,
-    );
-    expect(direct).toBeInstanceOf(ModelFolderError);
-    const api = toApiError(direct).toJSON();
-    expect(api).toMatchObject({ code: 'invalid-argument', details: { kind: 'ModelFolderError' } });
-    expect(api.message).toMatch(/config\.json/);
+    const api = await brokenConfigReply(() => WorkerEngine.load(dir));
 
     // The runner as the service drives it raises that error, and the workbench's job fails with its message.
     const store = Store.open(join(h.tmp.dir, 'broken.db'));

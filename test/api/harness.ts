@@ -3,11 +3,12 @@
  * collected, `dispatch` called as both transports call it, and a demo project with one small capture to work on.
  */
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import type { ApiArgs, ApiEvent, ApiMethod, ApiResult, JobInfo } from '../../src/api/contract.js';
-import { dispatch } from '../../src/api/dispatch.js';
+import { dispatch, toApiError } from '../../src/api/dispatch.js';
 import type { ApiErrorJson } from '../../src/api/errors.js';
 import { createBackend, type BackendOptions } from '../../src/api/handlers.js';
+import { ModelFolderError } from '../../src/engine/errors.js';
 import { tempDir } from '../store/helpers.js';
 
 export function apiHarness(prefix: string, options: Omit<BackendOptions, 'dataDir'> = {}) {
@@ -55,4 +56,20 @@ export function apiHarness(prefix: string, options: Omit<BackendOptions, 'dataDi
   }
 
   return { tmp, backend, events, call, refused, finished, capturedDemoProject };
+}
+
+/**
+ * A model folder whose config.json broke after it was added, loaded in a worker thread: the load fails with the
+ * engine's own ModelFolderError, which the API reports as invalid-argument naming config.json. Returns that reply.
+ */
+export async function brokenConfigReply(load: () => Promise<unknown>): Promise<ApiErrorJson> {
+  const err = await load().then(
+    () => { throw new Error('the broken folder loaded'); },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ModelFolderError);
+  const api = toApiError(err).toJSON();
+  expect(api).toMatchObject({ code: 'invalid-argument', details: { kind: 'ModelFolderError' } });
+  expect(api.message).toMatch(/config\.json/);
+  return api;
 }
