@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apiClient, CHROMIUM } from './support/browser.js';
 import { useServedWorkbench } from './support/served-workbench.js';
+import { openSweepForm, projectWithSharedPlan } from './support/sweep-fixture.js';
 
 const root = resolve(import.meta.dirname, '..');
 const MODEL = join(root, 'resources/demo-model/model.safetensors');
@@ -22,23 +23,11 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps over k with
   const api = apiClient(() => wb.baseUrl, TOKEN);
 
   it('runs a k x lambda sweep with a random control per point and shows its cells and controls as the API reads them', async () => {
-    const p = await api('projects.create', { name: 'Sweep controls', template: 'demo' });
-    const [model] = await api('models.list', { projectId: p.id });
-    const job = await api('capture.start', { projectId: p.id, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4, name: 'for sweeps' });
-    for (let j = job; j.status === 'running'; j = await api('jobs.get', { jobId: job.id })) await new Promise((r) => setTimeout(r, 100));
-    const [run] = await api('runs.list', { projectId: p.id });
     // The paper's shared steering preset (k 4 of the demo's 16 experts, thr 0.7, MoE layers 2-3).
-    const preset = (await api('plans.presets', { projectId: p.id, runId: run!.id }))[0]!.recipe;
-    const plan = await api('plans.save', { projectId: p.id, runId: run!.id, recipe: preset, name: 'shared steer' });
-
-    const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
-    await page.getByTestId('experiments').waitFor();
-    await page.getByTestId('exp-kind-sweep').check();
-    await page.getByTestId('sweep-plan').selectOption(String(plan.id));
-    await page.getByTestId('exp-name').fill('k x lambda with controls');
-    await page.getByTestId('exp-languages').fill('eng');
-    await page.getByTestId('exp-limit').fill('2');
+    const at = await projectWithSharedPlan(api, 'Sweep controls');
+    const p = { id: at.projectId };
+    const plan = { id: at.planId };
+    const page = await openSweepForm(wb, TOKEN, at, { name: 'k x lambda with controls', languages: 'eng', limit: 2 });
     await page.getByTestId('sweep-lambdas').fill('1, 3');
     // A k above the demo's 16 experts per layer is refused in place, naming the value.
     await page.getByTestId('sweep-ks').fill('1, 17');

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apiClient, CHROMIUM } from './support/browser.js';
 import { useServedWorkbench } from './support/served-workbench.js';
+import { openSweepForm, projectWithSharedPlan } from './support/sweep-fixture.js';
 
 const root = resolve(import.meta.dirname, '..');
 const MODEL = join(root, 'resources/demo-model/model.safetensors');
@@ -22,24 +23,10 @@ describe.skipIf(!existsSync(CHROMIUM) || !existsSync(MODEL))(`sweeps in a browse
   let shared: { projectId: string; planId: number } | undefined;
 
   it('runs a 2 x 2 sweep with a dev/test split, reads its heatmap as the API does, opens a cell, renames and deletes it', async () => {
-    const p = await api('projects.create', { name: 'Sweep', template: 'demo' });
-    const [model] = await api('models.list', { projectId: p.id });
-    const job = await api('capture.start', { projectId: p.id, modelId: model!.id, dataset: 'udhr', languages: ['eng', 'swh', 'fra', 'yor'], limit: 2, batchSize: 4, name: 'for sweeps' });
-    for (let j = job; j.status === 'running'; j = await api('jobs.get', { jobId: job.id })) await new Promise((r) => setTimeout(r, 100));
-    const [run] = await api('runs.list', { projectId: p.id });
-    // The paper's shared steering preset; MoE layers 2 and 3 of the demo run each have experts both languages share.
-    const preset = (await api('plans.presets', { projectId: p.id, runId: run!.id }))[0]!.recipe;
-    const plan = await api('plans.save', { projectId: p.id, runId: run!.id, recipe: preset, name: 'shared steer' });
-    shared = { projectId: p.id, planId: plan.id };
-
-    const page = await wb.browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${wb.baseUrl}?token=${TOKEN}#/p/${p.id}/experiments`);
-    await page.getByTestId('experiments').waitFor();
-    await page.getByTestId('exp-kind-sweep').check();
-    await page.getByTestId('sweep-plan').selectOption(String(plan.id));
-    await page.getByTestId('exp-name').fill('lambda band sweep');
-    await page.getByTestId('exp-languages').fill('eng, swh');
-    await page.getByTestId('exp-limit').fill('4');
+    const at = await projectWithSharedPlan(api, 'Sweep');
+    shared = at;
+    const p = { id: at.projectId };
+    const page = await openSweepForm(wb, TOKEN, at, { name: 'lambda band sweep', languages: 'eng, swh', limit: 4 });
     // A band beyond the run's layers is refused in place, naming the band.
     await page.getByTestId('sweep-bands').fill('2-2, 3-99');
     await page.getByTestId('exp-start').click();
