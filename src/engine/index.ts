@@ -10,7 +10,7 @@ import { defaultCacheRoot } from './expert-cache.js';
 import { chooseMoeKernel, type MoeKernelChoice } from './moe-kernel.js';
 import { chooseInt4Kernel } from './int4-kernel.js';
 import { runnablePrecisions } from './architectures/precision-support.js';
-import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, IMPLEMENTED_PRECISIONS, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan } from './precision.js';
+import { choosePrecision, DEFAULT_PLAN_CONTEXT, fitOf, IMPLEMENTED_PRECISIONS, machineMemory, memoryPlan, PRECISIONS, type Fit, type MachineMemory, type MemoryPlan, type PlanDevice } from './precision.js';
 import { generate, score, type GenerateRequest, type GeneratedSequence, type RunControl, type ScoreItem, type ScoredSequence } from './generate.js';
 import { readModelFolder, type ModelFolder } from './model-folder.js';
 import { mxfp4Feature } from './mxfp4.js';
@@ -149,21 +149,21 @@ export function summarizeModel(dir: string, opts: { context?: number } = {}): Mo
     executionProvider: ep,
     moeKernel: chooseMoeKernel(spec, folder.weights, folder.dir, defaultCacheRoot(), ep.name),
     ...(spec.moeLayers.length > 0 ? { int4Kernel: chooseInt4Kernel(spec, 'auto') } : {}),
-    memory: memorySummary(spec, folder.weights, opts.context ?? DEFAULT_PLAN_CONTEXT),
+    memory: memorySummary(spec, folder.weights, opts.context ?? DEFAULT_PLAN_CONTEXT, ep.name === 'cpu' ? 'cpu' : 'cuda'),
   };
 }
 
-function memorySummary(spec: DecoderSpec, weights: ModelFolder['weights'], context: number): ModelSummary['memory'] {
+function memorySummary(spec: DecoderSpec, weights: ModelFolder['weights'], context: number, device: PlanDevice): ModelSummary['memory'] {
   const machine = machineMemory();
   // A precision the architecture's experts cannot run at (precision-support.ts) is shown as not available, as loading refuses it.
   const runnable = runnablePrecisions(spec, IMPLEMENTED_PRECISIONS);
   const plans = PRECISIONS.map((p) => {
-    const plan = memoryPlan(spec, weights, p, context);
+    const plan = memoryPlan(spec, weights, p, context, undefined, device);
     return { ...plan, implemented: plan.implemented && runnable.includes(p), fit: fitOf(plan, machine) };
   });
   let auto: string;
   try {
-    const c = choosePrecision(spec, weights, 'auto', { context, machine, runnable });
+    const c = choosePrecision(spec, weights, 'auto', { context, machine, runnable, device });
     auto = `${c.name}: ${c.reason}`;
   } catch (err) {
     auto = (err as Error).message;

@@ -121,6 +121,9 @@ const CONVERSION_BYTES_PER_WEIGHT = 8;
  */
 const EXPERTS_IN_FLIGHT = 8;
 
+/** Where a session's fp16 experts are converted for: the CPU cache goes expert by expert, CUDA's fused cache by layer. */
+export type PlanDevice = 'cpu' | 'cuda';
+
 /**
  * What loading holds on top of the running session, measured (bench:precision, docs/precision.md):
  * - 16-bit weights used at fp32 are widened by onnxruntime's constant folding at session creation, which reads
@@ -135,10 +138,13 @@ const EXPERTS_IN_FLIGHT = 8;
  * - int8/int4 caches convert expert by expert into the layer's codes: two layers' codes and scales (plus the fp32
  *   copy of a stacked expert tensor) and EXPERTS_IN_FLIGHT experts' fp32 rows (measured on an 8-layer
  *   Qwen3-30B-A3B-shaped checkpoint: docs/precision.md).
+ * - fp16 on the CPU writes its cache expert by expert too (half-experts.ts): the fp32 copy of a stacked expert tensor
+ *   and EXPERTS_IN_FLIGHT experts; the CUDA fp16 fused cache (half-fused-experts.ts) builds a layer at a time, so
+ *   `device` 'cuda' keeps the two-layer term.
  * At fp32 the experts are either widened from the checkpoint (dispatch) or read from the converted cache
  * (fused), never both, so the larger of the two counts; the plan does not know which kernel will run.
  */
-export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, precision: Precision): number {
+export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, precision: Precision, device: PlanDevice = 'cpu'): number {
   const narrow = (tensor: string) => weights.info(tensor).dtype !== 'F32';
   const stored = (tensor: string) => {
     const i = weights.info(tensor);
@@ -150,6 +156,7 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
   // int8/int4: what converting a layer holds until it is written (its codes and scales, plus the fp32 copy of a
   // stacked [E, ...] tensor, which every expert slices), and the largest single expert.
   const quantLayerHeld: number[] = [];
+  const stackedLayerHeld: number[] = [];
   let largestExpert = 0;
   let allF16 = true;
   for (const layer of spec.layers) {
@@ -172,6 +179,7 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
     }
     layerSizes.push(inLayer);
     quantLayerHeld.push(inLayer * ((precision === 'int8' || precision === 'int4' ? EXPERT_BYTES[precision] : 0) + (stacked ? 4 : 0)));
+    stackedLayerHeld.push(stacked ? inLayer * 4 : 0);
   }
   // Dense weights widened at load: every narrow tensor that is not an expert and not the embedding table (gathered in
   // its stored dtype), except a tied head, which is the embedding used as an fp32 MatMul weight. Below fp32 the
@@ -190,9 +198,9 @@ export function loadTransientBytes(spec: DecoderSpec, weights: WeightStore, prec
   const twoLargest = (xs: number[]) => [...xs].sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0);
   const conversion = twoLargest(layerSizes) * CONVERSION_BYTES_PER_WEIGHT;
   if (precision === 'fp32') return denseWidened + Math.max(narrowExpertBytes, conversion);
-  // fp16 keeps the per-layer term: the CUDA fp16 fused cache (half-fused-experts.ts) builds a layer at a time.
-  if (precision === 'fp16') return denseWidened + (allF16 ? 0 : conversion);
-  return denseWidened + twoLargest(quantLayerHeld) + EXPERTS_IN_FLIGHT * largestExpert * CONVERSION_BYTES_PER_WEIGHT;
+  const inFlight = EXPERTS_IN_FLIGHT * largestExpert * CONVERSION_BYTES_PER_WEIGHT;
+  if (precision === 'fp16') return denseWidened + (allF16 ? 0 : device === 'cuda' ? conversion : twoLargest(stackedLayerHeld) + inFlight);
+  return denseWidened + twoLargest(quantLayerHeld) + inFlight;
 }
 
 /** Bytes per expert weight as held at each precision (int8/int4 include one fp32 scale per 64-weight block). */
@@ -202,7 +210,7 @@ const EXPERT_BYTES: Record<Precision, number> = { fp32: 4, fp16: 2, int8: 1 + 4 
  * `moeKernel`: the session's expert kernel preference. At int4, `dispatch` (int8 activations) holds a packed copy
  * larger than the cache (int4-kernel.ts), counted in expertBytes; every other kernel holds the cache's bytes.
  */
-export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT, moeKernel?: MoeKernelPreference): MemoryPlan {
+export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: Precision, context = DEFAULT_PLAN_CONTEXT, moeKernel?: MoeKernelPreference, device: PlanDevice = 'cpu'): MemoryPlan {
   // Counted from the checkpoint itself, so every tensor is in exactly one bucket: experts, the embedding, the head,
   // the dense projections (quantised at int8/int4) and the rest (routers, gates, norms, biases: always fp32).
   let experts = 0;
@@ -228,7 +236,7 @@ export function memoryPlan(spec: DecoderSpec, weights: WeightStore, precision: P
   const expertBytes = experts * (EXPERT_BYTES[precision] + (precision === 'int4' ? int4ExtraBytesPerExpertWeight(spec, moeKernel) : 0));
   // At int8/int4 kv_b_proj is a MatMulNBits weight and MLA attention stays decompressed: no absorbed fp32 copy.
   const denseBytes = rest * 4 + projBytes + headBytes + (bits ? 0 : absorbedAttentionCopies(spec) * 4);
-  const transientBytes = loadTransientBytes(spec, weights, precision);
+  const transientBytes = loadTransientBytes(spec, weights, precision, device);
   return {
     precision,
     expertBytes,
@@ -289,12 +297,14 @@ export function choosePrecision(
     runnable?: readonly Precision[];
     /** The expert kernel preference, which changes what int4 holds (memoryPlan). */
     moeKernel?: MoeKernelPreference;
+    /** The session's provider, which changes what writing the fp16 cache holds (loadTransientBytes). */
+    device?: PlanDevice;
   } = {},
 ): PrecisionChoice {
   const machine = opts.machine ?? machineMemory();
   const runnable = opts.runnable ?? IMPLEMENTED_PRECISIONS;
   const skip = process.env.ROUTESCOPE_SKIP_MEMORY_CHECK === '1';
-  const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context, opts.moeKernel));
+  const plans = PRECISIONS.map((p) => memoryPlan(spec, weights, p, opts.context, opts.moeKernel, opts.device));
   const figures = () =>
     plans.map((p) => `${p.precision} ${gib(p.totalBytes)}${p.implemented ? '' : ' (not implemented)'}`).join(', ') +
     `; this machine has ${gib(machine.availableBytes)} available of ${gib(machine.totalBytes)}`;

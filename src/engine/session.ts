@@ -268,7 +268,7 @@ export class DecoderSession {
     const runnable = runnablePrecisions(spec, onCpu ? IMPLEMENTED_PRECISIONS : ['fp32', 'fp16']);
     const moeKernelPref = opts.moeKernel ?? parseMoeKernel(process.env.ROUTESCOPE_MOE_KERNEL, 'ROUTESCOPE_MOE_KERNEL');
     // The kernel preference is part of the plan: int4's dispatch kernel at int8 activations holds more (int4-kernel.ts).
-    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, runnable, moeKernel: moeKernelPref });
+    const precision = choosePrecision(spec, opened.weights, precisionPref, { context: opts.planContext, runnable, moeKernel: moeKernelPref, device: onCpu ? 'cpu' : 'cuda' });
     let kernel: MoeKernelChoice;
     let halfFused = false;
     if (precision.name === 'fp16' && spec.moeLayers.length > 0) {

@@ -77,7 +77,10 @@ describe('memory plan: bytes held while loading', () => {
     expect(h.widened.fp32).toBeGreaterThan(h.widened.fp16);
     expect(h.widened.fp16).toBeGreaterThan(h.widened.int4);
     expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(h.widened.fp32 + Math.max(h.expertParams * 2, conversion));
-    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16 + conversion);
+    // fp16: the CPU cache goes expert by expert (eight in flight); CUDA's fused cache a layer at a time.
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16 + 8 * 8 * h.largestExpert);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16', 'cuda')).toBe(h.widened.fp16 + conversion);
+    expect(memoryPlan(h.spec, h.weights, 'fp16', 100, undefined, 'cuda').totalBytes - memoryPlan(h.spec, h.weights, 'fp16', 100).totalBytes).toBe(conversion - 8 * 8 * h.largestExpert);
     expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + quantConversion(h, 4));
     expect(quantConversion(h, 4)).toBeLessThan(conversion / 2);
     // Enough layers that widening every expert outweighs converting two layers: the expert pages count at fp32.
@@ -88,11 +91,13 @@ describe('memory plan: bytes held while loading', () => {
     expect((plan.expertBytes + plan.transientBytes) / h.expertParams).toBeGreaterThanOrEqual(6);
   });
 
-  it('F32: nothing to widen; converting two layers still counts at every precision that writes a cache', () => {
+  it('F32: nothing to widen; converting two layers counts at fp32 and for CUDA fp16, eight experts for the CPU fp16 cache', () => {
     writeTinyModel(f32.dir, 'mixtral', { seed: 3 });
     const h = byHand(f32.dir);
     expect(h.widened.fp32).toBe(0);
-    for (const p of ['fp32', 'fp16'] as const) expect(loadTransientBytes(h.spec, h.weights, p), p).toBe(8 * h.twoLayers);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp32')).toBe(8 * h.twoLayers);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16', 'cuda')).toBe(8 * h.twoLayers);
+    expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(8 * 8 * h.largestExpert);
     expect(loadTransientBytes(h.spec, h.weights, 'int8')).toBe(quantConversion(h, 8));
   });
 
@@ -103,6 +108,8 @@ describe('memory plan: bytes held while loading', () => {
       const h = byHand(stacked.dir);
       expect(h.stacked).toBe(true);
       expect(loadTransientBytes(h.spec, h.weights, 'int4')).toBe(h.widened.int4 + quantConversion(h, 4));
+      // fp16 on the CPU: the layer's stacked fp32 copy (two layers, as the collector may lag) and eight experts.
+      expect(loadTransientBytes(h.spec, h.weights, 'fp16')).toBe(h.widened.fp16 + 4 * h.twoLayers + 8 * 8 * h.largestExpert);
     } finally {
       stacked.cleanup();
     }
