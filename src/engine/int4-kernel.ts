@@ -72,12 +72,14 @@ export function chooseInt4Kernel(spec: DecoderSpec, preference: MoeKernelPrefere
     };
   }
   if (refusal) return qmoe(`${refusal}, so not the faster dispatch kernel`);
-  // Session creation prepares every expert's pair (~31 ms each on 2 shared vCPU, docs/precision.md): minutes for a
-  // 30 B model, against seconds through QMoE, so the reason says what loading will cost.
+  // Session creation prepares every expert's pair: 6-7 ms each on 2 shared vCPU at 256 experts of Qwen3-30B-A3B's
+  // shape since the planner fix in experts-dispatch.ts (11-12 ms before, 31 ms under heavy load), growing faster than
+  // linearly with experts and depth (docs/precision.md): against seconds through QMoE, so the reason says what loading
+  // will cost, as a lower bound.
   const experts = spec.moeLayers.length * spec.numExperts;
   return {
     name: 'dispatch',
-    reason: `int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert at accuracy_level 1 (fp32 activations, exact on the 4-bit weights); same memory as QMoE, faster decode and prefill than onnxruntime 1.30's 4-bit QMoE; loading prepares ${experts} experts (about ${Math.max(1, Math.round(experts * 0.031))} s on 2 cores; moeKernel fused loads in seconds)`,
+    reason: `int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert at accuracy_level 1 (fp32 activations, exact on the 4-bit weights); same memory as QMoE, faster decode and prefill than onnxruntime 1.30's 4-bit QMoE; loading prepares ${experts} experts (at least ${Math.max(1, Math.round(experts * 0.007))} s on 2 cores, more per expert in deep models; moeKernel fused loads in seconds)`,
     expertCopyBytes: 0,
     expertAccuracy: 1,
   };
