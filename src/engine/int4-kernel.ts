@@ -26,6 +26,15 @@ import type { MoeKernelChoice, MoeKernelPreference } from './moe-kernel.js';
 import { quantBlockSize } from './quant-experts.js';
 
 
+/**
+ * The most experts (MoE layers x experts per layer) for which `auto` takes the dispatch kernel. Its session creation
+ * grows faster than linearly with them even after the planner fix (tiny qwen3_moe, int4, 2 shared vCPU,
+ * 2026-12-08: 8 x 128 in 4.1 s, 24 x 128 in 74-79 s, QMoE 1.4-1.6 s): a full Qwen3-30B-A3B (48 x 128) would take
+ * minutes per load, and every capture and experiment loads its own copy. OLMoE (16 x 64), Mixtral (32 x 8) and
+ * Phi-3.5-MoE (32 x 16) stay under it.
+ */
+const DISPATCH_AUTO_MAX_EXPERTS = 1024;
+
 /** The int4 expert block size; 0 = one scale per row (no block size of at least 16 divides the hidden size and the expert width). */
 export function int4ExpertBlock(spec: DecoderSpec): number {
   const first = spec.layers.find((l) => l.mlp.kind === 'moe');
@@ -72,11 +81,17 @@ export function chooseInt4Kernel(spec: DecoderSpec, preference: MoeKernelPrefere
     };
   }
   if (refusal) return qmoe(`${refusal}, so not the faster dispatch kernel`);
+  const experts = spec.moeLayers.length * spec.numExperts;
+  if (experts > DISPATCH_AUTO_MAX_EXPERTS) {
+    return qmoe(
+      `${experts} experts: creating a dispatch-kernel session grows faster than linearly with them (74-79 s for 24 x 128 ` +
+        `on 2 cores against 1.4-1.6 s through QMoE), so auto takes it up to ${DISPATCH_AUTO_MAX_EXPERTS}; moeKernel dispatch forces it`,
+    );
+  }
   // Session creation prepares every expert's pair: 6-7 ms each on 2 shared vCPU at 256 experts of Qwen3-30B-A3B's
   // shape since the planner fix in experts-dispatch.ts (11-12 ms before, 31 ms under heavy load), growing faster than
   // linearly with experts and depth (docs/precision.md): against seconds through QMoE, so the reason says what loading
   // will cost, as a lower bound.
-  const experts = spec.moeLayers.length * spec.numExperts;
   return {
     name: 'dispatch',
     reason: `int4 precision on the dispatch kernel: one prepacked MatMulNBits pair per routed expert at accuracy_level 1 (fp32 activations, exact on the 4-bit weights); same memory as QMoE, faster decode and prefill than onnxruntime 1.30's 4-bit QMoE; loading prepares ${experts} experts (at least ${Math.max(1, Math.round(experts * 0.007))} s on 2 cores, more per expert in deep models; moeKernel fused loads in seconds)`,

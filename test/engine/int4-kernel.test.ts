@@ -15,7 +15,7 @@ import { tempDir } from './graph-helpers.js';
 const dirs: { cleanup: () => void }[] = [];
 afterAll(() => dirs.forEach((d) => d.cleanup()));
 
-function specOf(arch: TinyArch, opts: { hiddenSize?: number } = {}) {
+function specOf(arch: TinyArch, opts: { hiddenSize?: number; numLayers?: number; numExperts?: number } = {}) {
   const tmp = tempDir(`int4-kernel-${arch}`);
   dirs.push(tmp);
   writeTinyModel(tmp.dir, arch, { seed: 3, ...opts });
@@ -44,6 +44,18 @@ describe('int4 expert kernel choice', () => {
     expect(qmoe.name).toBe('fused');
     expect(qmoe.expertAccuracy).toBeUndefined();
     expect(qmoe.reason).toMatch(/com\.microsoft\.QMoE \(moeKernel fused requested/);
+  });
+
+  it('auto keeps QMoE beyond 1024 experts in all (session creation on the dispatch kernel grows faster than linearly); dispatch still forces it', () => {
+    const at = specOf('qwen3_moe', { numLayers: 8, numExperts: 128 }).spec;
+    expect(chooseInt4Kernel(at, 'auto')).toMatchObject({ name: 'dispatch', expertAccuracy: 1 });
+    // The tiny model's first layer is dense: 16 layers give 15 MoE layers, 1920 experts in all.
+    const { spec } = specOf('qwen3_moe', { numLayers: 16, numExperts: 128 });
+    expect(spec.moeLayers.length * 128).toBe(1920);
+    const k = chooseInt4Kernel(spec, 'auto');
+    expect(k.name).toBe('fused');
+    expect(k.reason).toMatch(/QMoE \(1920 experts: creating a dispatch-kernel session grows faster than linearly .*up to 1024; moeKernel dispatch forces it\)/);
+    expect(chooseInt4Kernel(spec, 'dispatch')).toMatchObject({ name: 'dispatch', expertAccuracy: 4 });
   });
 
   it('auto keeps QMoE, and says why, where MatMulNBits cannot take the blocks; dispatch is refused there', () => {
