@@ -29,7 +29,7 @@ import { quantBlockSize } from './quant-experts.js';
 /**
  * The most experts (MoE layers x experts per layer) for which `auto` takes the dispatch kernel. Its session creation
  * grows faster than linearly with them even after the planner fix (tiny qwen3_moe, int4, 2 shared vCPU,
- * 2026-12-08: 8 x 128 in 4.1 s, 24 x 128 in 74-79 s, QMoE 1.4-1.6 s): a full Qwen3-30B-A3B (48 x 128) would take
+ * 2026-12-08: 8 x 128 in 4.1 s, 23 x 128 in 74-79 s, QMoE 1.4-1.6 s): a full Qwen3-30B-A3B (48 x 128) would take
  * minutes per load, and every capture and experiment loads its own copy. OLMoE (16 x 64), Mixtral (32 x 8) and
  * Phi-3.5-MoE (32 x 16) stay under it.
  */
@@ -84,7 +84,7 @@ export function chooseInt4Kernel(spec: DecoderSpec, preference: MoeKernelPrefere
   const experts = spec.moeLayers.length * spec.numExperts;
   if (experts > DISPATCH_AUTO_MAX_EXPERTS) {
     return qmoe(
-      `${experts} experts: creating a dispatch-kernel session grows faster than linearly with them (74-79 s for 24 x 128 ` +
+      `${experts} experts: creating a dispatch-kernel session grows faster than linearly with them (74-79 s for 23 x 128 ` +
         `on 2 cores against 1.4-1.6 s through QMoE), so auto takes it up to ${DISPATCH_AUTO_MAX_EXPERTS}; moeKernel dispatch forces it`,
     );
   }
