@@ -20,17 +20,17 @@ export function dispatchExperts(ctx: GraphContext, moeIndex: number, m: MoeSpec,
   const runExpert = expertRunner(ctx, moeIndex, m, flat);
   const outputs: string[] = [];
   const positions: string[] = [];
-  // int4: [-1] with a length shape inference cannot know (a Compress on a run-time condition that is always true).
+  // [-1] with a length shape inference cannot know (a Compress on a run-time condition that is always true).
   // Reshaping each expert's positions to it leaves its intermediates without an inferred rank, so onnxruntime's
   // allocation planner skips them instead of comparing each with every dead intermediate before it (no two experts'
-  // row counts match, so that list only grew): session creation 2.8-3.1 s -> 1.5-1.8 s for 256 experts, 42 s -> 4 s
-  // for 1024 in 8 layers, decode and results unchanged (docs/precision.md). Not measured for the fp32/16-bit kernels.
-  const unranked = ctx.opts.quantExperts ? g.op('Compress', [g.int64([-1]), g.op('GreaterOrEqual', [g.reshape(g.op('Size', [flat]), g.int64([1])), g.int64([0])])], { axis: 0 }) : null;
+  // row counts match, so that list only grew): int4 session creation 2.8-3.1 s -> 1.5-1.8 s for 256 experts, 42 s ->
+  // 4 s for 1024 in 8 layers; fp32 and fp16 likewise (docs/precision.md); decode and results unchanged.
+  const unranked = g.op('Compress', [g.int64([-1]), g.op('GreaterOrEqual', [g.reshape(g.op('Size', [flat]), g.int64([1])), g.int64([0])])], { axis: 0 });
   m.experts.forEach((expert, e) => {
     const savedScope = g.scope;
     g.scope = `${savedScope}e${e}_`;
     const nz = g.op('NonZero', [g.op('Equal', [flat, g.scalarI(e)])]);
-    const pos = unranked ? g.reshape(nz, unranked) : g.squeeze(nz, [0]);
+    const pos = g.reshape(nz, unranked);
     const rows = g.op('Gather', [x, g.div(pos, g.scalarI(m.topK))], { axis: 0 });
     outputs.push(runExpert(e, expert, rows, pos));
     positions.push(pos);
