@@ -28,12 +28,13 @@ import { quantBlockSize } from './quant-experts.js';
 
 /**
  * The most experts (MoE layers x experts per layer) for which `auto` takes the dispatch kernel. Its session creation
- * grows faster than linearly with them even after the planner fix (tiny qwen3_moe, int4, 2 shared vCPU,
- * 2026-12-08: 8 x 128 in 4.1 s, 23 x 128 in 74-79 s, QMoE 1.4-1.6 s): a full Qwen3-30B-A3B (48 x 128) would take
- * minutes per load, and every capture and experiment loads its own copy. OLMoE (16 x 64), Mixtral (32 x 8) and
- * Phi-3.5-MoE (32 x 16) stay under it.
+ * still grows about quadratically with them (tiny qwen3_moe, hidden 64, int4, 2 shared vCPU, 2026-12-08, with the
+ * unranked positions of experts-dispatch.ts: 7 x 128 in 2.1 s, 23 x 128 in 16 s, 47 x 128 in 64-67 s against 4.5 s
+ * through QMoE), and every capture and experiment loads its own copy: a full Qwen3-30B-A3B (48 x 128) stays on QMoE.
+ * OLMoE (16 x 64), Mixtral (32 x 8), Phi-3.5-MoE (32 x 16), Qwen1.5-MoE-A2.7B (24 x 60) and DeepSeek-V2-Lite
+ * (26 x 64) are under it.
  */
-const DISPATCH_AUTO_MAX_EXPERTS = 1024;
+const DISPATCH_AUTO_MAX_EXPERTS = 3072;
 
 /** The int4 expert block size; 0 = one scale per row (no block size of at least 16 divides the hidden size and the expert width). */
 export function int4ExpertBlock(spec: DecoderSpec): number {
@@ -84,8 +85,8 @@ export function chooseInt4Kernel(spec: DecoderSpec, preference: MoeKernelPrefere
   const experts = spec.moeLayers.length * spec.numExperts;
   if (experts > DISPATCH_AUTO_MAX_EXPERTS) {
     return qmoe(
-      `${experts} experts: creating a dispatch-kernel session grows faster than linearly with them (74-79 s for 23 x 128 ` +
-        `on 2 cores against 1.4-1.6 s through QMoE), so auto takes it up to ${DISPATCH_AUTO_MAX_EXPERTS}; moeKernel dispatch forces it`,
+      `${experts} experts: creating a dispatch-kernel session grows about quadratically with them (64-67 s for 47 x 128 ` +
+        `small experts on 2 cores against 4.5 s through QMoE), so auto takes it up to ${DISPATCH_AUTO_MAX_EXPERTS}; moeKernel dispatch forces it`,
     );
   }
   // Session creation prepares every expert's pair: 6-7 ms each on 2 shared vCPU at 256 experts of Qwen3-30B-A3B's

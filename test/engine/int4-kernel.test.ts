@@ -46,15 +46,15 @@ describe('int4 expert kernel choice', () => {
     expect(qmoe.reason).toMatch(/com\.microsoft\.QMoE \(moeKernel fused requested/);
   });
 
-  it('auto keeps QMoE beyond 1024 experts in all (session creation on the dispatch kernel grows faster than linearly); dispatch still forces it', () => {
-    const at = specOf('qwen3_moe', { numLayers: 8, numExperts: 128 }).spec;
+  it('auto keeps QMoE beyond 3072 experts in all (session creation on the dispatch kernel grows about quadratically); dispatch still forces it', () => {
+    // The tiny model's first layer is dense: 25 layers give 24 MoE layers (3072 experts), 26 give 3200.
+    const at = specOf('qwen3_moe', { numLayers: 25, numExperts: 128 }).spec;
+    expect(at.moeLayers.length * 128).toBe(3072);
     expect(chooseInt4Kernel(at, 'auto')).toMatchObject({ name: 'dispatch', expertAccuracy: 1 });
-    // The tiny model's first layer is dense: 16 layers give 15 MoE layers, 1920 experts in all.
-    const { spec } = specOf('qwen3_moe', { numLayers: 16, numExperts: 128 });
-    expect(spec.moeLayers.length * 128).toBe(1920);
+    const { spec } = specOf('qwen3_moe', { numLayers: 26, numExperts: 128 });
     const k = chooseInt4Kernel(spec, 'auto');
     expect(k.name).toBe('fused');
-    expect(k.reason).toMatch(/QMoE \(1920 experts: creating a dispatch-kernel session grows faster than linearly .*up to 1024; moeKernel dispatch forces it\)/);
+    expect(k.reason).toMatch(/QMoE \(3200 experts: creating a dispatch-kernel session grows about quadratically .*up to 3072; moeKernel dispatch forces it\)/);
     expect(chooseInt4Kernel(spec, 'dispatch')).toMatchObject({ name: 'dispatch', expertAccuracy: 4 });
   });
 
