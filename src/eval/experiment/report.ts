@@ -111,20 +111,20 @@ function build(exp: ExperimentRecord, arms: ExperimentArmRecord[], results: Expe
     selection = { arm, on: 'all', warning: selectionWarning(arm, true, candidates.size) };
   }
 
-  const randomControls: RandomControlSummary[] = [];
-  for (const a of spec.arms ?? []) {
-    if (a.kind !== 'random') continue;
-    const controls = a.seeds.map((s) => `${a.name}-s${s}`).filter((c) => comparisons.some((x) => x.arm === c));
-    if (controls.length === 0 || !comparisons.some((x) => x.arm === a.of)) continue;
-    randomControls.push(...summariseRandomControls(comparisons, { plan: a.of, controls, higherIsBetter }));
-  }
-  // A sweep's controls are matched point by point: each point set among its own controls.
+  // Each plan set among its own controls: a random arm's seeds, and a sweep's controls point by point.
+  const controlGroups: { plan: string; controls: string[] }[] = [];
+  for (const a of spec.arms ?? []) if (a.kind === 'random') controlGroups.push({ plan: a.of, controls: a.seeds.map((s) => `${a.name}-s${s}`) });
   for (const s of spec.sweeps ?? []) {
     const byPoint = new Map<string, string[]>();
-    for (const c of sweepControls(s)) if (comparisons.some((x) => x.arm === c.name)) byPoint.set(c.of, [...(byPoint.get(c.of) ?? []), c.name]);
-    for (const [point, controls] of byPoint) {
-      if (comparisons.some((x) => x.arm === point)) randomControls.push(...summariseRandomControls(comparisons, { plan: point, controls, higherIsBetter }));
-    }
+    for (const c of sweepControls(s)) byPoint.set(c.of, [...(byPoint.get(c.of) ?? []), c.name]);
+    for (const [plan, controls] of byPoint) controlGroups.push({ plan, controls });
+  }
+  const compared = new Set(comparisons.map((x) => x.arm));
+  const randomControls: RandomControlSummary[] = [];
+  for (const { plan, controls: all } of controlGroups) {
+    const controls = all.filter((c) => compared.has(c));
+    if (controls.length === 0 || !compared.has(plan)) continue;
+    randomControls.push(...summariseRandomControls(comparisons, { plan, controls, higherIsBetter }));
   }
 
   const byArm = new Map<string, ExperimentResult[]>();
