@@ -5,7 +5,7 @@
  * each to the same code and message as in process (dispatch.ts toApiError, Workspace.explain).
  */
 import { AnalysisInputError } from '../analysis/errors.js';
-import { errorFromWire, errorToWire, type WireError } from '../capture/engine-worker-protocol.js';
+import { buffersOf, errorFromWire, errorToWire, type WireError } from '../capture/engine-worker-protocol.js';
 import { ApiError, type ApiErrorJson } from './errors.js';
 import type { AnalysisOutcome, AnalysisRequest } from './run-analysis-compute.js';
 
@@ -40,18 +40,15 @@ export function analysisErrorFromWire(w: AnalysisWireError): Error {
  * matrices and aggregates of a 100-language run are ~20 MB). Every typed array of an analysis owns its buffer
  * (computed, or copied out of a kept row by decodeValue), so nothing the worker still needs is moved.
  */
-export function buffersOf(value: unknown): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
+export function analysisBuffers(value: unknown): ArrayBuffer[] {
+  const views: ArrayBufferView[] = [];
   const seen = new Set<object>();
   const walk = (v: unknown): void => {
     if (v === null || typeof v !== 'object' || seen.has(v)) return;
     seen.add(v);
-    if (ArrayBuffer.isView(v)) {
-      if (v.buffer instanceof ArrayBuffer) out.add(v.buffer);
-      return;
-    }
-    for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x);
+    if (ArrayBuffer.isView(v)) views.push(v);
+    else for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x);
   };
   walk(value);
-  return [...out];
+  return buffersOf(views);
 }

@@ -6,7 +6,7 @@
  * at a time, in order.
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
-import { analysisErrorToWire, buffersOf, type AnalysisWorkerReply, type AnalysisWorkerRequest } from './analysis-worker-protocol.js';
+import { analysisBuffers, analysisErrorToWire, type AnalysisWorkerReply, type AnalysisWorkerRequest } from './analysis-worker-protocol.js';
 import { computeAnalysis } from './run-analysis-compute.js';
 
 if (!parentPort) throw new Error('analysis-worker.ts must be started as a worker thread');
@@ -18,7 +18,7 @@ port.on('message', (m: AnalysisWorkerRequest) => {
   try {
     const outcome = computeAnalysis(m.request);
     reply = { id: m.id, ok: true, outcome };
-    transfer = buffersOf(outcome);
+    transfer = analysisBuffers(outcome);
   } catch (err) {
     reply = { id: m.id, ok: false, error: analysisErrorToWire(err) };
   }

@@ -129,7 +129,7 @@ export function errorFromWire(w: WireError): Error {
 }
 
 /** The buffers of `arrays`, once each: moved (not copied) to the other thread. */
-function buffersOf(arrays: Iterable<unknown>): ArrayBuffer[] {
+export function buffersOf(arrays: Iterable<unknown>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const a of arrays) if (ArrayBuffer.isView(a) && a.buffer instanceof ArrayBuffer) out.add(a.buffer);
   return [...out];
