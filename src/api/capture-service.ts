@@ -6,6 +6,7 @@
 import type { CaptureBackend } from '../capture/backend.js';
 import { EngineBackend } from '../capture/engine-backend.js';
 import { WorkerEngineBackend } from '../capture/engine-worker-backend.js';
+import type { EngineMode } from '../capture/engine-thread.js';
 import { resumeCapture, startCapture, type CaptureProgress } from '../capture/job.js';
 import { reloadDataset, type Dataset } from '../datasets/index.js';
 import { getRun } from '../store/index.js';
@@ -20,13 +21,7 @@ import type { Workspace } from './workspace.js';
 /** Engine batches are capped at this many tokens (padding included), as `routescope demo` does. */
 const MAX_BATCH_TOKENS = 2048;
 
-/**
- * Where the capture's engine runs: 'worker' (default) is a worker thread, so the process keeps answering API calls
- * during a forward pass; 'in-process' runs it on this thread (tests compare the two).
- */
-export type CaptureEngineMode = 'worker' | 'in-process';
-
-async function loadBackend(mode: CaptureEngineMode, modelPath: string): Promise<CaptureBackend & { dispose(): Promise<void> }> {
+async function loadBackend(mode: EngineMode, modelPath: string): Promise<CaptureBackend & { dispose(): Promise<void> }> {
   return mode === 'worker'
     ? WorkerEngineBackend.load(modelPath, { maxBatchTokens: MAX_BATCH_TOKENS })
     : EngineBackend.load(modelPath, { maxBatchTokens: MAX_BATCH_TOKENS });
@@ -50,7 +45,7 @@ export class CaptureService {
   constructor(
     private readonly workspace: Workspace,
     private readonly jobs: JobRegistry,
-    private readonly engineMode: CaptureEngineMode = 'worker',
+    private readonly engineMode: EngineMode = 'worker',
   ) {}
 
   /** Model folders with a capture in flight: one capture per model at a time (they would only fight for memory). */

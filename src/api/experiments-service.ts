@@ -6,6 +6,7 @@
  * a worker thread (src/capture/worker-engine.ts) unless this service is made with 'in-process'.
  */
 import { WorkerEngine } from '../capture/worker-engine.js';
+import type { EngineMode } from '../capture/engine-thread.js';
 import { DATASET_KINDS } from '../datasets/index.js';
 import { experimentReport, parseExperimentSpec, runExperiment, type ExperimentProgress, type ExperimentSpec } from '../eval/experiment/index.js';
 import { ExperimentSpecError } from '../eval/experiment/spec.js';
@@ -52,12 +53,6 @@ function summaryOf(e: ExperimentRecord, runningHere: boolean): ExperimentSummary
   };
 }
 
-/**
- * Where an experiment's engine runs: 'worker' (default) is a worker thread, so the process keeps answering API calls
- * during a forward pass; 'in-process' runs it on this thread, as `routescope experiment run` does (tests compare the two).
- */
-export type ExperimentEngineMode = 'worker' | 'in-process';
-
 /** Arm and experiment names follow the spec's rule (letters, digits and _ . : = , + -). */
 function slug(name: string): string {
   const s = name.trim().replace(/[^\w.:=,+-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
@@ -74,7 +69,7 @@ export class ExperimentService {
   constructor(
     private readonly workspace: Workspace,
     private readonly jobs: JobRegistry,
-    private readonly engineMode: ExperimentEngineMode = 'worker',
+    private readonly engineMode: EngineMode = 'worker',
   ) {}
 
   private datasetSpec(store: Store, ref: string, languages: string[], limit: number): Record<string, unknown> {

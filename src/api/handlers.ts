@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { DEMO_MODEL_DIR } from '../demo/resources.js';
 import { chooseExecutionProvider } from '../engine/execution-provider.js';
 import { deleteRun, getRun, listRuns, renameRun, type RunRecord } from '../store/index.js';
-import { CaptureService, type CaptureEngineMode } from './capture-service.js';
+import { CaptureService } from './capture-service.js';
 import type { ApiArgs, ApiMethod, ApiResult, AppInfo, RunSummary } from './contract.js';
 import { addDataset, allLanguages, listDatasets, udhrDataset } from './datasets-service.js';
 import { ApiError } from './errors.js';
@@ -11,7 +11,8 @@ import { EnginePool } from './engine-pool.js';
 import { EventHub } from './events.js';
 import { JobRegistry } from './jobs.js';
 import { addModel, inspectModel, listModels } from './models-service.js';
-import { ExperimentService, type ExperimentEngineMode } from './experiments-service.js';
+import { ExperimentService } from './experiments-service.js';
+import type { EngineMode } from '../capture/engine-thread.js';
 import { PlanService } from './plans-service.js';
 import { AnalysisThread } from './analysis-thread.js';
 import { RunAnalysis, type AnalysisPlace } from './run-analysis.js';
@@ -30,11 +31,11 @@ export interface BackendOptions {
   /** How long an engine loaded for "try on a prompt" stays loaded unused (default ENGINE_IDLE_MS). */
   engineIdleMs?: number;
   /** Where captures run their engine: a worker thread (default), or this thread (tests compare the two). */
-  captureEngine?: CaptureEngineMode;
+  captureEngine?: EngineMode;
   /** Where runs are analysed: a worker thread (default), or this thread (benchmarks compare the two). */
   analysisThread?: 'worker' | 'main';
   /** Where experiments run their engine: a worker thread (default), or this thread (tests compare the two). */
-  experimentEngine?: ExperimentEngineMode;
+  experimentEngine?: EngineMode;
 }
 
 export interface Backend {

@@ -14,6 +14,13 @@ export function workerEntry(here: string = import.meta.url): ThreadEntry {
   return threadEntry(here, './engine-worker.ts', 'capture-worker.js');
 }
 
+/**
+ * Where a service runs its engine: 'worker' (default) is this engine thread, so the process keeps answering API calls
+ * during a forward pass; 'in-process' runs it on the calling thread (the baseline tests and benchmarks compare with).
+ */
+export const ENGINE_MODES = ['worker', 'in-process'] as const;
+export type EngineMode = (typeof ENGINE_MODES)[number];
+
 /** Who uses the thread, for its own failures: "the capture's engine thread", raised as that caller's error class. */
 export interface ThreadOwner {
   name: string;

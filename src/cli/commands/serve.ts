@@ -8,6 +8,7 @@ import { parseCommandArgs } from '../args.js';
 import { CliError } from '../errors.js';
 import type { Command } from '../commands.js';
 import { appRoot } from '../../app-root.js';
+import { ENGINE_MODES } from '../../capture/engine-thread.js';
 
 const repoRoot = appRoot();
 
@@ -82,8 +83,8 @@ export const serveCommand: Command = {
     }
     if (values.data !== undefined && values.data.trim() === '') throw new CliError('--data must name a folder');
     const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
-    const engineMode = envChoice('ROUTESCOPE_CAPTURE_ENGINE', ['worker', 'in-process']);
-    const experimentEngineMode = envChoice('ROUTESCOPE_EXPERIMENT_ENGINE', ['worker', 'in-process']);
+    const engineMode = envChoice('ROUTESCOPE_CAPTURE_ENGINE', ENGINE_MODES);
+    const experimentEngineMode = envChoice('ROUTESCOPE_EXPERIMENT_ENGINE', ENGINE_MODES);
     const analysisThread = envChoice('ROUTESCOPE_ANALYSIS_THREAD', ['worker', 'main']);
     const loopEnv = process.env.ROUTESCOPE_EVENT_LOOP_MS;
     if (loopEnv !== undefined && loopEnv !== '' && !/^\d+$/.test(loopEnv)) {
