@@ -21,7 +21,7 @@
  */
 import type { DecoderSpec } from './architectures/types.js';
 import { EngineError } from './errors.js';
-import { expertWidth } from './fused-experts.js';
+import { expertWidth, hasExpertBias } from './fused-experts.js';
 import type { MoeKernelChoice, MoeKernelPreference } from './moe-kernel.js';
 import { quantBlockSize } from './quant-experts.js';
 
@@ -47,7 +47,7 @@ export function int4ExpertBlock(spec: DecoderSpec): number {
 
 /** Why the dispatch kernel cannot run this model's int4 experts, or null when it can. */
 export function int4DispatchRefusal(spec: DecoderSpec): string | null {
-  if (spec.layers.some((l) => l.mlp.kind === 'moe' && (l.mlp.moe.expertActivation || l.mlp.moe.experts.some((e) => e.down.bias)))) {
+  if (spec.layers.some((l) => l.mlp.kind === 'moe' && (l.mlp.moe.expertActivation || l.mlp.moe.experts.some(hasExpertBias)))) {
     return `int4 on the dispatch kernel runs SiLU-gated experts without biases; ${spec.architecture}'s experts have biases or a clamped SwiGLU`;
   }
   if (int4ExpertBlock(spec) < 16) return 'int4 on the dispatch kernel needs a block size of at least 16 dividing the hidden size and the expert width (got one scale per row)';
