@@ -26,6 +26,12 @@ export function appRoot(here: string = import.meta.url): string {
   throw new Error(`broken installation: no package.json named "${PACKAGE_NAME}" in ${start} or any folder above it, so db/ and resources/ cannot be found`);
 }
 
+let pkg: { name: string; version: string } | undefined;
+/** The app's package.json (read once): its name and version, for the API's app info and the version runs record. */
+export function appPackage(): { name: string; version: string } {
+  return (pkg ??= JSON.parse(readFileSync(appPath('package.json'), 'utf8')) as { name: string; version: string });
+}
+
 /** A path under the app's folder, e.g. appPath('resources', 'demo-model'). */
 export function appPath(...parts: string[]): string {
   return join(appRoot(), ...parts);

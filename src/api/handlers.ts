@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEMO_MODEL_DIR } from '../demo/resources.js';
 import { chooseExecutionProvider } from '../engine/execution-provider.js';
@@ -17,7 +16,7 @@ import { PlanService } from './plans-service.js';
 import { AnalysisThread } from './analysis-thread.js';
 import { RunAnalysis, type AnalysisPlace } from './run-analysis.js';
 import { Workspace } from './workspace.js';
-import { appPath } from '../app-root.js';
+import { appPackage } from '../app-root.js';
 
 /** Handlers receive arguments already checked against the contract's schemas (dispatch does it). */
 export type ApiHandlers = { [M in ApiMethod]: (args: ApiArgs<M>) => Promise<ApiResult<M>> };
@@ -56,7 +55,6 @@ export interface Backend {
   dispose(): void;
 }
 
-const pkg = JSON.parse(readFileSync(appPath('package.json'), 'utf8')) as { name: string; version: string };
 
 /** The default data folder of `routescope serve`. */
 export const DEFAULT_DATA_DIR = 'routescope-workbench';
@@ -119,6 +117,7 @@ export function createBackend(transport: AppInfo['transport'], options: BackendO
 
   const handlers: ApiHandlers = {
     async 'app.info'() {
+      const pkg = appPackage();
       return { name: pkg.name, version: pkg.version, executionProvider: chooseExecutionProvider(), transport, dataDir };
     },
 

@@ -2,7 +2,6 @@
  * The capture job's backend over the real engine (src/engine): prompts are rendered with the model's own tokenizer
  * and chat template, batches are left-padded and prefilled once, and only the routing of real tokens comes back.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { RenderedPrompt } from '../datasets/templates.js';
@@ -11,7 +10,7 @@ import { resolvePlan } from '../engine/steering-plan.js';
 import { fingerprintModel } from '../store/fingerprint.js';
 import type { CaptureBackend, CaptureModel, EncodedPrompt, RouteOptions, RoutedSequence } from './backend.js';
 import { CaptureError } from './job.js';
-import { appPath } from '../app-root.js';
+import { appPackage } from '../app-root.js';
 
 export interface EngineBackendOptions {
   /** The model folder (recorded with the run); default the engine's folder. */
@@ -31,7 +30,7 @@ export function engineVersion(): string {
   const require = createRequire(import.meta.url);
   let app = 'unknown';
   try {
-    app = (JSON.parse(readFileSync(appPath('package.json'), 'utf8')) as { version?: string }).version ?? app;
+    app = appPackage().version ?? app;
   } catch {
     // A packaged app may not ship package.json next to the sources; the ORT version still identifies the kernels.
   }
