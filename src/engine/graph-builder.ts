@@ -21,7 +21,6 @@ import { buildDecoder } from './graph/decoder.js';
 
 export { commonAncestor, type BuildOptions, type MoeKernelName } from './graph/context.js';
 export { GraphNames } from './graph/names.js';
-export { MASKED_EXPERT_LOGIT } from './graph/routing.js';
 
 export interface BuiltDecoderModel {
   model: Uint8Array;

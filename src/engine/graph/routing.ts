@@ -10,9 +10,8 @@ import { sparsemixerRouting } from './routing-sparsemixer.js';
 import type { GraphContext } from './context.js';
 import { linear } from './dense.js';
 import { GraphNames } from './names.js';
+import { MASKED_LOGIT } from '../steering-plan.js';
 
-/** Router logit given to masked experts (the steering rule's mask value). */
-export const MASKED_EXPERT_LOGIT = -1e9;
 
 export interface RoutingRule {
   /** [weights, expert ids], [N, topK] each, from the steered logits z [N, E]; `k` is the int64 [topK] constant. */
@@ -70,7 +69,7 @@ function steer(g: OnnxGraph, moeIndex: number, z: string, numExperts: number): s
   const zero = g.scalarF(0);
   const z2 = g.where(g.op('Greater', [force, zero]), g.add(zMax, force), g.where(g.op('Less', [force, zero]), g.add(zMin, force), z1));
   const masked = g.op('Not', [g.op('Equal', [mask, zero])]);
-  return g.where(masked, g.scalarF(MASKED_EXPERT_LOGIT), z2);
+  return g.where(masked, g.scalarF(MASKED_LOGIT), z2);
 }
 
 export interface Routed {
